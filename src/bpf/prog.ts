@@ -1,0 +1,152 @@
+// Programs: load with the verifier log surfaced readably, read back info and statistics.
+import {
+  AttachType, BPF_TAG_SIZE, Cmd, FD, ProgInfo, ProgType, SysError, cString, errnoName, errnoValue,
+  getFdById, objGet, objGetInfo, objPin, progLoadRaw,
+} from './sys/index.js';
+import { validateObjectName } from './map.js';
+
+export type ProgTypeName = keyof typeof ProgType;
+export type AttachTypeName = keyof typeof AttachType;
+
+export interface ProgramSpec {
+  type: ProgTypeName;
+  /** Encoded instructions (8 bytes each), e.g. the `bytes` of an assembled builder. */
+  instructions: Buffer;
+  expectedAttachType?: AttachTypeName;
+  /** Up to 15 characters. */
+  name?: string;
+  /** "GPL" unlocks GPL-only helpers; sysward's own programs use "GPL". */
+  license?: string;
+  /** Verifier log verbosity when a load fails (1 = instructions and states; 2 = everything). */
+  logLevel?: 1 | 2;
+  /** Always keep the verifier log, even when the load succeeds. */
+  keepLog?: boolean;
+}
+
+const ENOSPC = errnoValue('ENOSPC');
+const MAX_LOG_BYTES = 1 << 30; // kernel limit: UINT_MAX >> 2
+
+/** The verifier (or the loader) refused a program. `summary` is one line; `log` is everything. */
+export class VerifierError extends SysError {
+  override name = 'VerifierError';
+  constructor(
+    errno: number,
+    readonly summary: string,
+    readonly log: string,
+    /** The instruction the verifier stopped at, as the log prints it, when it says. */
+    readonly failingInstruction?: { index: number; text: string },
+  ) {
+    super('loading program', errno, {}, failingInstruction ? `${summary} (at instruction ${failingInstruction.index}: ${failingInstruction.text})` : summary);
+    this.message += '\n(full verifier log in error.log; `sysward bpf load --log` prints it)';
+  }
+}
+
+/** A one-line cause and the failing instruction out of a verifier log. */
+export function summarizeVerifierLog(log: string): { summary: string; failingInstruction?: { index: number; text: string } } {
+  const lines = log.split('\n').map((l) => l.trimEnd()).filter((l) => l !== '');
+  // Trailing statistics lines are not the cause.
+  const meaningful = lines.filter((l) => !/^(processed \d+ insns|verification time|stack depth|-- END PROG LOAD LOG --)/.test(l));
+  let summary = meaningful.at(-1) ?? 'no verifier log';
+  let failingInstruction: { index: number; text: string } | undefined;
+  for (let i = meaningful.length - 1; i >= 0; i--) {
+    const m = /^(\d+): (\([0-9a-f]{2}\) .*?)(\s+;.*)?$/.exec(meaningful[i]!);
+    if (m) { failingInstruction = { index: Number(m[1]), text: m[2]! }; break; }
+  }
+  // Prefer the line after the failing instruction when the last one is a generic trailer.
+  if (/^(Permission denied|Invalid argument)$/.test(summary) && meaningful.length > 1) summary = meaningful.at(-2)!;
+  return failingInstruction ? { summary, failingInstruction } : { summary };
+}
+
+export interface ProgramInfo {
+  id: number; type: number; typeName: string; name: string; tag: string; xlatedBytes: number;
+  jitedBytes: number; loadTimeNs: bigint; createdByUid: number; mapIds: number[];
+  /** Statistics: counted only while run-time stats are enabled (enableStats() or kernel.bpf_stats_enabled). */
+  runCount: bigint; runTimeNs: bigint; verifiedInstructions: number;
+}
+
+const progTypeName = (t: number): string => Object.entries(ProgType).find(([, v]) => v === t)?.[0] ?? `type ${t}`;
+
+export function readProgramInfo(fd: FD): ProgramInfo {
+  // First pass learns the counts; the second fills the arrays we ask for.
+  const first = Buffer.alloc(ProgInfo.size);
+  objGetInfo(fd, first, 'program');
+  const nMaps = ProgInfo.get(first, 'nr_map_ids');
+  const mapIds = Buffer.alloc(nMaps * 4);
+  const buf = ProgInfo.encode({ nr_map_ids: nMaps, map_ids: mapIds });
+  objGetInfo(fd, buf, 'program');
+  const i = ProgInfo.decode(buf);
+  return {
+    id: i.id, type: i.type, typeName: progTypeName(i.type), name: cString(i.name), tag: i.tag.subarray(0, BPF_TAG_SIZE).toString('hex'),
+    xlatedBytes: i.xlated_prog_len, jitedBytes: i.jited_prog_len, loadTimeNs: i.load_time, createdByUid: i.created_by_uid,
+    mapIds: Array.from({ length: nMaps }, (_, k) => mapIds.readUInt32LE(k * 4)),
+    runCount: i.run_cnt, runTimeNs: i.run_time_ns, verifiedInstructions: i.verified_insns,
+  };
+}
+
+/** The instructions as the kernel holds them after verification and rewriting (bpftool's "xlated"). */
+export function readXlated(fd: FD): Buffer {
+  const first = Buffer.alloc(ProgInfo.size);
+  objGetInfo(fd, first, 'program');
+  const len = ProgInfo.get(first, 'xlated_prog_len');
+  const insns = Buffer.alloc(len);
+  objGetInfo(fd, ProgInfo.encode({ xlated_prog_len: len, xlated_prog_insns: insns }), 'program');
+  return insns;
+}
+
+export class Program implements Disposable {
+  private constructor(readonly handle: FD, readonly verifierLog = '') {}
+
+  get fd(): number { return this.handle.value; }
+
+  /**
+   * Load a program. The first attempt runs without a log (fast); a refused load is retried with
+   * the log so the error can say why, the buffer growing until the whole log fits.
+   */
+  static load(spec: ProgramSpec): Program {
+    if (spec.instructions.length === 0 || spec.instructions.length % 8 !== 0) {
+      throw new RangeError(`a program is a whole number of 8-byte instructions; got ${spec.instructions.length} bytes`);
+    }
+    if (spec.name) validateObjectName(spec.name);
+    const license = Buffer.from(`${spec.license ?? 'GPL'}\0`);
+    const base = {
+      prog_type: ProgType[spec.type], insn_cnt: spec.instructions.length / 8, insns: spec.instructions, license,
+      prog_name: spec.name ?? '', expected_attach_type: spec.expectedAttachType ? AttachType[spec.expectedAttachType] : 0,
+    };
+    if (!spec.keepLog) {
+      const fd = progLoadRaw(base);
+      if (fd >= 0) return new Program(new FD(fd, 'program'));
+      if (errnoName(-fd) !== 'EACCES' && errnoName(-fd) !== 'EINVAL' && errnoName(-fd) !== 'ENOSPC') {
+        throw new SysError(`loading ${spec.type} program${spec.name ? ` ${spec.name}` : ''}`, -fd, {
+          EPERM: 'run as root, or give the process CAP_BPF with CAP_NET_ADMIN (CAP_SYS_ADMIN for tracing types)',
+        });
+      }
+    }
+    let size = 64 * 1024;
+    for (;;) {
+      const log = Buffer.alloc(size);
+      const attr = { ...base, log_level: spec.logLevel ?? 1, log_size: size, log_buf: log };
+      const fd = progLoadRaw(attr);
+      const text = cString(log);
+      if (fd >= 0) return new Program(new FD(fd, 'program'), text);
+      if (-fd === ENOSPC && size < MAX_LOG_BYTES) { size *= 4; continue; }
+      const { summary, failingInstruction } = summarizeVerifierLog(text || errnoName(-fd));
+      throw new VerifierError(-fd, text ? summary : `the kernel refused the program (${errnoName(-fd)}) and wrote no log: check the program type and expected attach type against \`sysward probe\``, text, failingInstruction);
+    }
+  }
+
+  static openPinned(path: string): Program {
+    return new Program(objGet(path, 0, 'program'));
+  }
+
+  static fromId(id: number): Program {
+    const fd = getFdById(Cmd.PROG_GET_FD_BY_ID, id, 'program');
+    if (!fd) throw new Error(`program id ${id} does not exist (any more); list programs with \`sysward bpf progs\``);
+    return new Program(fd);
+  }
+
+  info(): ProgramInfo { return readProgramInfo(this.handle); }
+  xlated(): Buffer { return readXlated(this.handle); }
+  pin(path: string): void { objPin(this.handle, path); }
+  close(): void { this.handle.close(); }
+  [Symbol.dispose](): void { this.close(); }
+}

@@ -1,0 +1,217 @@
+// One function per bpf(2) command. Raw: buffers in, numbers and FDs out, errors as SysError.
+import {
+  Cmd, EnableStatsAttr, GetIdAttr, InfoAttr, LinkCreateAttr, LinkDetachAttr, LinkUpdateAttr, MapBatchAttr,
+  MapCreateAttr, MapElemAttr, ObjAttr, ProgAttachAttr, ProgLoadAttr, ProgQueryAttr,
+} from './abi.js';
+import { SysError, type ErrorHints } from './errors.js';
+import { FD } from './fd.js';
+import type { Encodable, Layout, Spec } from './layout.js';
+import { bpfSyscallNumber, errno, errnoValue, syscall4 } from './libc.js';
+
+const EAGAIN = errnoValue('EAGAIN');
+const ENOENT = errnoValue('ENOENT');
+
+/** Call bpf(cmd, attr); returns the result or the negated errno (no throw). */
+export function bpfRaw(cmd: number, attr: Buffer): number {
+  const r = Number(syscall4(bpfSyscallNumber, cmd, attr, attr.length));
+  return r < 0 ? -errno() : r;
+}
+
+/** Call bpf(cmd, attr); throws SysError naming `op`. */
+export function bpf(cmd: number, attr: Buffer, op: string, hints?: ErrorHints): number {
+  for (let attempt = 0; ; attempt++) {
+    const r = bpfRaw(cmd, attr);
+    if (r >= 0) return r;
+    // PROG_LOAD returns EAGAIN when a signal interrupted the verifier; libbpf retries too.
+    if (-r === EAGAIN && attempt < 5) continue;
+    throw new SysError(op, -r, hints);
+  }
+}
+
+const encode = <S extends Spec>(l: Layout<S>, v: Encodable<S>) => l.encode(v);
+
+export type MapCreateOptions = Encodable<(typeof MapCreateAttr) extends Layout<infer S> ? S : never>;
+export type ProgLoadOptions = Encodable<(typeof ProgLoadAttr) extends Layout<infer S> ? S : never>;
+
+export function mapCreate(o: MapCreateOptions, op = 'creating map'): FD {
+  return new FD(bpf(Cmd.MAP_CREATE, encode(MapCreateAttr, o), op), 'map');
+}
+
+/** false when the key is absent (ENOENT). */
+export function mapLookupElem(fd: FD, key: Buffer | null, value: Buffer, flags = 0): boolean {
+  const r = bpfRaw(Cmd.MAP_LOOKUP_ELEM, MapElemAttr.encode({ map_fd: fd.value, key, value, flags }));
+  if (r === -ENOENT) return false;
+  if (r < 0) throw new SysError('looking up a map element', -r);
+  return true;
+}
+
+export function mapUpdateElem(fd: FD, key: Buffer | null, value: Buffer, flags = 0): void {
+  bpf(Cmd.MAP_UPDATE_ELEM, MapElemAttr.encode({ map_fd: fd.value, key, value, flags }), 'updating a map element', {
+    E2BIG: 'the map is full (max_entries reached); delete entries or create a larger map',
+    EEXIST: 'the key exists and NOEXIST was asked',
+    ENOENT: 'the key does not exist and EXIST was asked',
+  });
+}
+
+/** false when the key is absent. */
+export function mapDeleteElem(fd: FD, key: Buffer | null): boolean {
+  const r = bpfRaw(Cmd.MAP_DELETE_ELEM, MapElemAttr.encode({ map_fd: fd.value, key }));
+  if (r === -ENOENT) return false;
+  if (r < 0) throw new SysError('deleting a map element', -r);
+  return true;
+}
+
+/** Writes the key after `key` (the first key when null) into `next`; false at the end. */
+export function mapGetNextKey(fd: FD, key: Buffer | null, next: Buffer): boolean {
+  const r = bpfRaw(Cmd.MAP_GET_NEXT_KEY, MapElemAttr.encode({ map_fd: fd.value, key, value: next }));
+  if (r === -ENOENT) return false;
+  if (r < 0) throw new SysError('iterating map keys', -r);
+  return true;
+}
+
+/** Queue / stack pop (key null) or hash lookup-and-delete; false when empty / absent. */
+export function mapLookupAndDeleteElem(fd: FD, key: Buffer | null, value: Buffer, flags = 0): boolean {
+  const r = bpfRaw(Cmd.MAP_LOOKUP_AND_DELETE_ELEM, MapElemAttr.encode({ map_fd: fd.value, key, value, flags }));
+  if (r === -ENOENT) return false;
+  if (r < 0) throw new SysError('looking up and deleting a map element', -r);
+  return true;
+}
+
+export function mapFreeze(fd: FD): void {
+  bpf(Cmd.MAP_FREEZE, MapElemAttr.encode({ map_fd: fd.value }), 'freezing a map', {
+    EBUSY: 'the map is writably memory-mapped; unmap it first',
+  });
+}
+
+export interface BatchResult { count: number; done: boolean }
+
+/**
+ * One batch command. `count` in, elements processed out. For lookups, `done` is true when the
+ * kernel said ENOENT (no more elements): the elements it returned with it are still valid.
+ */
+export function mapBatch(
+  cmd: number, fd: FD, o: { inBatch?: Buffer | null; outBatch?: Buffer | null; keys: Buffer | null; values: Buffer | null; count: number; elemFlags?: number },
+): BatchResult {
+  const attr = MapBatchAttr.encode({
+    in_batch: o.inBatch ?? null, out_batch: o.outBatch ?? null, keys: o.keys, values: o.values,
+    count: o.count, map_fd: fd.value, elem_flags: o.elemFlags ?? 0,
+  });
+  const r = bpfRaw(cmd, attr);
+  const count = MapBatchAttr.get(attr, 'count');
+  if (r === -ENOENT) return { count, done: true };
+  if (r < 0) throw new SysError(`map batch command ${cmd}`, -r, { EINVAL: 'this map type may not support batch operations (hash, per-CPU hash, LRU and array maps do)' });
+  return { count, done: false };
+}
+
+/** PROG_LOAD as is; callers (prog.ts) handle the verifier log. Returns the fd or the negated errno. */
+export function progLoadRaw(o: ProgLoadOptions): number {
+  for (let attempt = 0; ; attempt++) {
+    const r = bpfRaw(Cmd.PROG_LOAD, ProgLoadAttr.encode(o));
+    if (r === -EAGAIN && attempt < 5) continue;
+    return r;
+  }
+}
+
+export function objPin(fd: FD, path: string): void {
+  bpf(Cmd.OBJ_PIN, ObjAttr.encode({ pathname: cstr(path), bpf_fd: fd.value }), `pinning to ${path}`, {
+    EEXIST: 'a pin exists at that path; remove it (rm) or pin elsewhere',
+    ENOENT: 'the parent folder does not exist in bpffs; create it first',
+    EPERM: 'the path is not on a bpffs mount (mount -t bpf bpf /sys/fs/bpf), or you are not root',
+  });
+}
+
+export function objGet(path: string, fileFlags = 0, kind = 'pinned object'): FD {
+  return new FD(bpf(Cmd.OBJ_GET, ObjAttr.encode({ pathname: cstr(path), file_flags: fileFlags }), `opening pinned ${path}`, {
+    ENOENT: 'nothing is pinned there; check the path under /sys/fs/bpf',
+    EINVAL: 'the path is not on a bpffs mount',
+  }), kind);
+}
+
+export function progAttach(target: FD, prog: FD, attachType: number, flags: number, replace?: FD, what = 'target'): void {
+  bpf(Cmd.PROG_ATTACH, ProgAttachAttr.encode({
+    target_fd: target.value, attach_bpf_fd: prog.value, attach_type: attachType, attach_flags: flags,
+    replace_bpf_fd: replace?.value ?? 0,
+  }), `attaching program to ${what}`, {
+    EPERM: 'another program is attached there with different flags (attach with the same flags, e.g. ALLOW_MULTI), or you are not root',
+    E2BIG: 'too many programs are attached there (64 at most per cgroup and attach type)',
+  });
+}
+
+export function progDetach(target: FD, prog: FD | null, attachType: number, what = 'target'): void {
+  bpf(Cmd.PROG_DETACH, ProgAttachAttr.encode({
+    target_fd: target.value, attach_bpf_fd: prog?.value ?? 0, attach_type: attachType,
+  }), `detaching program from ${what}`, { ENOENT: 'that program is not attached there' });
+}
+
+export interface QueryResult { attachFlags: number; progIds: number[]; revision: bigint }
+
+export function progQuery(target: FD, attachType: number, queryFlags = 0, what = 'target'): QueryResult {
+  let cap = 64;
+  for (;;) {
+    const ids = Buffer.alloc(cap * 4);
+    const attr = ProgQueryAttr.encode({ target_fd: target.value, attach_type: attachType, query_flags: queryFlags, prog_ids: ids, prog_cnt: cap });
+    const r = bpfRaw(Cmd.PROG_QUERY, attr);
+    const cnt = ProgQueryAttr.get(attr, 'prog_cnt');
+    if (r < 0 && -r === errnoValue('ENOSPC') && cnt > cap) { cap = cnt; continue; }
+    if (r < 0) throw new SysError(`querying programs attached to ${what}`, -r);
+    const progIds: number[] = [];
+    for (let i = 0; i < cnt; i++) progIds.push(ids.readUInt32LE(i * 4));
+    return { attachFlags: ProgQueryAttr.get(attr, 'attach_flags'), progIds, revision: ProgQueryAttr.get(attr, 'revision') };
+  }
+}
+
+export function linkCreate(prog: FD, target: FD, attachType: number, flags = 0, what = 'target'): FD {
+  return new FD(bpf(Cmd.LINK_CREATE, LinkCreateAttr.encode({
+    prog_fd: prog.value, target_fd: target.value, attach_type: attachType, flags,
+  }), `linking program to ${what}`, {
+    E2BIG: 'too many programs are attached there (64 at most per cgroup and attach type)',
+  }), 'link');
+}
+
+/** Replace the program of a link atomically; with `oldProg`, only if it still runs that program. */
+export function linkUpdate(link: FD, newProg: FD, oldProg?: FD): void {
+  bpf(Cmd.LINK_UPDATE, LinkUpdateAttr.encode({
+    link_fd: link.value, new_prog_fd: newProg.value, flags: oldProg ? 4 : 0, old_prog_fd: oldProg?.value ?? 0,
+  }), 'replacing the program of a link', {
+    EPERM: 'the link runs another program than the one expected (someone replaced it meanwhile)',
+    EINVAL: 'the new program has another type or attach type than the link',
+    ENOLINK: 'the link was detached',
+  });
+}
+
+export function linkDetach(link: FD): void {
+  bpf(Cmd.LINK_DETACH, LinkDetachAttr.encode({ link_fd: link.value }), 'detaching a link');
+}
+
+/** OBJ_GET_INFO_BY_FD into `info` (zeroed, with any pointer fields the caller set). */
+export function objGetInfo(fd: FD, info: Buffer, what = 'object'): number {
+  const attr = InfoAttr.encode({ bpf_fd: fd.value, info_len: info.length, info });
+  bpf(Cmd.OBJ_GET_INFO_BY_FD, attr, `reading info of ${what}`);
+  return InfoAttr.get(attr, 'info_len');
+}
+
+/** PROG/MAP/LINK_GET_NEXT_ID: the next id after `start`, or undefined at the end. */
+export function getNextId(cmd: number, start: number): number | undefined {
+  const attr = GetIdAttr.encode({ start_id: start });
+  const r = bpfRaw(cmd, attr);
+  if (r === -ENOENT) return undefined;
+  if (r < 0) throw new SysError('listing object ids', -r);
+  return GetIdAttr.get(attr, 'next_id');
+}
+
+/** PROG/MAP/LINK_GET_FD_BY_ID; undefined when the object went away meanwhile. */
+export function getFdById(cmd: number, id: number, kind: string): FD | undefined {
+  const r = bpfRaw(cmd, GetIdAttr.encode({ start_id: id }));
+  if (r === -ENOENT) return undefined;
+  if (r < 0) throw new SysError(`opening ${kind} id ${id}`, -r);
+  return new FD(r, kind);
+}
+
+/** ENABLE_STATS: run-time statistics stay on while the returned fd is open. */
+export function enableStats(type = 0): FD {
+  return new FD(bpf(Cmd.ENABLE_STATS, EnableStatsAttr.encode({ type }), 'enabling run-time statistics', {
+    EBUSY: 'statistics are being enabled by another process; retry',
+  }), 'stats');
+}
+
+export const cstr = (s: string): Buffer => Buffer.from(`${s}\0`);

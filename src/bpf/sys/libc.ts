@@ -1,0 +1,47 @@
+// The libc functions sysward calls through koffi (a prebuilt FFI: no compiler on the host).
+// This file and the rest of src/bpf/sys are the only code that touches raw memory and syscalls.
+import koffi from 'koffi';
+
+const lib = koffi.load('libc.so.6');
+
+/** bpf(2) syscall number per architecture (include/uapi/asm-generic/unistd.h and arch tables). */
+const BPF_SYSCALL_NR: Record<string, number> = { x64: 321, arm64: 280, ia32: 357, arm: 386, riscv64: 280, ppc64: 361, s390x: 351 };
+
+export const bpfSyscallNumber = (() => {
+  const nr = BPF_SYSCALL_NR[process.arch];
+  if (nr === undefined) throw new Error(`sysward does not know the bpf(2) syscall number on ${process.arch}; add it to src/bpf/sys/libc.ts`);
+  return nr;
+})();
+
+// syscall(2) is variadic; every argument here is an integer or pointer passed in a register, which
+// the fixed prototype passes identically on the 64-bit ABIs we run on, and it is callable async.
+export const syscall4 = lib.func('long syscall(long nr, long a, void *b, ulong c)');
+export const close = lib.func('int close(int fd)');
+export const mmap = lib.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)');
+export const munmap = lib.func('int munmap(void *addr, size_t len)');
+export const epollCreate1 = lib.func('int epoll_create1(int flags)');
+export const epollCtl = lib.func('int epoll_ctl(int epfd, int op, int fd, void *event)');
+export const epollWait = lib.func('int epoll_wait(int epfd, void *events, int maxevents, int timeout)');
+export const eventfd = lib.func('int eventfd(unsigned int initval, int flags)');
+export const write = lib.func('long write(int fd, void *buf, size_t count)');
+export const read = lib.func('long read(int fd, void *buf, size_t count)');
+export const mount = lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)');
+export const getpagesize = lib.func('int getpagesize(void)');
+export const openat = lib.func('int openat(int dirfd, const char *path, int flags, int mode)');
+
+export const errno = (): number => koffi.errno();
+/** The address of a Buffer's memory, for pointer fields of kernel structs. The caller keeps the Buffer alive. */
+export const addressOf = (buf: Buffer | Uint8Array): bigint => (buf.byteLength === 0 ? 0n : koffi.address(buf));
+/** An ArrayBuffer over memory the kernel mapped for us (mmap); valid until munmap. */
+export const viewOf = (ptr: unknown, lengthBytes: number): ArrayBuffer => koffi.view(ptr, lengthBytes);
+export const isNullPointer = (ptr: unknown): boolean => ptr === null || koffi.address(ptr) === 0n;
+export const MAP_FAILED = (ptr: unknown): boolean => ptr === null || koffi.address(ptr) === 0xffffffffffffffffn;
+
+const errnoNames = new Map<number, string>();
+for (const [name, value] of Object.entries(koffi.os.errno)) if (!errnoNames.has(value)) errnoNames.set(value, name);
+export const errnoName = (n: number): string => errnoNames.get(n) ?? `errno ${n}`;
+export const errnoValue = (name: string): number => {
+  const v = (koffi.os.errno as Record<string, number>)[name];
+  if (v === undefined) throw new Error(`unknown errno name ${name}`);
+  return v;
+};

@@ -1,0 +1,21 @@
+// Shared test gates: kernel tests run as root; in CI (CI=true) a skip is a failure.
+import { execFileSync } from 'node:child_process';
+
+export const IN_CI = process.env.CI === 'true';
+export const IS_ROOT = process.getuid?.() === 0;
+
+/**
+ * Options for a test that needs something: `skip` with a one-line reason when missing outside CI;
+ * in CI the test runs anyway and fails on the missing thing, so nothing is skipped silently.
+ */
+export function needs(reason: string | false): { skip?: string } {
+  if (!reason || IN_CI) return {};
+  return { skip: reason };
+}
+
+/** For kernel tests: root and a bpf(2) that works. */
+export const kernel = (): { skip?: string } => needs(IS_ROOT ? false : 'kernel test: needs root (run npm test as root)');
+
+export function which(cmd: string): string | undefined {
+  try { return execFileSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).trim() || undefined; } catch { return undefined; }
+}
