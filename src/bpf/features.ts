@@ -1,0 +1,160 @@
+// Feature probes: ask the kernel, cache the answer. Each probe loads the smallest program or map
+// that can only succeed when the feature exists; "not supported" is one answer, errors another.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { mkdtempSync, rmdirSync } from 'node:fs';
+import { encodeInstructions, type Instruction } from './asm/insn.js';
+import { helperId } from './asm/helpers.js';
+import { BpfMap, type MapTypeName } from './map.js';
+import { bytes, lpmKey, none, u32, u64 } from './codec.js';
+import { Program, VerifierError, type ProgTypeName } from './prog.js';
+import { attachCgroup, Link } from './link.js';
+import { SysError, isErrno } from './sys/errors.js';
+import { pageSize } from './sys/mmap.js';
+
+export type Support = { supported: true } | { supported: false; reason: string };
+const yes: Support = { supported: true };
+const no = (reason: string): Support => ({ supported: false, reason });
+
+const mov = (dst: number, imm: number): Instruction => ({ code: 0xb7, dst, src: 0, off: 0, imm });
+const call = (id: number): Instruction => ({ code: 0x85, dst: 0, src: 0, off: 0, imm: id });
+const exit: Instruction = { code: 0x95, dst: 0, src: 0, off: 0, imm: 0 };
+
+/** Program types whose load needs an expected attach type to be accepted. */
+const EXPECTED_ATTACH: Partial<Record<ProgTypeName, Parameters<typeof Program.load>[0]['expectedAttachType']>> = {
+  CGROUP_SOCKOPT: 'CGROUP_GETSOCKOPT', CGROUP_SOCK_ADDR: 'CGROUP_INET4_CONNECT', SK_LOOKUP: 'SK_LOOKUP',
+};
+/** Program types that need a BTF target at load: probed as "needs BTF" rather than guessed. */
+const NEEDS_BTF = new Set<ProgTypeName>(['TRACING', 'LSM', 'EXT', 'STRUCT_OPS']);
+
+const cache = new Map<string, Support>();
+const cached = (key: string, probe: () => Support): Support => {
+  let r = cache.get(key);
+  if (!r) { r = probe(); cache.set(key, r); }
+  return r;
+};
+
+/** Errors that mean "you may not ask", not "the kernel cannot": rethrown, never cached as "no". */
+const rethrowIfNotPermitted = (e: unknown): void => { if (isErrno(e, 'EPERM')) throw e; };
+
+function tryLoad(type: ProgTypeName, insns: Instruction[]): Support {
+  try {
+    const p = Program.load({ type, instructions: encodeInstructions(insns), ...(EXPECTED_ATTACH[type] ? { expectedAttachType: EXPECTED_ATTACH[type] } : {}) });
+    p.close();
+    return yes;
+  } catch (e) {
+    rethrowIfNotPermitted(e);
+    if (e instanceof VerifierError) return no(e.summary);
+    if (e instanceof SysError) return no(e.code);
+    throw e;
+  }
+}
+
+export function probeProgramType(type: ProgTypeName): Support {
+  if (NEEDS_BTF.has(type)) return no('needs a BTF attach target to probe');
+  const ret = type === 'CGROUP_SYSCTL' || type.startsWith('CGROUP') ? 1 : 0;
+  return cached(`prog:${type}`, () => tryLoad(type, [mov(0, ret), exit]));
+}
+
+const MAP_SHAPES: Partial<Record<MapTypeName, () => BpfMap<unknown, unknown>>> = {
+  HASH: () => BpfMap.create({ type: 'HASH', key: u32, value: u32, maxEntries: 1 }),
+  ARRAY: () => BpfMap.create({ type: 'ARRAY', key: u32, value: u32, maxEntries: 1 }),
+  PERCPU_HASH: () => BpfMap.create({ type: 'PERCPU_HASH', key: u32, value: u32, maxEntries: 1 }) as BpfMap<unknown, unknown>,
+  PERCPU_ARRAY: () => BpfMap.create({ type: 'PERCPU_ARRAY', key: u32, value: u32, maxEntries: 1 }) as BpfMap<unknown, unknown>,
+  LRU_HASH: () => BpfMap.create({ type: 'LRU_HASH', key: u32, value: u32, maxEntries: 1 }),
+  LPM_TRIE: () => BpfMap.create({ type: 'LPM_TRIE', key: lpmKey(4), value: u32, maxEntries: 1 }),
+  QUEUE: () => BpfMap.create({ type: 'QUEUE', key: none, value: u32, maxEntries: 1 }),
+  STACK: () => BpfMap.create({ type: 'STACK', key: none, value: u32, maxEntries: 1 }),
+  RINGBUF: () => BpfMap.create({ type: 'RINGBUF', key: none, value: bytes(0), maxEntries: pageSize() }),
+  BLOOM_FILTER: () => BpfMap.create({ type: 'BLOOM_FILTER', key: none, value: u64, maxEntries: 1 }),
+};
+export const PROBED_MAP_TYPES = Object.keys(MAP_SHAPES) as MapTypeName[];
+
+export function probeMapType(type: MapTypeName): Support {
+  const make = MAP_SHAPES[type];
+  if (!make) return no('sysward has no probe for this map type');
+  return cached(`map:${type}`, () => {
+    try { make().close(); return yes; } catch (e) {
+      rethrowIfNotPermitted(e);
+      if (e instanceof SysError) return no(e.code);
+      throw e;
+    }
+  });
+}
+
+/** Whether programs of `type` may call `helper`: the verifier refuses unknown helpers by name. */
+export function probeHelper(type: ProgTypeName, helper: string): Support {
+  const id = helperId(helper);
+  return cached(`helper:${type}:${helper}`, () => {
+    const progType = probeProgramType(type);
+    if (!progType.supported) return no(`program type ${type} is not supported`);
+    // Arguments are left unset on purpose: a known helper then fails on its arguments ("R1 !read_ok"),
+    // an unavailable one fails first with "unknown func" / "program of this type cannot use helper".
+    const r = tryLoad(type, [mov(0, 0), call(id), mov(0, 1), exit]);
+    if (r.supported) return r;
+    if (/unknown func|invalid func|cannot use helper|not supported|is not allowed/i.test(r.reason)) return r;
+    return yes;
+  });
+}
+
+/** Whether cgroup programs can be attached with a bpf_link (5.7+) or only with PROG_ATTACH. */
+export function probeCgroupLink(cgroupRoot: string): Support {
+  return cached('cgroup-link', () => withScratchCgroup(cgroupRoot, (cg) => {
+    using p = Program.load({ type: 'CGROUP_SYSCTL', expectedAttachType: 'CGROUP_SYSCTL', instructions: encodeInstructions([mov(0, 1), exit]) });
+    const a = attachCgroup({ cgroup: cg, program: p, attachType: 'CGROUP_SYSCTL' });
+    const isLink = a instanceof Link;
+    a.detach();
+    a.close();
+    return isLink ? yes : no('this kernel attaches cgroup programs with PROG_ATTACH only');
+  }));
+}
+
+/**
+ * Whether bpf_sysctl_set_new_value really replaces the written value. It returned 0 and stored
+ * nothing on kernels from about 5.18 until a later fix, so a load test is not enough: write
+ * kernel.domainname in a private UTS namespace from a guarded cgroup and read it back.
+ */
+export function probeSysctlSetNewValue(cgroupRoot: string): Support {
+  return cached('sysctl-set-new-value', () => {
+    const wanted = Buffer.from('swprobe\0');
+    const setter: Instruction[] = [
+      { code: 0xbf, dst: 6, src: 1, off: 0, imm: 0 },                           // r6 = ctx
+      { code: 0x18, dst: 1, src: 0, off: 0, imm: wanted.readInt32LE(0) },       // r1 = "swprobe\0"
+      { code: 0, dst: 0, src: 0, off: 0, imm: wanted.readInt32LE(4) },
+      { code: 0x7b, dst: 10, src: 1, off: -8, imm: 0 },                          // *(u64 *)(r10 -8) = r1
+      { code: 0xbf, dst: 1, src: 6, off: 0, imm: 0 },                            // r1 = ctx
+      { code: 0xbf, dst: 2, src: 10, off: 0, imm: 0 },                           // r2 = r10
+      { code: 0x07, dst: 2, src: 0, off: 0, imm: -8 },                           // r2 += -8
+      mov(3, 7),                                                                 // r3 = 7: no NUL, as long as the probe's write so the syscall sees a full write
+      call(helperId('sysctl_set_new_value')),
+      mov(0, 1), exit,
+    ];
+    return withScratchCgroup(cgroupRoot, (cg) => {
+      using p = Program.load({ type: 'CGROUP_SYSCTL', expectedAttachType: 'CGROUP_SYSCTL', instructions: encodeInstructions(setter) });
+      const a = attachCgroup({ cgroup: cg, program: p, attachType: 'CGROUP_SYSCTL' });
+      try {
+        const r = spawnSync('unshare', ['--uts', 'sh', '-c',
+          `echo $$ > ${cg}/cgroup.procs && printf written > /proc/sys/kernel/domainname && cat /proc/sys/kernel/domainname`], { encoding: 'utf8' });
+        if (r.error) return no(`cannot run unshare(1): ${r.error.message}; install util-linux`);
+        if (r.status !== 0) return no(`the probe write failed: ${r.stderr.trim()}`);
+        const got = r.stdout.trim();
+        if (got === 'swprobe') return yes;
+        return no(got === 'written' ? 'the helper returns 0 but the kernel stores the written value (the 5.18-era bug)' : `unexpected value read back: ${got}`);
+      } finally { a.detach(); a.close(); }
+    });
+  });
+}
+
+function withScratchCgroup<T>(root: string, f: (path: string) => T): T {
+  const cg = mkdtempSync(join(root, 'sysward-probe-'));
+  try { return f(cg); } finally {
+    for (let i = 0; ; i++) {
+      try { rmdirSync(cg); break; } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EBUSY' || i > 50) throw e;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+      }
+    }
+  }
+}
+
+export function clearProbeCache(): void { cache.clear(); }

@@ -1,0 +1,51 @@
+// Dispatch to one small file per command. Exit status: 0 success, 1 ran and found a problem,
+// 2 bad usage or input. Errors are one or two lines; SYSWARD_DEBUG=1 adds the stack.
+import type { Command } from './command.js';
+import { UsageError } from './errors.js';
+
+const commands: Record<string, () => Promise<Command>> = {
+  probe: async () => (await import('./commands/probe.js')).default,
+};
+
+const HELP = `sysward — guard a Linux host's kernel tunables (/proc/sys) with eBPF
+
+usage: sysward <command> [options]
+
+commands:
+  probe        what this kernel supports (cgroup v2, bpffs, program and map types, helpers)
+
+Every command takes --help. Exit status: 0 success, 1 a problem found, 2 bad usage or input.
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  // `sysward … | head` closes the pipe early: that is not an error.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); throw e; });
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(HELP);
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version') {
+    const { readFileSync } = await import('node:fs');
+    process.stdout.write(`${JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version}\n`);
+    return 0;
+  }
+  const load = commands[name];
+  if (!load) {
+    process.stderr.write(`sysward: unknown command "${name}"; run \`sysward --help\` for the list\n`);
+    return 2;
+  }
+  const command = await load();
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(command.help);
+    return 0;
+  }
+  try {
+    return await command.run(rest);
+  } catch (e) {
+    const err = e as Error;
+    process.stderr.write(`sysward ${name}: ${err.message}\n`);
+    if (process.env.SYSWARD_DEBUG) process.stderr.write(`${err.stack}\n`);
+    return e instanceof UsageError ? 2 : 1;
+  }
+}
