@@ -1,7 +1,7 @@
 // Programs: load with the verifier log surfaced readably, read back info and statistics.
 import {
   AttachType, BPF_TAG_SIZE, Cmd, FD, ProgInfo, ProgType, SysError, cString, errnoName, errnoValue,
-  getFdById, objGet, objGetInfo, objPin, progLoadRaw,
+  TestRunAttr, bpf, getFdById, objGet, objGetInfo, objPin, progLoadRaw,
 } from './sys/index.js';
 import { validateObjectName } from './map.js';
 
@@ -10,8 +10,8 @@ export type AttachTypeName = keyof typeof AttachType;
 
 export interface ProgramSpec {
   type: ProgTypeName;
-  /** Encoded instructions (8 bytes each), e.g. the `bytes` of an assembled builder. */
-  instructions: Buffer;
+  /** Encoded instructions (8 bytes each), or an assembled program (its `bytes` are used). */
+  instructions: Buffer | { readonly bytes: Buffer };
   expectedAttachType?: AttachTypeName;
   /** Up to 15 characters. */
   name?: string;
@@ -103,13 +103,14 @@ export class Program implements Disposable {
    * the log so the error can say why, the buffer growing until the whole log fits.
    */
   static load(spec: ProgramSpec): Program {
-    if (spec.instructions.length === 0 || spec.instructions.length % 8 !== 0) {
-      throw new RangeError(`a program is a whole number of 8-byte instructions; got ${spec.instructions.length} bytes`);
+    const insns = Buffer.isBuffer(spec.instructions) ? spec.instructions : spec.instructions.bytes;
+    if (insns.length === 0 || insns.length % 8 !== 0) {
+      throw new RangeError(`a program is a whole number of 8-byte instructions; got ${insns.length} bytes`);
     }
     if (spec.name) validateObjectName(spec.name);
     const license = Buffer.from(`${spec.license ?? 'GPL'}\0`);
     const base = {
-      prog_type: ProgType[spec.type], insn_cnt: spec.instructions.length / 8, insns: spec.instructions, license,
+      prog_type: ProgType[spec.type], insn_cnt: insns.length / 8, insns, license,
       prog_name: spec.name ?? '', expected_attach_type: spec.expectedAttachType ? AttachType[spec.expectedAttachType] : 0,
     };
     if (!spec.keepLog) {
@@ -145,6 +146,18 @@ export class Program implements Disposable {
   }
 
   info(): ProgramInfo { return readProgramInfo(this.handle); }
+
+  /**
+   * Run the program `repeat` times on `data` in the kernel (BPF_PROG_TEST_RUN; socket filter, XDP,
+   * tc and some tracing types). Returns the last return value and the mean duration.
+   */
+  testRun(o: { data?: Buffer; repeat?: number } = {}): { retval: number; durationNs: number } {
+    // skb-based types need at least an Ethernet header of input.
+    const data = o.data ?? Buffer.alloc(64);
+    const attr = TestRunAttr.encode({ prog_fd: this.fd, data_in: data, data_size_in: data.length, repeat: o.repeat ?? 1 });
+    bpf(Cmd.PROG_TEST_RUN, attr, 'test-running program', { ENOTSUPP: 'this program type cannot be test-run', EINVAL: 'this program type cannot be test-run, or the input is too short' });
+    return { retval: TestRunAttr.get(attr, 'retval'), durationNs: TestRunAttr.get(attr, 'duration') };
+  }
   xlated(): Buffer { return readXlated(this.handle); }
   pin(path: string): void { objPin(this.handle, path); }
   close(): void { this.handle.close(); }

@@ -58,6 +58,12 @@ export const ProgAttachAttr = new Layout(ATTR, '', {
   target_fd: 'u32', attach_bpf_fd: 'u32', attach_type: 'u32', attach_flags: 'u32', replace_bpf_fd: 'u32',
 });
 
+export const TestRunAttr = new Layout(ATTR, 'test.', {
+  prog_fd: 'u32', retval: 'u32', data_size_in: 'u32', data_size_out: 'u32', data_in: 'ptr', data_out: 'ptr',
+  repeat: 'u32', duration: 'u32', ctx_size_in: 'u32', ctx_size_out: 'u32', ctx_in: 'ptr', ctx_out: 'ptr',
+  flags: 'u32', cpu: 'u32', batch_size: 'u32',
+});
+
 export const GetIdAttr = new Layout(ATTR, '', { start_id: 'u32', next_id: 'u32', open_flags: 'u32' });
 
 export const InfoAttr = new Layout(ATTR, 'info.', { bpf_fd: 'u32', info_len: 'u32', info: 'ptr' });

@@ -16,7 +16,7 @@ const gate = needs(!cc ? 'needs a C compiler (apt-get install gcc)' : !existsSyn
 
 const layouts: Record<string, Layout<Spec>> = {
   MapCreateAttr: abi.MapCreateAttr, MapElemAttr: abi.MapElemAttr, MapBatchAttr: abi.MapBatchAttr,
-  ProgLoadAttr: abi.ProgLoadAttr, ObjAttr: abi.ObjAttr, ProgAttachAttr: abi.ProgAttachAttr, GetIdAttr: abi.GetIdAttr,
+  ProgLoadAttr: abi.ProgLoadAttr, TestRunAttr: abi.TestRunAttr, ObjAttr: abi.ObjAttr, ProgAttachAttr: abi.ProgAttachAttr, GetIdAttr: abi.GetIdAttr,
   InfoAttr: abi.InfoAttr, ProgQueryAttr: abi.ProgQueryAttr, LinkCreateAttr: abi.LinkCreateAttr,
   LinkUpdateAttr: abi.LinkUpdateAttr, LinkDetachAttr: abi.LinkDetachAttr, EnableStatsAttr: abi.EnableStatsAttr,
   ProgInfo: abi.ProgInfo, MapInfo: abi.MapInfo, LinkInfo: abi.LinkInfo,
