@@ -37,7 +37,7 @@ export class VerifierError extends SysError {
     readonly failingInstruction?: { index: number; text: string },
   ) {
     super('loading program', errno, {}, failingInstruction ? `${summary} (at instruction ${failingInstruction.index}: ${failingInstruction.text})` : summary);
-    this.message += '\n(full verifier log in error.log; `sysward bpf load --log` prints it)';
+    this.message += '\n(the full verifier log: error.log in code; SYSWARD_DEBUG=1 prints it on the command line)';
   }
 }
 
@@ -134,6 +134,9 @@ export class Program implements Disposable {
       throw new VerifierError(-fd, text ? summary : `the kernel refused the program (${errnoName(-fd)}) and wrote no log: check the program type and expected attach type against \`sysward probe\``, text, failingInstruction);
     }
   }
+
+  /** Wrap an fd we own. */
+  static fromFD(fd: FD): Program { return new Program(fd); }
 
   static openPinned(path: string): Program {
     return new Program(objGet(path, 0, 'program'));

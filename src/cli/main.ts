@@ -5,6 +5,7 @@ import { UsageError } from './errors.js';
 
 const commands: Record<string, () => Promise<Command>> = {
   probe: async () => (await import('./commands/probe.js')).default,
+  bpf: async () => (await import('./commands/bpf.js')).default,
 };
 
 const HELP = `sysward — guard a Linux host's kernel tunables (/proc/sys) with eBPF
@@ -13,6 +14,7 @@ usage: sysward <command> [options]
 
 commands:
   probe        what this kernel supports (cgroup v2, bpffs, program and map types, helpers)
+  bpf          toolkit commands: list programs, maps and links; disassemble a program
 
 Every command takes --help. Exit status: 0 success, 1 a problem found, 2 bad usage or input.
 `;
@@ -45,7 +47,11 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const err = e as Error;
     process.stderr.write(`sysward ${name}: ${err.message}\n`);
-    if (process.env.SYSWARD_DEBUG) process.stderr.write(`${err.stack}\n`);
+    if (process.env.SYSWARD_DEBUG) {
+      const log = (e as { log?: unknown }).log;
+      if (typeof log === 'string' && log) process.stderr.write(`verifier log:\n${log}\n`);
+      process.stderr.write(`${err.stack}\n`);
+    }
     return e instanceof UsageError ? 2 : 1;
   }
 }
