@@ -1,0 +1,83 @@
+// The contract between the generated guard program and user space: map layouts, the rule record,
+// the event record, action / reason codes. Both sides use these numbers; change them together.
+
+/** Longest sysctl name the guard reads whole (bytes, without the NUL); longer names fail closed. */
+export const NAME_MAX = 127;
+export const NAME_BUF = 128;
+/** Longest value a `values` set member or an override may have (bytes). */
+export const VALUE_MAX = 127;
+/** Bytes of a written / current value the guard reads for value checks; longer values are refused. */
+export const VALUE_BUF = 256;
+/** Most fields a vector rule may constrain. */
+export const MAX_FIELDS = 8;
+/** Longest segment a `*` matches (interface names are at most 15 bytes). */
+export const WILDCARD_SEGMENT_MAX = 32;
+/** Bytes of a wildcard remainder (what follows the `*` segment) the guard compares. */
+export const WILD_REM_BUF = 120;
+
+export const ActionCode = { allow: 0, deny: 1, audit: 2 } as const;
+export const ConstraintCode = { none: 0, values: 1, range: 2, fields: 3, lock: 4 } as const;
+
+/** Why a verdict was given; events carry it. */
+export const Reason = {
+  RULE: 0, // the rule's action
+  VALUE: 1, // the value is not one the rule allows
+  PARTIAL_WRITE: 2, // a write at file_pos != 0 to a key with a value rule (a split write)
+  NAME_TOO_LONG: 3, // the name did not fit the guard's buffer: fail closed
+  VALUE_UNREADABLE: 4, // the written or current value is too long or could not be read
+  OVERRIDE: 5, // the written value was replaced by the rule's override
+  LOCKED: 6, // the value differs from the current one (lock)
+  OVERRIDE_FAILED: 7, // the kernel did not take the override value: fail closed
+} as const;
+export const REASON_NAMES = Object.fromEntries(Object.entries(Reason).map(([k, v]) => [v, k.toLowerCase().replace(/_/g, '-')])) as Record<number, string>;
+
+export const Verdict = { ALLOWED: 0, REFUSED: 1, AUDITED: 2, WOULD_REFUSE: 3 } as const;
+export const VERDICT_NAMES: Record<number, string> = { 0: 'allowed', 1: 'refused', 2: 'audited', 3: 'would-refuse' };
+
+/** Per-rule counters: counters[rule * 3 + kind]. */
+export const CounterKind = { ALLOWED: 0, REFUSED: 1, AUDITED: 2 } as const;
+
+/**
+ * struct rule_rec (value of the exact / subtree / wild maps and of config[0], the default):
+ *   u32 id; u32 specificity; u8 write_action; u8 read_action; u8 constraint; u8 override_len;
+ *   u32 nfields; struct { s64 min, max; } fields[8]; char override[128];
+ */
+export const Rec = {
+  ID: 0, SPECIFICITY: 4, WRITE_ACTION: 8, READ_ACTION: 9, CONSTRAINT: 10, OVERRIDE_LEN: 11, NFIELDS: 12,
+  FIELDS: 16, OVERRIDE: 16 + MAX_FIELDS * 16, SIZE: 16 + MAX_FIELDS * 16 + 128,
+} as const;
+
+/**
+ * Per-CPU scratch (one entry), the program's working memory:
+ *   +4   u32 prefixlen     } the subtree LPM key
+ *   +8   char name[128]    }   (the exact map's key is name alone)
+ *   +136 zero slack: remainder copies read past the name
+ *   +264 wild LPM key: u32 prefixlen, u32 group, char rem[120]
+ *   +396 u32 rule id      } the values map's key
+ *   +400 char value[256]  }   (then 64 bytes of zero slack: strtol may read past the value)
+ *   ... char cur[256] for lock
+ */
+export const Scratch = {
+  LPM_KEY: 4, NAME: 8, WILD_KEY: 264, WILD_GROUP: 268, WILD_REM: 272, VALUES_KEY: 396, VALUE: 400,
+  CUR: 400 + VALUE_BUF + 64, SIZE: 400 + VALUE_BUF + 64 + VALUE_BUF,
+} as const;
+
+/**
+ * struct event (ring buffer record):
+ *   u64 ts_ns; u64 pid_tgid; u64 uid_gid; u64 cgroup_id; u32 rule; u8 verdict; u8 write; u8 reason;
+ *   u8 pad; u32 file_pos; s32 new_len; s32 cur_len; u32 pad; char comm[16]; char name[128];
+ *   char old[128]; char new[128];
+ */
+export const Ev = {
+  TS: 0, PID_TGID: 8, UID_GID: 16, CGROUP: 24, RULE: 32, VERDICT: 36, WRITE: 37, REASON: 38, FILE_POS: 40,
+  NEW_LEN: 44, CUR_LEN: 48, COMM: 56, NAME: 72, OLD: 200, NEW: 328, SIZE: 456,
+} as const;
+export const EV_VALUE_BUF = 128;
+
+/** config map: [0] the default record, [1] the record for names too long to read (writes refused). */
+export const ConfigIndex = { DEFAULT: 0, NAME_TOO_LONG: 1 } as const;
+
+/** Rule ids past the policy's rules: the default record, and names too long to read. */
+export const specialRuleIds = (nRules: number) => ({ DEFAULT: nRules, NAME_TOO_LONG: nRules + 1, COUNT: nRules + 2 });
+/** Index of the dropped-events counter in the counters map. */
+export const dropsCounterIndex = (nRules: number) => specialRuleIds(nRules).COUNT * 3;

@@ -1,0 +1,230 @@
+// Guard tables → the eBPF program, written with the toolkit's assembler. The program's cost does
+// not depend on the number of rules: one hash lookup for exact keys, one LPM lookup for subtrees,
+// and one block per distinct wildcard prefix (not per rule). See docs/design.md.
+import { Assembler, R0, R1, R2, R3, R4, R6, R7, R8, R9, R10, type AssembledProgram, type MapLike } from '../../bpf/asm/index.js';
+import {
+  ConfigIndex, ConstraintCode, CounterKind, Ev, MAX_FIELDS, NAME_BUF, Reason, Rec, Scratch, VALUE_BUF, VALUE_MAX,
+  Verdict, WILD_REM_BUF, WILDCARD_SEGMENT_MAX, ActionCode, dropsCounterIndex,
+} from './abi.js';
+import type { GuardTables } from './tables.js';
+
+export interface GuardMaps {
+  scratch: MapLike; exact: MapLike; subtree: MapLike; wild: MapLike; values: MapLike;
+  config: MapLike; counters: MapLike; events: MapLike;
+}
+
+export interface ProgramOptions { mode: 'enforce' | 'audit' }
+
+// Stack slots (offsets from r10).
+const KEY = -4; // u32 map key for array lookups
+const REASON = -16; // u64 reason code of the pending verdict
+const NUM = -24; // u64 strtol result
+const LEN = -32; // u64 length of the written value (newline stripped)
+
+export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: ProgramOptions): AssembledProgram {
+  const a = new Assembler();
+  let n = 0;
+  const uniq = (s: string) => `${s}_${n++}`;
+  const refuseRet = o.mode === 'enforce' ? 0 : 1;
+
+  /** r0 = map[idx] (array map, u32 key); jumps to `onNull` when absent. Clobbers r1-r5. */
+  const arrayLookup = (map: MapLike, idx: number | typeof R1, onNull: string) => {
+    if (typeof idx === 'number') a.st('u32', R10, KEY, idx); else a.stx('u32', R10, KEY, idx);
+    a.ldMapFd(R1, map).mov(R2, R10).add(R2, KEY).call('map_lookup_elem').jeq(R0, 0, onNull);
+  };
+  /** counters[rule * 3 + kind] += 1, rule from the record in r8. */
+  const count = (kind: number) => {
+    const skip = uniq('count_skip');
+    a.ldx('u32', R1, R8, Rec.ID).mul(R1, 3).add(R1, kind);
+    arrayLookup(maps.counters, R1, skip);
+    a.mov(R1, 1).atomic('add', 'u64', R0, 0, R1).label(skip);
+  };
+  /** Reserve an event, fill it, submit; a full buffer is counted as a drop, never waited on. */
+  const emit = (verdict: number) => {
+    const full = uniq('emit_full'), done = uniq('emit_done');
+    a.ldMapFd(R1, maps.events).mov(R2, Ev.SIZE).mov(R3, 0).call('ringbuf_reserve').jeq(R0, 0, full);
+    a.mov(R9, R0);
+    a.call('ktime_get_ns').stx('u64', R9, Ev.TS, R0);
+    a.call('get_current_pid_tgid').stx('u64', R9, Ev.PID_TGID, R0);
+    a.call('get_current_uid_gid').stx('u64', R9, Ev.UID_GID, R0);
+    a.call('get_current_cgroup_id').stx('u64', R9, Ev.CGROUP, R0);
+    a.ldx('u32', R1, R8, Rec.ID).stx('u32', R9, Ev.RULE, R1);
+    a.st('u8', R9, Ev.VERDICT, verdict);
+    a.ldx('u32', R1, R6, 0).stx('u8', R9, Ev.WRITE, R1);
+    a.ldx('u64', R1, R10, REASON).stx('u8', R9, Ev.REASON, R1);
+    a.st('u8', R9, Ev.REASON + 1, 0);
+    a.ldx('u32', R1, R6, 4).stx('u32', R9, Ev.FILE_POS, R1);
+    a.st('u32', R9, Ev.CUR_LEN + 4, 0);
+    a.mov(R1, R9).add(R1, Ev.COMM).mov(R2, 16).call('get_current_comm');
+    a.mov(R1, R6).mov(R2, R9).add(R2, Ev.NAME).mov(R3, NAME_BUF).mov(R4, 0).call('sysctl_get_name');
+    a.mov(R1, R6).mov(R2, R9).add(R2, Ev.OLD).mov(R3, 128).call('sysctl_get_current_value').stx('u32', R9, Ev.CUR_LEN, R0);
+    a.mov(R1, R6).mov(R2, R9).add(R2, Ev.NEW).mov(R3, 128).call('sysctl_get_new_value').stx('u32', R9, Ev.NEW_LEN, R0);
+    a.mov(R1, R9).mov(R2, 0).call('ringbuf_submit').ja(done);
+    a.label(full);
+    arrayLookup(maps.counters, dropsCounterIndex(t.nRules), done);
+    a.mov(R1, 1).atomic('add', 'u64', R0, 0, R1);
+    a.label(done);
+  };
+  /** If the value in scratch at `off` (length in r0, < VALUE_BUF) ends in "\n", drop it. r0 = new length. */
+  const stripNewline = (off: number, tooLong: string) => {
+    const done = uniq('strip_done');
+    a.jeq(R0, 0, done).jgt(R0, VALUE_BUF - 1, tooLong);
+    a.mov(R1, R7).add(R1, R0).ldx('u8', R2, R1, off - 1).jne(R2, 0x0a, done);
+    a.st('u8', R1, off - 1, 0).sub(R0, 1);
+    a.label(done);
+  };
+  const setReason = (r: number) => a.st('u64', R10, REASON, r);
+
+  // ---- entry
+  a.mov(R6, R1);
+  if (!t.hasReadRules) {
+    // No rule looks at reads: every read is allowed before any work (reads are most accesses).
+    a.ldx('u32', R1, R6, 0).jne(R1, 0, 'write');
+    a.mov(R0, 1).exit();
+    a.label('write');
+  }
+  setReason(Reason.RULE);
+  arrayLookup(maps.scratch, 0, 'fail_closed');
+  a.mov(R7, R0);
+
+  // ---- the name, NUL-padded (the exact map's key is all NAME_BUF bytes)
+  for (let off = 0; off < NAME_BUF; off += 8) a.st('u64', R7, Scratch.NAME + off, 0);
+  a.mov(R1, R6).mov(R2, R7).add(R2, Scratch.NAME).mov(R3, NAME_BUF).mov(R4, 0).call('sysctl_get_name');
+  a.jslt(R0, 0, 'name_too_long');
+
+  // ---- exact keys beat everything
+  a.ldMapFd(R1, maps.exact).mov(R2, R7).add(R2, Scratch.NAME).call('map_lookup_elem');
+  a.mov(R8, R0).jne(R8, 0, 'decide');
+
+  // ---- longest subtree
+  if (t.subtree.length) {
+    a.st('u32', R7, Scratch.LPM_KEY, NAME_BUF * 8);
+    a.ldMapFd(R1, maps.subtree).mov(R2, R7).add(R2, Scratch.LPM_KEY).call('map_lookup_elem');
+    a.mov(R8, R0);
+  }
+
+  // ---- one block per wildcard prefix: name = prefix + segment + "/" + remainder
+  for (const g of t.groups) {
+    const next = uniq('group_next'), found = uniq('group_found'), take = uniq('group_take');
+    const p = Buffer.from(g.prefix);
+    for (let i = 0; i + 8 <= p.length; i += 8) {
+      a.ldx('u64', R1, R7, Scratch.NAME + i).ldImm64(R2, p.readBigUInt64LE(i)).jne(R1, R2, next);
+    }
+    const tail = p.length % 8;
+    if (tail) {
+      const at = p.length - tail;
+      const chunk = Buffer.alloc(8);
+      p.copy(chunk, 0, at);
+      a.ldx('u64', R1, R7, Scratch.NAME + at).ldImm64(R3, (1n << BigInt(tail * 8)) - 1n).and(R1, R3);
+      a.ldImm64(R2, chunk.readBigUInt64LE(0)).jne(R1, R2, next);
+    }
+    for (let j = 1; j <= WILDCARD_SEGMENT_MAX; j++) {
+      a.ldx('u8', R1, R7, Scratch.NAME + p.length + j).mov(R9, p.length + j + 1).jeq(R1, 0x2f, found).jeq(R1, 0, next);
+    }
+    a.ja(next);
+    a.label(found);
+    a.mov(R2, R7).add(R2, R9);
+    for (let w = 0; w < WILD_REM_BUF; w += 8) a.ldx('u64', R1, R2, Scratch.NAME + w).stx('u64', R7, Scratch.WILD_REM + w, R1);
+    a.st('u32', R7, Scratch.WILD_KEY, (4 + WILD_REM_BUF) * 8).st('u32', R7, Scratch.WILD_GROUP, g.id);
+    a.ldMapFd(R1, maps.wild).mov(R2, R7).add(R2, Scratch.WILD_KEY).call('map_lookup_elem');
+    a.jeq(R0, 0, next).jeq(R8, 0, take);
+    a.ldx('u32', R1, R0, Rec.SPECIFICITY).ldx('u32', R2, R8, Rec.SPECIFICITY).jle(R1, R2, next);
+    a.label(take).mov(R8, R0);
+    a.label(next);
+  }
+
+  // ---- no rule: the policy's default
+  a.jne(R8, 0, 'decide');
+  arrayLookup(maps.config, ConfigIndex.DEFAULT, 'fail_closed');
+  a.mov(R8, R0).ja('decide');
+
+  a.label('name_too_long');
+  setReason(Reason.NAME_TOO_LONG);
+  arrayLookup(maps.config, ConfigIndex.NAME_TOO_LONG, 'fail_closed');
+  a.mov(R8, R0);
+
+  // ---- r8 = the deciding record
+  a.label('decide');
+  a.ldx('u32', R1, R6, 0).jne(R1, 0, 'decide_write');
+  a.ldx('u8', R1, R8, Rec.READ_ACTION).jeq(R1, ActionCode.deny, 'refuse').jeq(R1, ActionCode.audit, 'audit');
+  a.mov(R0, 1).exit();
+
+  a.label('decide_write');
+  a.ldx('u8', R1, R8, Rec.WRITE_ACTION).jeq(R1, ActionCode.deny, 'refuse');
+  a.ldx('u8', R2, R8, Rec.CONSTRAINT).ldx('u8', R3, R8, Rec.OVERRIDE_LEN).or(R3, R2).jeq(R3, 0, 'action');
+  // A value rule must see the whole value: refuse writes that start inside it (split writes).
+  a.ldx('u32', R1, R6, 4).jeq(R1, 0, 'whole_write');
+  setReason(Reason.PARTIAL_WRITE);
+  a.ja('refuse');
+  a.label('whole_write');
+  a.jeq(R2, ConstraintCode.none, 'override');
+  a.mov(R1, R6).mov(R2, R7).add(R2, Scratch.VALUE).mov(R3, VALUE_BUF).call('sysctl_get_new_value');
+  a.jslt(R0, 0, 'refuse_unreadable');
+  stripNewline(Scratch.VALUE, 'refuse_unreadable');
+  a.stx('u64', R10, LEN, R0);
+  a.ldx('u8', R2, R8, Rec.CONSTRAINT);
+  a.jeq(R2, ConstraintCode.values, 'check_values').jeq(R2, ConstraintCode.lock, 'check_lock');
+
+  // range and fields: one strtol per field, each in its range, nothing after the last
+  a.mov(R9, 0);
+  for (let i = 0; i < MAX_FIELDS; i++) {
+    a.ldx('u32', R1, R8, Rec.NFIELDS).jle(R1, i, 'fields_end');
+    a.jgt(R9, VALUE_BUF - 1, 'refuse_value');
+    a.mov(R1, R7).add(R1, Scratch.VALUE).add(R1, R9).mov(R2, 64).mov(R3, 0).mov(R4, R10).add(R4, NUM).call('strtol');
+    a.jsle(R0, 0, 'refuse_value').add(R9, R0);
+    a.ldx('u64', R1, R10, NUM).ldx('u64', R2, R8, Rec.FIELDS + i * 16).jslt(R1, R2, 'refuse_value');
+    a.ldx('u64', R2, R8, Rec.FIELDS + i * 16 + 8).jsgt(R1, R2, 'refuse_value');
+  }
+  a.label('fields_end');
+  a.ldx('u64', R1, R10, LEN).jne(R9, R1, 'refuse_value').ja('override');
+
+  a.label('check_values');
+  a.ldx('u64', R1, R10, LEN).jgt(R1, VALUE_MAX, 'refuse_value');
+  a.ldx('u32', R1, R8, Rec.ID).stx('u32', R7, Scratch.VALUES_KEY, R1);
+  a.ldMapFd(R1, maps.values).mov(R2, R7).add(R2, Scratch.VALUES_KEY).call('map_lookup_elem');
+  a.jeq(R0, 0, 'refuse_value').ja('override');
+
+  a.label('check_lock');
+  a.mov(R1, R6).mov(R2, R7).add(R2, Scratch.CUR).mov(R3, VALUE_BUF).call('sysctl_get_current_value');
+  a.jslt(R0, 0, 'refuse_unreadable');
+  stripNewline(Scratch.CUR, 'refuse_unreadable');
+  a.ldx('u64', R1, R10, LEN).jne(R0, R1, 'refuse_locked');
+  for (let w = 0; w < VALUE_BUF; w += 8) {
+    a.ldx('u64', R1, R7, Scratch.VALUE + w).ldx('u64', R2, R7, Scratch.CUR + w).jne(R1, R2, 'refuse_locked');
+  }
+
+  a.label('override');
+  a.ldx('u8', R3, R8, Rec.OVERRIDE_LEN).jeq(R3, 0, 'action');
+  setReason(Reason.OVERRIDE);
+  emit(Verdict.ALLOWED);
+  a.ldx('u8', R3, R8, Rec.OVERRIDE_LEN).jgt(R3, VALUE_MAX, 'refuse_override').jeq(R3, 0, 'refuse_override');
+  a.mov(R1, R6).mov(R2, R8).add(R2, Rec.OVERRIDE).call('sysctl_set_new_value').jne(R0, 0, 'refuse_override');
+  setReason(Reason.RULE);
+
+  a.label('action');
+  a.ldx('u8', R1, R8, Rec.WRITE_ACTION).jeq(R1, ActionCode.audit, 'audit');
+  count(CounterKind.ALLOWED);
+  a.mov(R0, 1).exit();
+
+  for (const [label, reason] of [['refuse_value', Reason.VALUE], ['refuse_unreadable', Reason.VALUE_UNREADABLE], ['refuse_locked', Reason.LOCKED], ['refuse_override', Reason.OVERRIDE_FAILED]] as const) {
+    a.label(label);
+    setReason(reason);
+    a.ja('refuse');
+  }
+
+  a.label('audit');
+  count(CounterKind.AUDITED);
+  emit(Verdict.AUDITED);
+  a.mov(R0, 1).exit();
+
+  a.label('refuse');
+  count(CounterKind.REFUSED);
+  emit(o.mode === 'enforce' ? Verdict.REFUSED : Verdict.WOULD_REFUSE);
+  a.mov(R0, refuseRet).exit();
+
+  // Only reachable if a map the program owns lost its entry: refuse rather than guess.
+  a.label('fail_closed');
+  a.mov(R0, refuseRet).exit();
+
+  return a.assemble();
+}

@@ -1,0 +1,88 @@
+// Audit events: decode the program's ring buffer records into what a person reads.
+import { Ev, EV_VALUE_BUF, REASON_NAMES, VERDICT_NAMES, specialRuleIds } from '../compiler/abi.js';
+import type { Policy } from '../model.js';
+import { dottedName } from '../../sysctl/names.js';
+
+export interface GuardEvent {
+  /** Wall-clock time of the access (ISO 8601). */
+  time: string;
+  guard: string;
+  verdict: 'allowed' | 'refused' | 'audited' | 'would-refuse';
+  reason: string;
+  access: 'read' | 'write';
+  /** As sysctl(8) writes it, e.g. kernel.core_pattern. */
+  key: string;
+  /** The value before the access (what a read returns); null when it could not be read. */
+  oldValue: string | null;
+  /** The value written; null on reads. Truncated values end in "…". */
+  newValue: string | null;
+  filePos: number;
+  /** Thread id (the kernel's pid). */
+  pid: number;
+  /** Process id (the kernel's tgid): what ps shows. */
+  tgid: number;
+  uid: number;
+  gid: number;
+  comm: string;
+  cgroupId: string;
+  /** Cgroup path (relative to the cgroup v2 mount) or container id, when known. */
+  cgroup?: string;
+  /** The deciding rule: its index and key pattern, or "default" / "name-too-long". */
+  rule: { index: number; key: string };
+}
+
+// ktime_get_ns is CLOCK_MONOTONIC, as process.hrtime: the offset turns it into wall time.
+const monoToWallNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+
+const text = (b: Buffer, off: number, size: number) => {
+  const s = b.subarray(off, off + size);
+  const end = s.indexOf(0);
+  return s.subarray(0, end < 0 ? size : end).toString('utf8');
+};
+
+/** A value as the helper returned it: len < 0 is an error (-E2BIG: truncated, -EINVAL: none). */
+const value = (b: Buffer, off: number, len: number): string | null => {
+  if (len === -7) return `${text(b, off, EV_VALUE_BUF).replace(/\n$/, '')}…`;
+  if (len < 0) return null;
+  return text(b, off, Math.min(len, EV_VALUE_BUF)).replace(/\n$/, '');
+};
+
+export function decodeEvent(rec: Buffer, policy: Pick<Policy, 'name' | 'rules'>, cgroupName?: (id: bigint) => string | undefined): GuardEvent {
+  const ts = rec.readBigUInt64LE(Ev.TS);
+  const pidTgid = rec.readBigUInt64LE(Ev.PID_TGID);
+  const uidGid = rec.readBigUInt64LE(Ev.UID_GID);
+  const cgroupId = rec.readBigUInt64LE(Ev.CGROUP);
+  const ruleIdx = rec.readUInt32LE(Ev.RULE);
+  const write = rec.readUInt8(Ev.WRITE) !== 0;
+  const ids = specialRuleIds(policy.rules.length);
+  const rule = policy.rules[ruleIdx];
+  const kernelKey = text(rec, Ev.NAME, 128);
+  const cg = cgroupName?.(cgroupId);
+  return {
+    time: new Date(Number((ts + monoToWallNs) / 1_000_000n)).toISOString(),
+    guard: policy.name,
+    verdict: VERDICT_NAMES[rec.readUInt8(Ev.VERDICT)] as GuardEvent['verdict'],
+    reason: REASON_NAMES[rec.readUInt8(Ev.REASON)] ?? 'unknown',
+    access: write ? 'write' : 'read',
+    key: kernelKey ? dottedName(kernelKey.split('/')) : '',
+    oldValue: value(rec, Ev.OLD, rec.readInt32LE(Ev.CUR_LEN)),
+    newValue: write ? value(rec, Ev.NEW, rec.readInt32LE(Ev.NEW_LEN)) : null,
+    filePos: rec.readUInt32LE(Ev.FILE_POS),
+    // bpf_get_current_pid_tgid: tgid (the process id) high, pid (the thread id) low.
+    pid: Number(pidTgid & 0xffffffffn),
+    tgid: Number(pidTgid >> 32n),
+    uid: Number(uidGid & 0xffffffffn),
+    gid: Number(uidGid >> 32n),
+    comm: text(rec, Ev.COMM, 16),
+    cgroupId: cgroupId.toString(),
+    ...(cg ? { cgroup: cg } : {}),
+    rule: rule ? { index: ruleIdx, key: rule.key.text } : { index: ruleIdx, key: ruleIdx === ids.DEFAULT ? 'default' : 'name-too-long' },
+  };
+}
+
+/** One line for a terminal: `refused write kernel.core_pattern = "|/tmp/x" (was "core") by sh[123] uid 0 in /x: rule 0 kernel.core_pattern`. */
+export function formatEvent(e: GuardEvent): string {
+  const v = e.access === 'write' ? ` = ${JSON.stringify(e.newValue ?? '')}${e.oldValue !== null ? ` (was ${JSON.stringify(e.oldValue)})` : ''}` : '';
+  const why = e.reason === 'rule' ? '' : ` [${e.reason}]`;
+  return `${e.time} ${e.guard}: ${e.verdict} ${e.access} ${e.key}${v} by ${e.comm}[${e.tgid}] uid ${e.uid}${e.cgroup ? ` in ${e.cgroup}` : ''}: rule ${e.rule.key}${why}`;
+}
