@@ -1,6 +1,6 @@
 // Maps: a typed view (key and value codecs) over a kernel map. Sizes are checked when the map is
 // made or opened, so a codec that does not fit is an error at once, not garbage later.
-import { type Codec, none, perCpu } from './codec.js';
+import { type Codec, bytes, none, perCpu } from './codec.js';
 import { possibleCpuCount } from './cpus.js';
 import {
   BPF_OBJ_NAME_LEN, Cmd, FD, MapFlag, MapInfo, MapType, MapUpdate, cString, getFdById,
@@ -92,6 +92,16 @@ export class BpfMap<K, V> implements Disposable {
 
   static openPinned<K, V>(path: string, key: Codec<K>, value: Codec<V>): BpfMap<K, V> {
     return BpfMap.fromFD(objGet(path, 0, 'map'), key, value);
+  }
+
+  /** Open a pinned map of any sizes, keys and values as raw bytes. */
+  static openPinnedBytes(path: string): BpfMap<Buffer, Buffer> {
+    const fd = objGet(path, 0, 'map');
+    try {
+      const info = readMapInfo(fd);
+      const valueSize = PER_CPU.has(info.typeName as MapTypeName) ? Math.ceil(info.valueSize / 8) * 8 * possibleCpuCount() : info.valueSize;
+      return BpfMap.fromFD(fd, bytes(info.keySize), bytes(valueSize));
+    } catch (e) { fd.close(); throw e; }
   }
 
   static fromId<K, V>(id: number, key: Codec<K>, value: Codec<V>): BpfMap<K, V> {

@@ -10,16 +10,21 @@ import type { GuardTables } from './tables.js';
 
 export interface GuardMaps {
   scratch: MapLike; exact: MapLike; subtree: MapLike; wild: MapLike; values: MapLike;
-  config: MapLike; counters: MapLike; events: MapLike;
+  config: MapLike; counters: MapLike; events: MapLike; exempt: MapLike;
 }
 
-export interface ProgramOptions { mode: 'enforce' | 'audit' }
+export interface ProgramOptions {
+  mode: 'enforce' | 'audit';
+  /** Depths (root = 0) of the exempt cgroups; the exempt map holds their ids. */
+  exemptLevels?: number[];
+}
 
 // Stack slots (offsets from r10).
 const KEY = -4; // u32 map key for array lookups
 const REASON = -16; // u64 reason code of the pending verdict
 const NUM = -24; // u64 strtol result
 const LEN = -32; // u64 length of the written value (newline stripped)
+const CGID = -40; // u64 ancestor cgroup id being checked for exemption
 
 export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: ProgramOptions): AssembledProgram {
   const a = new Assembler();
@@ -82,6 +87,11 @@ export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: Program
     a.ldx('u32', R1, R6, 0).jne(R1, 0, 'write');
     a.mov(R0, 1).exit();
     a.label('write');
+  }
+  // ---- exempt cgroups: one ancestor lookup per distinct depth, not per cgroup
+  for (const level of [...new Set(o.exemptLevels ?? [])].sort((x, y) => x - y)) {
+    a.mov(R1, level).call('get_current_ancestor_cgroup_id').stx('u64', R10, CGID, R0);
+    a.ldMapFd(R1, maps.exempt).mov(R2, R10).add(R2, CGID).call('map_lookup_elem').jne(R0, 0, 'exempt');
   }
   setReason(Reason.RULE);
   arrayLookup(maps.scratch, 0, 'fail_closed');
@@ -221,6 +231,8 @@ export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: Program
   count(CounterKind.REFUSED);
   emit(o.mode === 'enforce' ? Verdict.REFUSED : Verdict.WOULD_REFUSE);
   a.mov(R0, refuseRet).exit();
+
+  if (o.exemptLevels?.length) a.label('exempt').mov(R0, 1).exit();
 
   // Only reachable if a map the program owns lost its entry: refuse rather than guess.
   a.label('fail_closed');

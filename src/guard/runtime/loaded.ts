@@ -20,7 +20,11 @@ export interface GuardObjects {
   config: BpfMap<number, Buffer>;
   counters: BpfMap<number, bigint[]>;
   events: BpfMap<null, Buffer>;
+  exempt: BpfMap<bigint, number>;
 }
+
+/** A cgroup the guard never applies to (nor to its descendants). */
+export interface ExemptCgroup { id: bigint; level: number }
 
 export interface LoadedGuard extends Disposable {
   policy: Policy;
@@ -39,7 +43,7 @@ const mapName = (what: string) => `sw_${what}`.slice(0, 15);
  * Create and fill the maps, generate and load the program. `events` reuses an existing ring buffer
  * (a reload keeps readers of the old one working); otherwise a new one of `eventsBytes`.
  */
-export function loadGuard(policy: Policy, o: { events?: BpfMap<null, Buffer>; eventsBytes?: number } = {}): LoadedGuard {
+export function loadGuard(policy: Policy, o: { events?: BpfMap<null, Buffer>; eventsBytes?: number; exempt?: ExemptCgroup[] } = {}): LoadedGuard {
   const tables = buildTables(policy);
   const made: { close(): void }[] = [];
   const track = <T extends { close(): void }>(x: T): T => { made.push(x); return x; };
@@ -55,7 +59,9 @@ export function loadGuard(policy: Policy, o: { events?: BpfMap<null, Buffer>; ev
       config: track(BpfMap.create({ type: 'ARRAY', key: u32, value: rec, maxEntries: 2, name: mapName('config') })),
       counters: track(BpfMap.create({ type: 'PERCPU_ARRAY', key: u32, value: u64, maxEntries: dropsCounterIndex(tables.nRules) + 1, name: mapName('counters') })),
       events: o.events ?? track(createRingBuf(o.eventsBytes ?? DEFAULT_EVENTS_BYTES, mapName('events'))),
+      exempt: track(BpfMap.create({ type: 'HASH', key: u64, value: u8, maxEntries: Math.max(1, o.exempt?.length ?? 0), name: mapName('exempt') })),
     };
+    for (const e of o.exempt ?? []) maps.exempt.set(e.id, 1);
     if (tables.exact.length) maps.exact.updateBatch(tables.exact);
     for (const [k, v] of tables.subtree) maps.subtree.set(k, v);
     for (const [k, v] of tables.wild) maps.wild.set(k, v);
@@ -63,7 +69,7 @@ export function loadGuard(policy: Policy, o: { events?: BpfMap<null, Buffer>; ev
     maps.config.set(ConfigIndex.DEFAULT, tables.defaults);
     // A name longer than the guard reads is refused on writes (fail closed), allowed on reads.
     maps.config.set(ConfigIndex.NAME_TOO_LONG, encodeRecord({ id: ids.NAME_TOO_LONG, specificity: 0, write: 'deny', read: policy.defaults.read }));
-    const asm = generateGuardProgram(tables, maps, { mode: policy.mode });
+    const asm = generateGuardProgram(tables, maps, { mode: policy.mode, exemptLevels: (o.exempt ?? []).map((e) => e.level) });
     const program = Program.load({ type: 'CGROUP_SYSCTL', expectedAttachType: 'CGROUP_SYSCTL', name: `sw_${policy.name}`.slice(0, 15).replace(/-/g, '_'), instructions: asm });
     const all = [...made];
     return {

@@ -1,0 +1,74 @@
+// Container cgroups, found by the names the runtimes give them. Paths are relative to the cgroup
+// v2 mount ("/system.slice/docker-<id>.scope").
+import { basename, join, relative } from 'node:path';
+import { walkCgroups } from './hierarchy.js';
+
+export type Runtime = 'docker' | 'containerd' | 'cri-o' | 'podman' | 'kubernetes' | 'nspawn' | 'lxc';
+
+export interface ContainerCgroup { path: string; runtime: Runtime; id: string }
+
+const HEX64 = '[0-9a-f]{64}';
+/** Leaf names of container cgroups; conmon / shim scopes are the runtime's helpers, not containers. */
+const LEAF_PATTERNS: [RegExp, Runtime][] = [
+  [new RegExp(`^docker-(${HEX64})\\.scope$`), 'docker'],
+  [new RegExp(`^cri-containerd-(${HEX64})\\.scope$`), 'containerd'],
+  [new RegExp(`^crio-(${HEX64})\\.scope$`), 'cri-o'],
+  [new RegExp(`^libpod-(${HEX64})\\.scope$`), 'podman'],
+  [/^systemd-nspawn@(.+)\.service$/, 'nspawn'],
+  [/^machine-(.+)\.scope$/, 'nspawn'],
+];
+/** cgroupfs-driver layouts: /docker/<id>, /kubepods/<qos>/pod<uid>/<id>, /lxc.payload.<name>. */
+const PATH_PATTERNS: [RegExp, Runtime][] = [
+  [new RegExp(`^/docker/(${HEX64})$`), 'docker'],
+  [new RegExp(`^/kubepods(?:/[a-z]+)?/pod[0-9a-f-]+/(${HEX64})$`), 'kubernetes'],
+  [/^\/lxc\.payload\.([^/]+)$/, 'lxc'],
+];
+
+export function classifyCgroup(path: string): ContainerCgroup | undefined {
+  const leaf = basename(path);
+  for (const [re, runtime] of LEAF_PATTERNS) {
+    const m = re.exec(leaf);
+    if (!m) continue;
+    // containerd / CRI-O scopes below kubepods are Kubernetes pods' containers.
+    const rt: Runtime = path.includes('/kubepods') ? 'kubernetes' : runtime;
+    return { path, runtime: rt, id: m[1]! };
+  }
+  for (const [re, runtime] of PATH_PATTERNS) {
+    const m = re.exec(path);
+    if (m) return { path, runtime, id: m[1]! };
+  }
+  return undefined;
+}
+
+/** Every container cgroup under the mount (not descending into containers themselves). */
+export function findContainerCgroups(mount: string): ContainerCgroup[] {
+  const out: ContainerCgroup[] = [];
+  const seenUnder: string[] = [];
+  for (const abs of walkCgroups(mount)) {
+    const path = `/${relative(mount, abs)}`;
+    if (seenUnder.some((p) => path.startsWith(`${p}/`))) continue;
+    const c = classifyCgroup(path);
+    if (c) { out.push(c); seenUnder.push(path); }
+  }
+  return out;
+}
+
+/**
+ * Cgroups that hold only containers, present and future: guarding them covers containers started
+ * later without anyone watching. Containers elsewhere (docker-<id>.scope beside services in
+ * system.slice) need a guard each, and the daemon to guard new ones.
+ */
+export const CONTAINER_ROOTS = ['/kubepods.slice', '/kubepods', '/docker', '/machine.slice'];
+
+export interface ContainerScope {
+  /** Container-only parents that exist on this host. */
+  roots: string[];
+  /** Containers not below one of `roots`. */
+  loose: ContainerCgroup[];
+}
+
+export function resolveContainerScope(mount: string, exists: (abs: string) => boolean): ContainerScope {
+  const roots = CONTAINER_ROOTS.filter((r) => exists(join(mount, r)));
+  const loose = findContainerCgroups(mount).filter((c) => !roots.some((r) => c.path.startsWith(`${r}/`)));
+  return { roots, loose };
+}

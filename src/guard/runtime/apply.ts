@@ -1,0 +1,198 @@
+// Guards that outlive the CLI: compiled, attached to every cgroup of the scope with pinned links,
+// replaced atomically on re-apply (link update: no moment without protection), listed, removed.
+//
+// Pins: /sys/fs/bpf/sysward/guards/NAME/{prog, events, counters, meta, link-<cgroup id>}.
+import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { BpfMap } from '../../bpf/map.js';
+import { bytes, none, u32 } from '../../bpf/codec.js';
+import { Link, attachCgroup } from '../../bpf/link.js';
+import { Program } from '../../bpf/prog.js';
+import { DEFAULT_BPFFS, ensureBpffs, pinDir } from '../../bpf/pin.js';
+import { cgroupId, findCgroup2Mount } from '../../cgroup/hierarchy.js';
+import { resolveContainerScope } from '../../cgroup/containers.js';
+import { dropsCounterIndex, specialRuleIds } from '../compiler/abi.js';
+import type { Policy } from '../model.js';
+import { policyFromJson, policyToJson } from '../model-json.js';
+import { loadGuard, type ExemptCgroup } from './loaded.js';
+
+export const guardsDir = (bpffs = DEFAULT_BPFFS) => join(bpffs, 'sysward', 'guards');
+
+/** Bad input found before anything changed (exit status 2). */
+export class GuardInputError extends Error { override name = 'GuardInputError'; }
+
+export interface GuardTarget { path: string; abs: string; id: bigint }
+
+export interface ResolvedScope { targets: GuardTarget[]; exempt: (ExemptCgroup & { path: string })[]; notes: string[] }
+
+/** The cgroups a policy's scope names, checked to exist. */
+export function resolveScope(policy: Policy, mount = findCgroup2Mount()): ResolvedScope {
+  const notes: string[] = [];
+  const paths = new Set<string>();
+  const target = (path: string): GuardTarget => {
+    const abs = join(mount, path);
+    if (!existsSync(abs)) throw new GuardInputError(`scope cgroup ${path} does not exist under ${mount}; create it, or fix the path in the policy (paths are relative to the cgroup v2 mount)`);
+    return { path, abs, id: cgroupId(abs) };
+  };
+  for (const p of policy.scope.cgroups) paths.add(p);
+  if (policy.scope.host) paths.add('/');
+  if (policy.scope.containers) {
+    const s = resolveContainerScope(mount, existsSync);
+    for (const r of s.roots) paths.add(r);
+    for (const c of s.loose) paths.add(c.path);
+    if (s.loose.length) notes.push(`${s.loose.length} container(s) live beside other services; containers started there later are guarded only while \`sysward daemon\` runs`);
+    if (!s.roots.length && !s.loose.length) notes.push('no container cgroups found on this host yet');
+  }
+  // A cgroup below another target is covered by it (programs of ancestors run too).
+  const sorted = [...paths].sort();
+  const kept = sorted.filter((p) => !sorted.some((q) => q !== p && (q === '/' || p.startsWith(`${q}/`))));
+  const exempt = policy.scope.exempt.map((path) => {
+    const t = target(path);
+    return { path, id: t.id, level: path.split('/').filter(Boolean).length };
+  });
+  return { targets: kept.map(target), exempt, notes };
+}
+
+export interface ApplyResult { name: string; replaced: boolean; attached: string[]; updated: string[]; detached: string[]; notes: string[]; programId: number; instructions: number }
+
+interface Meta { version: 1; policy: string; appliedAt: string; targets: { path: string; id: string }[] }
+
+const META_VERSION = 1;
+
+function writeMeta(meta: Meta): BpfMap<number, Buffer> {
+  const json = Buffer.from(JSON.stringify(meta));
+  const size = Math.ceil((json.length + 4) / 8) * 8;
+  const m = BpfMap.create({ type: 'ARRAY', key: u32, value: bytes(size), maxEntries: 1, name: 'sw_meta' });
+  const v = Buffer.alloc(size);
+  v.writeUInt32LE(json.length, 0);
+  json.copy(v, 4);
+  m.set(0, v);
+  m.freeze();
+  return m;
+}
+
+/** Pin `obj` at `path`, replacing what is there in one step (bpffs supports rename). */
+function pinReplacing(obj: { pin(path: string): void }, path: string): void {
+  const tmp = `${path}-new`; // bpffs refuses names with dots
+  rmSync(tmp, { force: true });
+  obj.pin(tmp);
+  renameSync(tmp, path);
+}
+
+export function applyGuard(policy: Policy, o: { bpffs?: string; mount?: string } = {}): ApplyResult {
+  const mount = o.mount ?? findCgroup2Mount();
+  const scope = resolveScope(policy, mount);
+  if (scope.targets.length === 0) throw new GuardInputError(`the scope of guard ${policy.name} names no cgroup that exists; add cgroups, containers: true or host: true`);
+  ensureBpffs(o.bpffs ?? DEFAULT_BPFFS);
+  const dir = join(guardsDir(o.bpffs), policy.name);
+  const replacing = existsSync(join(dir, 'prog'));
+  pinDir(dir);
+  const events = existsSync(join(dir, 'events')) ? BpfMap.openPinned(join(dir, 'events'), none, bytes(0)) as BpfMap<null, Buffer> : undefined;
+  // Compile, verify and load first: a policy the kernel refuses changes nothing.
+  using guard = loadGuard(policy, { ...(events ? { events } : {}), exempt: scope.exempt });
+  const result: ApplyResult = { name: policy.name, replaced: replacing, attached: [], updated: [], detached: [], notes: scope.notes, programId: guard.program.info().id, instructions: guard.instructionCount };
+  const existing = new Map<string, string>(); // cgroup id → link pin
+  for (const f of readdirSync(dir)) if (/^link-\d+$/.test(f)) existing.set(f.slice(5), join(dir, f));
+  const previous = replacing ? readGuardMeta(dir)?.targets ?? [] : [];
+  const oldProg = replacing ? Program.openPinned(join(dir, 'prog')) : undefined;
+  const rollback: (() => void)[] = [];
+  try {
+    for (const t of scope.targets) {
+      const pin = existing.get(t.id.toString());
+      if (pin) {
+        using link = Link.openPinned(pin);
+        link.update(guard.program);
+        if (oldProg) rollback.push(() => { using l = Link.openPinned(pin); l.update(oldProg); });
+        result.updated.push(t.path);
+      } else {
+        const a = attachCgroup({ cgroup: t.abs, program: guard.program, attachType: 'CGROUP_SYSCTL' });
+        if (!(a instanceof Link)) { a.detach(); throw new Error('this kernel has no cgroup bpf_link: guards that outlive the CLI need Linux 5.7+'); }
+        const path = join(dir, `link-${t.id}`);
+        rollback.push(() => { a.detach(); a.close(); rmSync(path, { force: true }); });
+        a.pin(path);
+        result.attached.push(t.path);
+      }
+    }
+    pinReplacing(guard.program, join(dir, 'prog'));
+    pinReplacing(guard.maps.counters, join(dir, 'counters'));
+    if (!events) pinReplacing(guard.maps.events, join(dir, 'events'));
+    using meta = writeMeta({ version: META_VERSION, policy: policyToJson(policy), appliedAt: new Date().toISOString(), targets: scope.targets.map((t) => ({ path: t.path, id: t.id.toString() })) });
+    pinReplacing(meta, join(dir, 'meta'));
+  } catch (e) {
+    // Put back what was there: old links run the old program again, new links go.
+    for (const undo of rollback.reverse()) { try { undo(); } catch { /* best effort: report the first error */ } }
+    if (!replacing) rmSync(dir, { recursive: true, force: true });
+    throw e;
+  } finally { oldProg?.close(); }
+  // Cgroups no longer in scope lose the guard only after the new ones have it.
+  const keep = new Set(scope.targets.map((t) => t.id.toString()));
+  for (const [id, pin] of existing) {
+    if (keep.has(id)) continue;
+    try { using l = Link.openPinned(pin); l.detach(); } catch { /* already gone with its cgroup */ }
+    rmSync(pin, { force: true });
+    result.detached.push(previous.find((p) => p.id === id)?.path ?? `cgroup id ${id}`);
+  }
+  events?.close();
+  return result;
+}
+
+export function readGuardMeta(dir: string): Meta | undefined {
+  const path = join(dir, 'meta');
+  if (!existsSync(path)) return undefined;
+  using m = BpfMap.openPinnedBytes(path);
+  const v = m.get(Buffer.alloc(4));
+  if (!v) return undefined;
+  const meta = JSON.parse(v.subarray(4, 4 + v.readUInt32LE(0)).toString()) as Meta;
+  return meta.version === META_VERSION ? meta : undefined;
+}
+
+export interface GuardStatus {
+  name: string;
+  policy: Policy | undefined;
+  appliedAt: string | undefined;
+  cgroups: { path: string; id: string }[];
+  /** Per rule index (and 'default', 'name-too-long'): allowed, refused, audited. */
+  counters: { rule: string; allowed: bigint; refused: bigint; audited: bigint }[];
+  droppedEvents: bigint;
+}
+
+/** What `guard ls` shows: scope, rules and counters of a pinned guard. */
+export function guardStatus(name: string, bpffs?: string): GuardStatus {
+  const dir = join(guardsDir(bpffs), name);
+  if (!existsSync(join(dir, 'prog'))) throw new GuardInputError(`no guard named ${name}; list them with \`sysward guard ls\``);
+  const meta = readGuardMeta(dir);
+  const policy = meta ? policyFromJson(meta.policy) : undefined;
+  const counters: GuardStatus['counters'] = [];
+  let droppedEvents = 0n;
+  if (existsSync(join(dir, 'counters'))) {
+    using m = BpfMap.openPinnedBytes(join(dir, 'counters'));
+    const sum = (b: Buffer | undefined) => { let t = 0n; for (let o = 0; b && o < b.length; o += 8) t += b.readBigUInt64LE(o); return t; };
+    const key = (i: number) => { const k = Buffer.alloc(4); k.writeUInt32LE(i); return k; };
+    const n = policy?.rules.length ?? Math.floor(m.maxEntries / 3) - 2;
+    const ids = specialRuleIds(n);
+    for (let r = 0; r < ids.COUNT; r++) {
+      const label = r === ids.DEFAULT ? 'default' : r === ids.NAME_TOO_LONG ? 'name-too-long' : policy?.rules[r]?.key.text ?? `rule ${r}`;
+      counters.push({ rule: label, allowed: sum(m.get(key(r * 3))), refused: sum(m.get(key(r * 3 + 1))), audited: sum(m.get(key(r * 3 + 2))) });
+    }
+    droppedEvents = sum(m.get(key(dropsCounterIndex(n))));
+  }
+  return { name, policy, appliedAt: meta?.appliedAt, cgroups: meta?.targets ?? [], counters, droppedEvents };
+}
+
+export function listGuards(bpffs?: string): string[] {
+  const dir = guardsDir(bpffs);
+  return existsSync(dir) ? readdirSync(dir).filter((n) => existsSync(join(dir, n, 'prog'))).sort() : [];
+}
+
+export function removeGuard(name: string, bpffs?: string): { detached: number } {
+  const dir = join(guardsDir(bpffs), name);
+  if (!existsSync(dir)) throw new GuardInputError(`no guard named ${name}; list them with \`sysward guard ls\``);
+  let detached = 0;
+  for (const f of readdirSync(dir)) {
+    if (!/^link-\d+$/.test(f)) continue;
+    try { using l = Link.openPinned(join(dir, f)); l.detach(); detached++; } catch { /* its cgroup is gone */ }
+  }
+  rmSync(dir, { recursive: true, force: true });
+  return { detached };
+}
+
