@@ -3,9 +3,15 @@
 import type { Command } from './command.js';
 import { UsageError } from './errors.js';
 
+/** Errors about what the user gave us (exit 2); anything else that fails is exit 1. */
+const INPUT_ERRORS = new Set(['UsageError', 'PolicyError', 'GuardInputError', 'CompileError', 'SysctlNameError']);
+
 const commands: Record<string, () => Promise<Command>> = {
   probe: async () => (await import('./commands/probe.js')).default,
   bpf: async () => (await import('./commands/bpf.js')).default,
+  run: async () => (await import('./commands/run.js')).default,
+  guard: async () => (await import('./commands/guard.js')).default,
+  events: async () => (await import('./commands/events.js')).default,
 };
 
 const HELP = `sysward — guard a Linux host's kernel tunables (/proc/sys) with eBPF
@@ -13,6 +19,9 @@ const HELP = `sysward — guard a Linux host's kernel tunables (/proc/sys) with 
 usage: sysward <command> [options]
 
 commands:
+  run          run a command in a fresh cgroup guarded by a policy
+  guard        apply, list and remove guards that outlive the command (apply | ls | rm)
+  events       audit events of the applied guards (-f follows)
   probe        what this kernel supports (cgroup v2, bpffs, program and map types, helpers)
   bpf          toolkit commands: list programs, maps and links; disassemble a program
 
@@ -52,6 +61,6 @@ export async function main(argv: string[]): Promise<number> {
       if (typeof log === 'string' && log) process.stderr.write(`verifier log:\n${log}\n`);
       process.stderr.write(`${err.stack}\n`);
     }
-    return e instanceof UsageError ? 2 : 1;
+    return e instanceof UsageError || INPUT_ERRORS.has(err.name) ? 2 : 1;
   }
 }

@@ -1,0 +1,58 @@
+import { join } from 'node:path';
+import { parse, type Command } from '../command.js';
+import { UsageError } from '../errors.js';
+import { RingBufReader } from '../../bpf/ringbuf.js';
+import { guardStatus, guardsDir, listGuards } from '../../guard/runtime/apply.js';
+import { decodeEvent, formatEvent } from '../../guard/runtime/events.js';
+import { cgroupIdIndex } from '../../cgroup/hierarchy.js';
+import { classifyCgroup } from '../../cgroup/containers.js';
+
+const command: Command = {
+  name: 'events',
+  summary: 'audit events of the applied guards',
+  help: `usage: sysward events [-f] [--json] [GUARD...]
+
+Print the audit events the applied guards recorded (refused, audited and would-refuse accesses)
+and exit; with -f keep following until interrupted. Cgroups are shown as paths, containers as
+runtime:id. Reading takes the events out of the guard's ring buffer: run one reader at a time
+(the daemon, when it runs, is that reader and writes them to its audit log). Needs root.
+
+options:
+  -f, --follow   keep printing events as they happen
+  --json         one JSON object per line
+  -h, --help
+`,
+  async run(argv) {
+    const { values, positionals } = parse('events', argv, { follow: { type: 'boolean', short: 'f' }, json: { type: 'boolean' } });
+    const names = positionals.length ? positionals : listGuards();
+    if (!names.length) throw new UsageError('no guards applied; apply one with `sysward guard apply -f POLICY`');
+    let index = cgroupIdIndex();
+    const cgroupName = (id: bigint) => {
+      let p = index.get(id);
+      if (p === undefined) { index = cgroupIdIndex(); p = index.get(id); }
+      if (p === undefined) return undefined;
+      const c = classifyCgroup(p);
+      return c ? `${c.runtime}:${c.id.slice(0, 12)}` : p;
+    };
+    const readers = names.map((name) => {
+      const status = guardStatus(name);
+      const policy = status.policy ?? { name, rules: [] };
+      const reader = new RingBufReader(join(guardsDir(), name, 'events'));
+      const print = (rec: Buffer) => {
+        const e = decodeEvent(rec, policy, cgroupName);
+        process.stdout.write(values.json ? `${JSON.stringify(e)}\n` : `${formatEvent(e)}\n`);
+      };
+      return { reader, print };
+    });
+    if (!values.follow) {
+      for (const r of readers) { r.reader.drain(r.print); await r.reader.close(); }
+      return 0;
+    }
+    const stop = () => { for (const r of readers) void r.reader.close(); };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    await Promise.all(readers.map((r) => r.reader.consume(r.print)));
+    return 0;
+  },
+};
+export default command;

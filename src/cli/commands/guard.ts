@@ -1,0 +1,68 @@
+import { parse, printJson, type Command } from '../command.js';
+import { UsageError } from '../errors.js';
+import { policyFrom, policyOptions } from '../policy-arg.js';
+import { applyGuard, guardStatus, listGuards, removeGuard } from '../../guard/runtime/apply.js';
+
+const HELP = `usage: sysward guard <apply|ls|rm> [options]
+
+Guards that outlive the command: compiled, attached to every cgroup of the policy's scope, pinned
+under /sys/fs/bpf/sysward/guards/NAME. Needs root.
+
+  sysward guard apply (-f POLICY | --profile NAME) [--json]
+        attach the policy to its scope. Applying a guard of the same name again replaces its
+        program atomically on every cgroup it guards (no moment without protection); cgroups
+        that left the scope lose it after the new ones have it. A policy that does not parse,
+        or that the kernel refuses, leaves the guard in force untouched (exit 2 / 1).
+  sysward guard ls [NAME] [--json]
+        guards with their scope, rules and counters (allowed / refused / audited per rule)
+  sysward guard rm NAME
+        detach and remove a guard
+`;
+
+const command: Command = {
+  name: 'guard',
+  summary: 'apply, list and remove guards that outlive the command',
+  help: HELP,
+  run(argv) {
+    const [sub, ...rest] = argv;
+    const { values, positionals } = parse(`guard ${sub ?? ''}`.trim(), rest, { ...policyOptions, json: { type: 'boolean' } });
+    switch (sub) {
+      case 'apply': {
+        const policy = policyFrom(values, 'guard apply');
+        const r = applyGuard(policy);
+        if (values.json) { printJson(r); return 0; }
+        process.stdout.write(`guard ${r.name} ${r.replaced ? 'replaced' : 'applied'}: ${policy.rules.length} rules, mode ${policy.mode}, program id ${r.programId} (${r.instructions} instructions)\n`);
+        for (const p of r.attached) process.stdout.write(`  attached to ${p}\n`);
+        for (const p of r.updated) process.stdout.write(`  updated on ${p}\n`);
+        for (const p of r.detached) process.stdout.write(`  detached from ${p} (no longer in scope)\n`);
+        for (const n of r.notes) process.stdout.write(`  note: ${n}\n`);
+        return 0;
+      }
+      case 'ls': {
+        const names = positionals.length ? positionals : listGuards();
+        const all = names.map((n) => guardStatus(n));
+        if (values.json) { printJson(all); return 0; }
+        if (!all.length) { process.stdout.write('no guards applied (sysward guard apply -f POLICY)\n'); return 0; }
+        for (const g of all) {
+          const p = g.policy;
+          process.stdout.write(`${g.name}: ${p ? `mode ${p.mode}, ${p.rules.length} rules, default write ${p.defaults.write}` : 'metadata missing'}; applied ${g.appliedAt ?? '?'}\n`);
+          process.stdout.write(`  scope: ${g.cgroups.map((c) => c.path).join(', ') || '(none)'}\n`);
+          const width = Math.max(4, ...g.counters.map((c) => c.rule.length));
+          process.stdout.write(`  ${'rule'.padEnd(width)}  allowed  refused  audited\n`);
+          for (const c of g.counters) process.stdout.write(`  ${c.rule.padEnd(width)}  ${String(c.allowed).padStart(7)}  ${String(c.refused).padStart(7)}  ${String(c.audited).padStart(7)}\n`);
+          if (g.droppedEvents) process.stdout.write(`  events dropped (ring buffer full): ${g.droppedEvents}\n`);
+        }
+        return 0;
+      }
+      case 'rm': {
+        if (positionals.length !== 1) throw new UsageError('guard rm takes one guard name; list them with `sysward guard ls`');
+        const r = removeGuard(positionals[0]!);
+        process.stdout.write(`guard ${positionals[0]} removed (detached from ${r.detached} cgroup${r.detached === 1 ? '' : 's'})\n`);
+        return 0;
+      }
+      default:
+        throw new UsageError(sub ? `unknown guard subcommand "${sub}"; use apply, ls or rm` : 'guard needs a subcommand: apply, ls or rm; see `sysward guard --help`');
+    }
+  },
+};
+export default command;
