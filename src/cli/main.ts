@@ -4,7 +4,7 @@ import type { Command } from './command.js';
 import { UsageError } from './errors.js';
 
 /** Errors about what the user gave us (exit 2); anything else that fails is exit 1. */
-const INPUT_ERRORS = new Set(['UsageError', 'PolicyError', 'GuardInputError', 'CompileError', 'SysctlNameError']);
+const INPUT_ERRORS = new Set(['UsageError', 'PolicyError', 'GuardInputError', 'CompileError', 'SysctlNameError', 'UnknownProfileError']);
 
 const commands: Record<string, () => Promise<Command>> = {
   probe: async () => (await import('./commands/probe.js')).default,
@@ -12,6 +12,8 @@ const commands: Record<string, () => Promise<Command>> = {
   run: async () => (await import('./commands/run.js')).default,
   guard: async () => (await import('./commands/guard.js')).default,
   events: async () => (await import('./commands/events.js')).default,
+  check: async () => (await import('./commands/check.js')).default,
+  demo: async () => (await import('./commands/demo.js')).default,
 };
 
 const HELP = `sysward — guard a Linux host's kernel tunables (/proc/sys) with eBPF
@@ -22,6 +24,8 @@ commands:
   run          run a command in a fresh cgroup guarded by a policy
   guard        apply, list and remove guards that outlive the command (apply | ls | rm)
   events       audit events of the applied guards (-f follows)
+  check        compare the host's current values with a profile (no root needed)
+  demo         a newcomer's tour: classic container-escape writes, refused, with their events
   probe        what this kernel supports (cgroup v2, bpffs, program and map types, helpers)
   bpf          toolkit commands: list programs, maps and links; disassemble a program
 

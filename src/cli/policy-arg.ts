@@ -1,7 +1,8 @@
 // -f POLICY / --profile NAME, shared by the commands that take a policy.
 import { UsageError } from './errors.js';
 import type { Policy } from '../guard/model.js';
-import { loadPolicyFile, loadProfile } from '../guard/policy/index.js';
+import { loadPolicyFile } from '../guard/policy/index.js';
+import { loadProfile } from '../guard/profiles/index.js';
 
 export const policyOptions = {
   file: { type: 'string', short: 'f' },

@@ -84,5 +84,5 @@ export function decodeEvent(rec: Buffer, policy: Pick<Policy, 'name' | 'rules'>,
 export function formatEvent(e: GuardEvent): string {
   const v = e.access === 'write' ? ` = ${JSON.stringify(e.newValue ?? '')}${e.oldValue !== null ? ` (was ${JSON.stringify(e.oldValue)})` : ''}` : '';
   const why = e.reason === 'rule' ? '' : ` [${e.reason}]`;
-  return `${e.time} ${e.guard}: ${e.verdict} ${e.access} ${e.key}${v} by ${e.comm}[${e.tgid}] uid ${e.uid}${e.cgroup ? ` in ${e.cgroup}` : ''}: rule ${e.rule.key}${why}`;
+  return `${e.time} ${e.guard}: ${e.verdict === 'refused' ? 'refused (EPERM)' : e.verdict} ${e.access} ${e.key}${v} by ${e.comm}[${e.tgid}] uid ${e.uid}${e.cgroup ? ` in ${e.cgroup}` : ''}: rule ${e.rule.key}${why}`;
 }
