@@ -1,0 +1,58 @@
+// Built-in profiles: policies shipped as YAML beside this file (container-host.yaml, kspp.yaml,
+// audit-all.yaml), parsed by the same parser as a user's policy. docs/profiles.md explains them.
+
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Policy } from '../model.js';
+import { parsePolicy } from '../policy/parse.js';
+import { closest } from '../../sysctl/suggest.js';
+
+export interface ProfileInfo {
+  name: string;
+  description: string;
+  /** The YAML file. */
+  path: string;
+}
+
+/** A profile name that no built-in profile has. */
+export class UnknownProfileError extends Error {
+  override name = 'UnknownProfileError';
+}
+
+// The YAML files stay in src/ (tsc copies no data files): from dist/src/guard/profiles/ that is
+// four levels up; if a build step copies them beside the compiled file, that copy wins.
+function profilesDir(): string {
+  const here = fileURLToPath(new URL('.', import.meta.url));
+  if (existsSync(join(here, 'container-host.yaml'))) return here;
+  return fileURLToPath(new URL('../../../../src/guard/profiles/', import.meta.url));
+}
+
+function profileNames(): string[] {
+  return readdirSync(profilesDir()).filter((f) => f.endsWith('.yaml')).map((f) => f.slice(0, -'.yaml'.length)).sort();
+}
+
+/** The YAML text of a built-in profile. Throws UnknownProfileError. */
+export function profileText(name: string): string {
+  const names = profileNames();
+  if (!names.includes(name)) {
+    const guess = closest(name, names);
+    throw new UnknownProfileError(
+      `unknown profile "${name}"${guess ? `; did you mean ${guess}?` : ''} (profiles: ${names.join(', ')})`,
+    );
+  }
+  return readFileSync(join(profilesDir(), `${name}.yaml`), 'utf8');
+}
+
+/** A built-in profile as a policy, with origin `profile:NAME`. Throws UnknownProfileError. */
+export function loadProfile(name: string): Policy {
+  return parsePolicy(profileText(name), `profile:${name}`);
+}
+
+/** The built-in profiles, by name. */
+export function listProfiles(): ProfileInfo[] {
+  return profileNames().map((name) => {
+    const policy = loadProfile(name);
+    return { name, description: policy.description ?? '', path: join(profilesDir(), `${name}.yaml`) };
+  });
+}
