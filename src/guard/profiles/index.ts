@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Policy } from '../model.js';
 import { parsePolicy } from '../policy/parse.js';
-import { closest } from '../../sysctl/suggest.js';
+import { closest } from '../../bpf/suggest.js';
 
 export interface ProfileInfo {
   name: string;

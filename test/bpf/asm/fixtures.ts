@@ -1,19 +1,10 @@
-// Paths and readers for test/fixtures/asm. Tests run from dist/, so the repository root is found by
-// walking up to package.json rather than relative to the compiled file.
+// Paths and readers for test/fixtures/asm.
 
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from '../../helpers/paths.js';
 
-export function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('package.json not found above the test file');
-    dir = parent;
-  }
-  return dir;
-}
+export { repoRoot };
 
 export function fixturePath(name: string): string {
   return join(repoRoot(), 'test/fixtures/asm', name);

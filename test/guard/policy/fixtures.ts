@@ -1,19 +1,9 @@
-// Paths of the policy fixtures. Tests run from dist/, so the repository root is found by walking
-// up to package.json.
+// Paths of the policy fixtures.
 
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { repoRoot } from '../../helpers/paths.js';
 
-export function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('package.json not found above the test file');
-    dir = parent;
-  }
-  return dir;
-}
+export { repoRoot };
 
 export const policyFixtures = (kind: 'good' | 'bad'): string => join(repoRoot(), 'test/fixtures/policies', kind);
 

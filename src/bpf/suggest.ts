@@ -1,4 +1,4 @@
-// "Did you mean …?" for names a person misspelt: sysctl directories, policy fields, actions.
+// "Did you mean …?" for names a person misspelt: helpers, labels, sysctl directories, policy fields.
 
 /**
  * Edit distance with adjacent transpositions counted as one edit (optimal string alignment), so
