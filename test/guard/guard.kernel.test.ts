@@ -145,3 +145,13 @@ test('kernel: a policy of 10,000 rules loads and refuses one of them', kernel(),
   assert.deepEqual(r.lines.map((l) => l.split(' ')[1]), ['Operation', 'ok']);
   assert.equal(only(r.events, 'refused')[0]?.rule.key, 'kernel.hostname');
 });
+
+test('kernel: override stores the rule\'s value instead of the written one, and reports it', kernel(), async () => {
+  const r = await guarded(policyHead('  - key: kernel.domainname\n    override: fixed.example\n  - key: net.core.somaxconn\n    override: "1024"\n'),
+    `${W}w kernel/domainname attacker.example; w net/core/somaxconn 65535; w kernel/domainname x`);
+  assert.deepEqual(r.lines, ['kernel/domainname ok fixed.example', 'net/core/somaxconn ok 1024', 'kernel/domainname ok fixed.example']);
+  const [e] = r.events;
+  assert.equal(e?.reason, 'override');
+  assert.equal(e?.verdict, 'allowed');
+  assert.equal(e?.newValue, 'attacker.example');
+});

@@ -25,6 +25,7 @@ const REASON = -16; // u64 reason code of the pending verdict
 const NUM = -24; // u64 strtol result
 const LEN = -32; // u64 length of the written value (newline stripped)
 const CGID = -40; // u64 ancestor cgroup id being checked for exemption
+const RAWLEN = -48; // u64 length of the written value as written
 
 export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: ProgramOptions): AssembledProgram {
   const a = new Assembler();
@@ -167,12 +168,13 @@ export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: Program
   setReason(Reason.PARTIAL_WRITE);
   a.ja('refuse');
   a.label('whole_write');
-  a.jeq(R2, ConstraintCode.none, 'override');
   a.mov(R1, R6).mov(R2, R7).add(R2, Scratch.VALUE).mov(R3, VALUE_BUF).call('sysctl_get_new_value');
   a.jslt(R0, 0, 'refuse_unreadable');
+  a.stx('u64', R10, RAWLEN, R0);
   stripNewline(Scratch.VALUE, 'refuse_unreadable');
   a.stx('u64', R10, LEN, R0);
   a.ldx('u8', R2, R8, Rec.CONSTRAINT);
+  a.jeq(R2, ConstraintCode.none, 'override');
   a.jeq(R2, ConstraintCode.values, 'check_values').jeq(R2, ConstraintCode.lock, 'check_lock');
 
   // range and fields: one strtol per field, each in its range, nothing after the last
@@ -207,8 +209,17 @@ export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: Program
   a.ldx('u8', R3, R8, Rec.OVERRIDE_LEN).jeq(R3, 0, 'action');
   setReason(Reason.OVERRIDE);
   emit(Verdict.ALLOWED);
-  a.ldx('u8', R3, R8, Rec.OVERRIDE_LEN).jgt(R3, VALUE_MAX, 'refuse_override').jeq(R3, 0, 'refuse_override');
-  a.mov(R1, R6).mov(R2, R8).add(R2, Rec.OVERRIDE).call('sysctl_set_new_value').jne(R0, 0, 'refuse_override');
+  // The syscall returns the new value's length; shorter than what was written, the writer would
+  // write the rest at an offset (refused as a split write). So the override, stored padded with
+  // newlines (which every sysctl parser stops at or skips), is passed at least as long as the write.
+  a.ldImm64(R1, 0x0a0a0a0a0a0a0a0an);
+  for (let w = 0; w < VALUE_BUF; w += 8) a.stx('u64', R7, Scratch.VALUE + w, R1);
+  for (let w = 0; w < 128; w += 8) a.ldx('u64', R1, R8, Rec.OVERRIDE + w).stx('u64', R7, Scratch.VALUE + w, R1);
+  a.ldx('u64', R3, R10, RAWLEN).ldx('u8', R4, R8, Rec.OVERRIDE_LEN);
+  a.jge(R3, R4, 'override_len').mov(R3, R4);
+  a.label('override_len');
+  a.jgt(R3, VALUE_BUF - 1, 'refuse_override').jeq(R3, 0, 'refuse_override');
+  a.mov(R1, R6).mov(R2, R7).add(R2, Scratch.VALUE).call('sysctl_set_new_value').jne(R0, 0, 'refuse_override');
   setReason(Reason.RULE);
 
   a.label('action');

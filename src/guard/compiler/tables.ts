@@ -60,6 +60,8 @@ export function encodeRecord(o: { id: number; specificity: number; write: Action
     const bytes = Buffer.from(ov);
     if (bytes.length === 0 || bytes.length > VALUE_MAX) throw new CompileError(`rule ${o.id}: an override must be 1 to ${VALUE_MAX} bytes`);
     b.writeUInt8(bytes.length, Rec.OVERRIDE_LEN);
+    // Padded with newlines: the program passes the override at least as long as the write.
+    b.fill(0x0a, Rec.OVERRIDE, Rec.OVERRIDE + 128);
     bytes.copy(b, Rec.OVERRIDE);
   }
   return b;

@@ -15,11 +15,11 @@ import { dropsCounterIndex, specialRuleIds } from '../compiler/abi.js';
 import type { Policy } from '../model.js';
 import { policyFromJson, policyToJson } from '../model-json.js';
 import { loadGuard, type ExemptCgroup } from './loaded.js';
+import { GuardInputError } from './errors.js';
 
 export const guardsDir = (bpffs = DEFAULT_BPFFS) => join(bpffs, 'sysward', 'guards');
 
-/** Bad input found before anything changed (exit status 2). */
-export class GuardInputError extends Error { override name = 'GuardInputError'; }
+export { GuardInputError };
 
 export interface GuardTarget { path: string; abs: string; id: bigint }
 

@@ -4,6 +4,9 @@ import { bytes, u32, u64, u8 } from '../../bpf/codec.js';
 import { Program } from '../../bpf/prog.js';
 import { createRingBuf } from '../../bpf/ringbuf.js';
 import type { Policy } from '../model.js';
+import { probeSysctlSetNewValue } from '../../bpf/features.js';
+import { findCgroup2Mount } from '../../cgroup/hierarchy.js';
+import { GuardInputError } from './errors.js';
 import {
   ConfigIndex, NAME_BUF, Rec, Scratch, VALUE_MAX, WILD_REM_BUF, buildTables, dropsCounterIndex, encodeRecord,
   generateGuardProgram, specialRuleIds, type GuardTables,
@@ -36,6 +39,19 @@ export interface LoadedGuard extends Disposable {
   close(): void;
 }
 
+/**
+ * Override rules need a kernel whose bpf_sysctl_set_new_value stores the value (it silently did
+ * not on kernels from about 5.18 until a later fix): refuse such a policy where the probe fails.
+ */
+function requireWorkingOverride(policy: Policy): void {
+  const rules = policy.rules.filter((r) => r.override !== undefined);
+  if (!rules.length) return;
+  const s = probeSysctlSetNewValue(findCgroup2Mount());
+  if (!s.supported) {
+    throw new GuardInputError(`${policy.origin ?? policy.name}: override on ${rules.map((r) => r.key.text).join(', ')} cannot work on this kernel: ${s.reason}; remove the override (use values: or lock: instead) or run a kernel with a working bpf_sysctl_set_new_value (see sysward probe)`);
+  }
+}
+
 /** Map names as bpftool shows them: sw_<what> (15 characters at most). */
 const mapName = (what: string) => `sw_${what}`.slice(0, 15);
 
@@ -44,6 +60,7 @@ const mapName = (what: string) => `sw_${what}`.slice(0, 15);
  * (a reload keeps readers of the old one working); otherwise a new one of `eventsBytes`.
  */
 export function loadGuard(policy: Policy, o: { events?: BpfMap<null, Buffer>; eventsBytes?: number; exempt?: ExemptCgroup[] } = {}): LoadedGuard {
+  requireWorkingOverride(policy);
   const tables = buildTables(policy);
   const made: { close(): void }[] = [];
   const track = <T extends { close(): void }>(x: T): T => { made.push(x); return x; };
