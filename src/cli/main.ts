@@ -32,9 +32,11 @@ commands:
 Every command takes --help. Exit status: 0 success, 1 a problem found, 2 bad usage or input.
 `;
 
+const onStdoutError = (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); throw e; };
+
 export async function main(argv: string[]): Promise<number> {
   // `sysward … | head` closes the pipe early: that is not an error.
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); throw e; });
+  if (!process.stdout.listeners('error').includes(onStdoutError)) process.stdout.on('error', onStdoutError);
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(HELP);
