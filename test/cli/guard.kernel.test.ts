@@ -100,3 +100,23 @@ test('kernel: sysward run exits with the command\'s status and reports the refus
   assert.equal(sysward('run', '-f', p, '--', 'sh', '-c', 'exit 7').status, 7);
   assert.ok(!readdirSync(findCgroup2Mount()).some((d) => d.startsWith('sysward-run-')), 'the cgroup was removed');
 });
+
+test('kernel: an exempt cgroup (and what is below it) is not guarded; its siblings are', kernel(), async () => {
+  await withFreshCgroup(async (abs) => {
+    const cg = `/${relative(findCgroup2Mount(), abs)}`;
+    const guard = `sw-test-exempt-${process.pid}`;
+    const exempt = join(abs, 'admin');
+    const below = join(exempt, 'shell');
+    const other = join(abs, 'app');
+    for (const d of [exempt, below, other]) spawnSync('mkdir', ['-p', d]);
+    try {
+      const p = policyFile('x.yaml', `name: ${guard}\ndefault: allow\nscope:\n  cgroups: [${cg}]\n  exempt: [${cg}/admin]\nrules:\n  - key: kernel.hostname\n    action: deny\n`);
+      const r = sysward('guard', 'apply', '-f', p);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(tryWrite(exempt, 'kernel/hostname'), 'ok');
+      assert.equal(tryWrite(below, 'kernel/hostname'), 'ok');
+      assert.match(tryWrite(other, 'kernel/hostname'), /Operation not permitted/);
+      assert.match(tryWrite(abs, 'kernel/hostname'), /Operation not permitted/);
+    } finally { sysward('guard', 'rm', guard); }
+  });
+});
