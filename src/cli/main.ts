@@ -14,6 +14,7 @@ const commands: Record<string, () => Promise<Command>> = {
   events: async () => (await import('./commands/events.js')).default,
   check: async () => (await import('./commands/check.js')).default,
   demo: async () => (await import('./commands/demo.js')).default,
+  daemon: async () => (await import('./commands/daemon.js')).default,
 };
 
 const HELP = `sysward — guard a Linux host's kernel tunables (/proc/sys) with eBPF
@@ -21,6 +22,7 @@ const HELP = `sysward — guard a Linux host's kernel tunables (/proc/sys) with 
 usage: sysward <command> [options]
 
 commands:
+  daemon       the long-running service: applies /etc/sysward, audit log, metrics (npm start)
   run          run a command in a fresh cgroup guarded by a policy
   guard        apply, list and remove guards that outlive the command (apply | ls | rm)
   events       audit events of the applied guards (-f follows)

@@ -65,12 +65,12 @@ export const Scratch = {
 /**
  * struct event (ring buffer record):
  *   u64 ts_ns; u64 pid_tgid; u64 uid_gid; u64 cgroup_id; u32 rule; u8 verdict; u8 write; u8 reason;
- *   u8 pad; u32 file_pos; s32 new_len; s32 cur_len; u32 pad; char comm[16]; char name[128];
+ *   u8 pad; u32 file_pos; s32 new_len; s32 cur_len; u32 generation; char comm[16]; char name[128];
  *   char old[128]; char new[128];
  */
 export const Ev = {
   TS: 0, PID_TGID: 8, UID_GID: 16, CGROUP: 24, RULE: 32, VERDICT: 36, WRITE: 37, REASON: 38, FILE_POS: 40,
-  NEW_LEN: 44, CUR_LEN: 48, COMM: 56, NAME: 72, OLD: 200, NEW: 328, SIZE: 456,
+  NEW_LEN: 44, CUR_LEN: 48, GENERATION: 52, COMM: 56, NAME: 72, OLD: 200, NEW: 328, SIZE: 456,
 } as const;
 export const EV_VALUE_BUF = 128;
 

@@ -17,6 +17,8 @@ export interface ProgramOptions {
   mode: 'enforce' | 'audit';
   /** Depths (root = 0) of the exempt cgroups; the exempt map holds their ids. */
   exemptLevels?: number[];
+  /** Written into every event, so a reader can tell which policy (rule numbering) produced it. */
+  generation?: number;
 }
 
 // Stack slots (offsets from r10).
@@ -60,7 +62,7 @@ export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: Program
     a.ldx('u64', R1, R10, REASON).stx('u8', R9, Ev.REASON, R1);
     a.st('u8', R9, Ev.REASON + 1, 0);
     a.ldx('u32', R1, R6, 4).stx('u32', R9, Ev.FILE_POS, R1);
-    a.st('u32', R9, Ev.CUR_LEN + 4, 0);
+    a.st('u32', R9, Ev.GENERATION, (o.generation ?? 0) | 0);
     a.mov(R1, R9).add(R1, Ev.COMM).mov(R2, 16).call('get_current_comm');
     a.mov(R1, R6).mov(R2, R9).add(R2, Ev.NAME).mov(R3, NAME_BUF).mov(R4, 0).call('sysctl_get_name');
     a.mov(R1, R6).mov(R2, R9).add(R2, Ev.OLD).mov(R3, 128).call('sysctl_get_current_value').stx('u32', R9, Ev.CUR_LEN, R0);

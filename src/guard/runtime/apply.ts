@@ -3,6 +3,7 @@
 //
 // Pins: /sys/fs/bpf/sysward/guards/NAME/{prog, events, counters, meta, link-<cgroup id>}.
 import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { BpfMap } from '../../bpf/map.js';
 import { bytes, none, u32 } from '../../bpf/codec.js';
@@ -41,7 +42,7 @@ export function resolveScope(policy: Policy, mount = findCgroup2Mount()): Resolv
     for (const r of s.roots) paths.add(r);
     for (const c of s.loose) paths.add(c.path);
     if (s.loose.length) notes.push(`${s.loose.length} container(s) live beside other services; containers started there later are guarded only while \`sysward daemon\` runs`);
-    if (!s.roots.length && !s.loose.length) notes.push('no container cgroups found on this host yet');
+    if (!s.roots.length && !s.loose.length) notes.push('no container cgroups on this host yet; `sysward daemon` guards them as they appear');
   }
   // A cgroup below another target is covered by it (programs of ancestors run too).
   const sorted = [...paths].sort();
@@ -53,9 +54,17 @@ export function resolveScope(policy: Policy, mount = findCgroup2Mount()): Resolv
   return { targets: kept.map(target), exempt, notes };
 }
 
-export interface ApplyResult { name: string; replaced: boolean; attached: string[]; updated: string[]; detached: string[]; notes: string[]; programId: number; instructions: number }
+export interface ApplyResult { name: string; replaced: boolean; attached: string[]; updated: string[]; detached: string[]; notes: string[]; programId: number; instructions: number; generation: number }
 
-interface Meta { version: 1; policy: string; appliedAt: string; targets: { path: string; id: string }[] }
+/** Who applied a guard: the daemon removes only its own when its config no longer names them. */
+export type GuardOwner = 'cli' | 'daemon';
+
+export interface Meta {
+  version: 1; policy: string; appliedAt: string; targets: { path: string; id: string }[];
+  /** Stamped into each event of this version of the program. */
+  generation: number;
+  owner: GuardOwner;
+}
 
 const META_VERSION = 1;
 
@@ -79,18 +88,20 @@ function pinReplacing(obj: { pin(path: string): void }, path: string): void {
   renameSync(tmp, path);
 }
 
-export function applyGuard(policy: Policy, o: { bpffs?: string; mount?: string } = {}): ApplyResult {
+export function applyGuard(policy: Policy, o: { bpffs?: string; mount?: string; owner?: GuardOwner } = {}): ApplyResult {
   const mount = o.mount ?? findCgroup2Mount();
   const scope = resolveScope(policy, mount);
-  if (scope.targets.length === 0) throw new GuardInputError(`the scope of guard ${policy.name} names no cgroup that exists; add cgroups, containers: true or host: true`);
+  // A containers scope may be empty for now: the daemon attaches containers as they appear.
+  if (scope.targets.length === 0 && !policy.scope.containers) throw new GuardInputError(`the scope of guard ${policy.name} names no cgroup; add cgroups, containers: true or host: true`);
   ensureBpffs(o.bpffs ?? DEFAULT_BPFFS);
   const dir = join(guardsDir(o.bpffs), policy.name);
   const replacing = existsSync(join(dir, 'prog'));
   pinDir(dir);
   const events = existsSync(join(dir, 'events')) ? BpfMap.openPinned(join(dir, 'events'), none, bytes(0)) as BpfMap<null, Buffer> : undefined;
   // Compile, verify and load first: a policy the kernel refuses changes nothing.
-  using guard = loadGuard(policy, { ...(events ? { events } : {}), exempt: scope.exempt });
-  const result: ApplyResult = { name: policy.name, replaced: replacing, attached: [], updated: [], detached: [], notes: scope.notes, programId: guard.program.info().id, instructions: guard.instructionCount };
+  const generation = randomInt(1, 0xffffffff);
+  using guard = loadGuard(policy, { ...(events ? { events } : {}), exempt: scope.exempt, generation });
+  const result: ApplyResult = { name: policy.name, replaced: replacing, attached: [], updated: [], detached: [], notes: scope.notes, programId: guard.program.info().id, instructions: guard.instructionCount, generation };
   const existing = new Map<string, string>(); // cgroup id → link pin
   for (const f of readdirSync(dir)) if (/^link-\d+$/.test(f)) existing.set(f.slice(5), join(dir, f));
   const previous = replacing ? readGuardMeta(dir)?.targets ?? [] : [];
@@ -116,7 +127,7 @@ export function applyGuard(policy: Policy, o: { bpffs?: string; mount?: string }
     pinReplacing(guard.program, join(dir, 'prog'));
     pinReplacing(guard.maps.counters, join(dir, 'counters'));
     if (!events) pinReplacing(guard.maps.events, join(dir, 'events'));
-    using meta = writeMeta({ version: META_VERSION, policy: policyToJson(policy), appliedAt: new Date().toISOString(), targets: scope.targets.map((t) => ({ path: t.path, id: t.id.toString() })) });
+    using meta = writeMeta({ version: META_VERSION, policy: policyToJson(policy), appliedAt: new Date().toISOString(), targets: scope.targets.map((t) => ({ path: t.path, id: t.id.toString() })), generation, owner: o.owner ?? 'cli' });
     pinReplacing(meta, join(dir, 'meta'));
   } catch (e) {
     // Put back what was there: old links run the old program again, new links go.
@@ -177,6 +188,46 @@ export function guardStatus(name: string, bpffs?: string): GuardStatus {
     droppedEvents = sum(m.get(key(dropsCounterIndex(n))));
   }
   return { name, policy, appliedAt: meta?.appliedAt, cgroups: meta?.targets ?? [], counters, droppedEvents };
+}
+
+/** The pinned guard's metadata, or undefined when there is no such guard. */
+export function guardMeta(name: string, bpffs?: string): Meta | undefined {
+  return readGuardMeta(join(guardsDir(bpffs), name));
+}
+
+/** Is the pinned guard exactly this policy on exactly this scope? Then a restart adopts it as is. */
+export function guardIsCurrent(policy: Policy, o: { bpffs?: string; mount?: string } = {}): boolean {
+  const meta = guardMeta(policy.name, o.bpffs);
+  if (!meta || meta.policy !== policyToJson(policy)) return false;
+  const want = resolveScope(policy, o.mount ?? findCgroup2Mount()).targets.map((t) => t.id.toString()).sort();
+  const dir = join(guardsDir(o.bpffs), policy.name);
+  const have = readdirSync(dir).filter((f) => /^link-\d+$/.test(f)).map((f) => f.slice(5)).sort();
+  return JSON.stringify(want) === JSON.stringify(have);
+}
+
+/**
+ * Guard one more cgroup with a pinned guard's program (a container that appeared): a new pinned
+ * link, the metadata updated. No-op when it is already guarded.
+ */
+export function extendGuard(name: string, cgroupPath: string, o: { bpffs?: string; mount?: string } = {}): boolean {
+  const mount = o.mount ?? findCgroup2Mount();
+  const dir = join(guardsDir(o.bpffs), name);
+  const abs = join(mount, cgroupPath);
+  const id = cgroupId(abs).toString();
+  const pin = join(dir, `link-${id}`);
+  if (existsSync(pin)) return false;
+  using prog = Program.openPinned(join(dir, 'prog'));
+  const link = attachCgroup({ cgroup: abs, program: prog, attachType: 'CGROUP_SYSCTL' });
+  try {
+    if (!(link instanceof Link)) throw new Error('this kernel has no cgroup bpf_link: guards that outlive the CLI need Linux 5.7+');
+    link.pin(pin);
+  } catch (e) { link.detach(); throw e; } finally { link.close(); }
+  const meta = readGuardMeta(dir);
+  if (meta) {
+    using m = writeMeta({ ...meta, targets: [...meta.targets, { path: cgroupPath, id }] });
+    pinReplacing(m, join(dir, 'meta'));
+  }
+  return true;
 }
 
 export function listGuards(bpffs?: string): string[] {

@@ -29,7 +29,15 @@ export interface GuardEvent {
   cgroup?: string;
   /** The deciding rule: its index and key pattern, or "default" / "name-too-long". */
   rule: { index: number; key: string };
+  /** Which applied version of the guard's policy decided (see apply). */
+  generation: number;
 }
+
+/** The policy of each generation a reader may still see events of. */
+export type PolicyOf = (generation: number) => Pick<Policy, 'name' | 'rules'> | undefined;
+
+/** The generation of a raw event record. */
+export const eventGeneration = (rec: Buffer): number => rec.readUInt32LE(Ev.GENERATION);
 
 // ktime_get_ns is CLOCK_MONOTONIC, as process.hrtime: the offset turns it into wall time.
 const monoToWallNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
@@ -76,7 +84,8 @@ export function decodeEvent(rec: Buffer, policy: Pick<Policy, 'name' | 'rules'>,
     comm: text(rec, Ev.COMM, 16),
     cgroupId: cgroupId.toString(),
     ...(cg ? { cgroup: cg } : {}),
-    rule: rule ? { index: ruleIdx, key: rule.key.text } : { index: ruleIdx, key: ruleIdx === ids.DEFAULT ? 'default' : 'name-too-long' },
+    rule: rule ? { index: ruleIdx, key: rule.key.text } : { index: ruleIdx, key: ruleIdx === ids.DEFAULT ? 'default' : ruleIdx === ids.NAME_TOO_LONG ? 'name-too-long' : `rule ${ruleIdx}` },
+    generation: rec.readUInt32LE(Ev.GENERATION),
   };
 }
 

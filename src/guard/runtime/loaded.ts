@@ -59,7 +59,7 @@ const mapName = (what: string) => `sw_${what}`.slice(0, 15);
  * Create and fill the maps, generate and load the program. `events` reuses an existing ring buffer
  * (a reload keeps readers of the old one working); otherwise a new one of `eventsBytes`.
  */
-export function loadGuard(policy: Policy, o: { events?: BpfMap<null, Buffer>; eventsBytes?: number; exempt?: ExemptCgroup[] } = {}): LoadedGuard {
+export function loadGuard(policy: Policy, o: { events?: BpfMap<null, Buffer>; eventsBytes?: number; exempt?: ExemptCgroup[]; generation?: number } = {}): LoadedGuard {
   requireWorkingOverride(policy);
   const tables = buildTables(policy);
   const made: { close(): void }[] = [];
@@ -86,7 +86,7 @@ export function loadGuard(policy: Policy, o: { events?: BpfMap<null, Buffer>; ev
     maps.config.set(ConfigIndex.DEFAULT, tables.defaults);
     // A name longer than the guard reads is refused on writes (fail closed), allowed on reads.
     maps.config.set(ConfigIndex.NAME_TOO_LONG, encodeRecord({ id: ids.NAME_TOO_LONG, specificity: 0, write: 'deny', read: policy.defaults.read }));
-    const asm = generateGuardProgram(tables, maps, { mode: policy.mode, exemptLevels: (o.exempt ?? []).map((e) => e.level) });
+    const asm = generateGuardProgram(tables, maps, { mode: policy.mode, exemptLevels: (o.exempt ?? []).map((e) => e.level), generation: o.generation ?? 0 });
     const program = Program.load({ type: 'CGROUP_SYSCTL', expectedAttachType: 'CGROUP_SYSCTL', name: `sw_${policy.name}`.slice(0, 15).replace(/-/g, '_'), instructions: asm });
     const all = [...made];
     return {

@@ -1,0 +1,57 @@
+// Prometheus metrics of the daemon (prom-client). Kernel-side counters are read at scrape time.
+import client from 'prom-client';
+import { guardStatus, listGuards } from '../guard/runtime/apply.js';
+import { Program } from '../bpf/prog.js';
+import { guardsDir } from '../guard/runtime/apply.js';
+import { join } from 'node:path';
+import type { GuardEvent } from '../guard/runtime/events.js';
+
+export class DaemonMetrics {
+  readonly registry = new client.Registry();
+  readonly events = new client.Counter({ name: 'sysward_events_total', help: 'Audit events read from the guards, by verdict, key and deciding rule', labelNames: ['guard', 'verdict', 'key', 'rule'], registers: [this.registry] });
+  readonly logFailures = new client.Counter({ name: 'sysward_events_log_failures_total', help: 'Events read but not written to the audit log (counted, not lost silently)', registers: [this.registry] });
+  readonly reloads = new client.Counter({ name: 'sysward_reloads_total', help: 'Policy applications by the daemon, by result', labelNames: ['result'], registers: [this.registry] });
+  readonly containersGuarded = new client.Counter({ name: 'sysward_containers_guarded_total', help: 'Container cgroups the daemon attached a guard to after they appeared', registers: [this.registry] });
+  readonly attachDelay = new client.Histogram({ name: 'sysward_container_attach_delay_seconds', help: 'From noticing a new container cgroup to its guard being attached', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5], registers: [this.registry] });
+
+  constructor(bpffs?: string) {
+    const guards = () => listGuards(bpffs).map((n) => { try { return guardStatus(n, bpffs); } catch { return undefined; } }).filter((g) => g !== undefined);
+    new client.Gauge({
+      name: 'sysward_guards', help: 'Guards pinned on this host', registers: [this.registry],
+      collect() { this.set(listGuards(bpffs).length); },
+    });
+    new client.Gauge({
+      name: 'sysward_guard_cgroups', help: 'Cgroups each guard is attached to', labelNames: ['guard'], registers: [this.registry],
+      collect() { this.reset(); for (const g of guards()) this.set({ guard: g.name }, g.cgroups.length); },
+    });
+    new client.Gauge({
+      name: 'sysward_rule_decisions', help: 'Accesses decided in the kernel since the guard\'s program was loaded, by rule and verdict (allowed counts writes only)', labelNames: ['guard', 'rule', 'verdict'], registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const g of guards()) for (const c of g.counters) {
+          for (const verdict of ['allowed', 'refused', 'audited'] as const) this.set({ guard: g.name, rule: c.rule, verdict }, Number(c[verdict]));
+        }
+      },
+    });
+    new client.Gauge({
+      name: 'sysward_events_dropped', help: 'Events the kernel could not queue (ring buffer full) since the guard\'s program was loaded', labelNames: ['guard'], registers: [this.registry],
+      collect() { this.reset(); for (const g of guards()) this.set({ guard: g.name }, Number(g.droppedEvents)); },
+    });
+    const progStat = (what: 'runCount' | 'runTimeNs') => function (this: client.Gauge) {
+      this.reset();
+      for (const name of listGuards(bpffs)) {
+        try {
+          using p = Program.openPinned(join(guardsDir(bpffs), name, 'prog'));
+          const i = p.info();
+          this.set({ guard: name }, what === 'runCount' ? Number(i.runCount) : Number(i.runTimeNs) / 1e9);
+        } catch { /* removed meanwhile */ }
+      }
+    };
+    new client.Gauge({ name: 'sysward_program_runs', help: 'Runs of each guard\'s program (counted while BPF stats are on: --bpf-stats or kernel.bpf_stats_enabled=1)', labelNames: ['guard'], registers: [this.registry], collect: progStat('runCount') });
+    new client.Gauge({ name: 'sysward_program_run_seconds', help: 'Time spent in each guard\'s program (while BPF stats are on)', labelNames: ['guard'], registers: [this.registry], collect: progStat('runTimeNs') });
+  }
+
+  event(e: GuardEvent): void {
+    this.events.inc({ guard: e.guard, verdict: e.verdict, key: e.key, rule: e.rule.key });
+  }
+}

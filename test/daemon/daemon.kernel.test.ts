@@ -1,0 +1,185 @@
+// The daemon's reliability, as root on the real kernel: reloads under a write storm, kill -9 and
+// adoption, exact event accounting past a full ring buffer, bad config files.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Daemon } from '../../src/daemon/daemon.js';
+import { findCgroup2Mount } from '../../src/cgroup/hierarchy.js';
+import { queryCgroup } from '../../src/bpf/link.js';
+import { guardStatus, listGuards, removeGuard } from '../../src/guard/runtime/apply.js';
+import { kernel } from '../helpers/env.js';
+import { withFreshCgroup } from '../helpers/cgroup.js';
+
+const bin = fileURLToPath(new URL('../../../bin/sysward', import.meta.url));
+const quiet = () => {};
+
+function policy(guard: string, cg: string, extra = ''): string {
+  return `name: ${guard}\ndefault: allow\nscope:\n  cgroups: [${cg}]\nrules:\n  - key: kernel.hostname\n    action: deny\n${extra}`;
+}
+
+/**
+ * A writer in `abs` (private UTS namespace): loops refused writes (hostname) and allowed ones
+ * (domainname) with python3, printing "LEAK" / "FAIL" on a wrong outcome, then "done N".
+ */
+function writer(abs: string, seconds: number): ChildProcess & { out: Promise<string> } {
+  const py = `import os, time
+end = time.time() + ${seconds}; n = 0
+while time.time() < end:
+    for key, want_ok in (('hostname', False), ('domainname', True)):
+        fd = os.open('/proc/sys/kernel/' + key, os.O_WRONLY)
+        try:
+            os.write(fd, b'w%d' % n); ok = True
+        except PermissionError:
+            ok = False
+        finally:
+            os.close(fd)
+        if ok != want_ok: print('LEAK' if ok else 'FAIL', key, flush=True)
+    n += 1
+print('done', n, flush=True)`;
+  const c = spawn('unshare', ['--uts', 'sh', '-c', `echo $$ > ${abs}/cgroup.procs && exec python3 -c "$0"`, py], { stdio: ['ignore', 'pipe', 'inherit'] }) as ChildProcess & { out: Promise<string> };
+  let out = '';
+  c.stdout!.on('data', (d) => { out += d; });
+  c.out = new Promise((r) => c.on('close', () => r(out)));
+  return c;
+}
+
+const relCg = (abs: string) => `/${relative(findCgroup2Mount(), abs)}`;
+
+test('kernel: daemon: hundreds of reloads under a write storm let no refused write through and fail no allowed one', kernel(), async () => {
+  await withFreshCgroup(async (abs) => {
+    const dir = mkdtempSync(join(tmpdir(), 'sysward-cfg-'));
+    const guard = `sw-test-reload-${process.pid}`;
+    const file = join(dir, 'p.yaml');
+    writeFileSync(file, policy(guard, relCg(abs)));
+    const d = new Daemon({ configDir: dir, listen: null, pollMs: 0, log: quiet });
+    try {
+      await d.start();
+      const w = writer(abs, 4);
+      let reloads = 0;
+      const until = Date.now() + 3500;
+      while (Date.now() < until) {
+        // Each version differs, so each reload really replaces the program.
+        writeFileSync(file, policy(guard, relCg(abs), `  - key: vm.swappiness\n    range: [0, ${100 + reloads}]\n`));
+        const r = d.reload('test');
+        assert.deepEqual(r.errors, []);
+        assert.deepEqual(r.applied, [guard]);
+        reloads++;
+        await new Promise((res) => setImmediate(res));
+      }
+      const out = await w.out;
+      assert.match(out, /^done \d+\n$/, out);
+      assert.ok(reloads >= 100, `${reloads} reloads`);
+      assert.equal(queryCgroup(abs, 'CGROUP_SYSCTL').programIds.length, 1);
+    } finally {
+      await d.stop();
+      removeGuard(guard);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+test('kernel: daemon: kill -9 leaves the guard enforcing; a new daemon adopts it without attaching twice', kernel(), async () => {
+  await withFreshCgroup(async (abs) => {
+    const dir = mkdtempSync(join(tmpdir(), 'sysward-cfg-'));
+    const guard = `sw-test-kill-${process.pid}`;
+    writeFileSync(join(dir, 'p.yaml'), policy(guard, relCg(abs)));
+    const start = () => spawn(bin, ['daemon', '--config', dir, '--listen', 'none', '--events', 'none'], { stdio: 'ignore' });
+    const waitFor = async (f: () => boolean) => { for (let i = 0; i < 200 && !f(); i++) await new Promise((r) => setTimeout(r, 25)); assert.ok(f()); };
+    try {
+      const first = start();
+      await waitFor(() => listGuards().includes(guard) && queryCgroup(abs, 'CGROUP_SYSCTL').programIds.length === 1);
+      const prog = queryCgroup(abs, 'CGROUP_SYSCTL').programIds;
+      const w = writer(abs, 2);
+      await new Promise((r) => setTimeout(r, 300));
+      first.kill('SIGKILL');
+      await new Promise((r) => setTimeout(r, 500));
+      const second = start();
+      const out = await w.out;
+      assert.match(out, /^done \d+\n$/, out);
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.deepEqual(queryCgroup(abs, 'CGROUP_SYSCTL').programIds, prog, 'adopted: same program, one attachment');
+      second.kill('SIGTERM');
+      await new Promise((r) => second.on('close', r));
+      assert.deepEqual(queryCgroup(abs, 'CGROUP_SYSCTL').programIds, prog, 'SIGTERM leaves the guard');
+    } finally {
+      removeGuard(guard);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+test('kernel: daemon: a storm larger than the ring buffer is accounted for exactly (written + dropped)', kernel(), async () => {
+  await withFreshCgroup(async (abs) => {
+    const dir = mkdtempSync(join(tmpdir(), 'sysward-cfg-'));
+    const guard = `sw-test-storm-${process.pid}`;
+    writeFileSync(join(dir, 'p.yaml'), policy(guard, relCg(abs)));
+    const log = join(dir, 'audit.jsonl');
+    const d = new Daemon({ configDir: dir, listen: null, pollMs: 0, eventsFile: log, log: quiet });
+    try {
+      await d.start();
+      const N = 20000;
+      const r = spawnSync('unshare', ['--uts', 'sh', '-c', `echo $$ > ${abs}/cgroup.procs && exec python3 -c "$0"`, `import os
+fd = os.open('/proc/sys/kernel/hostname', os.O_WRONLY)
+for i in range(${N}):
+    try: os.write(fd, b'x')
+    except PermissionError: pass`], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      await new Promise((res) => setTimeout(res, 300));
+      await d.stop();
+      const written = readFileSync(log, 'utf8').trim().split('\n').length;
+      const s = guardStatus(guard);
+      const refused = s.counters.find((c) => c.rule === 'kernel.hostname')!.refused;
+      assert.equal(refused, BigInt(N));
+      assert.equal(BigInt(written) + s.droppedEvents + BigInt(d.audit.failed), BigInt(N), `written ${written} dropped ${s.droppedEvents}`);
+    } finally {
+      await d.stop();
+      removeGuard(guard);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+test('kernel: daemon: malformed and unreadable files and a vanished config dir keep the last good policy', kernel(), async () => {
+  await withFreshCgroup(async (abs) => {
+    const dir = mkdtempSync(join(tmpdir(), 'sysward-cfg-'));
+    const guard = `sw-test-bad-${process.pid}`;
+    const file = join(dir, 'p.yaml');
+    writeFileSync(file, policy(guard, relCg(abs)));
+    const lines: string[] = [];
+    const d = new Daemon({ configDir: dir, listen: null, pollMs: 0, log: (l) => lines.push(l) });
+    const refusing = () => /Operation not permitted/.test(spawnSync('unshare', ['--uts', 'sh', '-c', `echo $$ > ${abs}/cgroup.procs; /bin/echo x 2>&1 > /proc/sys/kernel/hostname`], { encoding: 'utf8' }).stdout);
+    try {
+      await d.start();
+      const prog = queryCgroup(abs, 'CGROUP_SYSCTL').programIds;
+      writeFileSync(file, `name: ${guard}\nrules:\n  - key: kernel.hostname\n    action: alow\n`);
+      let r = d.reload('test');
+      assert.match(r.errors.join('\n'), /p\.yaml:4:13: action "alow" is not one of allow, deny, audit/);
+      assert.match(lines.join('\n'), /rejected .*p\.yaml; its guard keeps the last good policy/);
+      assert.deepEqual(queryCgroup(abs, 'CGROUP_SYSCTL').programIds, prog);
+      assert.ok(refusing());
+      writeFileSync(file, policy(guard, relCg(abs)));
+      chmodSync(file, 0);
+      // Root reads a mode-0 file; make it unreadable for real by making it a directory.
+      rmSync(file);
+      spawnSync('mkdir', [file]);
+      r = d.reload('test');
+      assert.ok(r.errors.length > 0);
+      assert.deepEqual(queryCgroup(abs, 'CGROUP_SYSCTL').programIds, prog);
+      const moved = `${dir}-gone`;
+      renameSync(dir, moved);
+      r = d.reload('test');
+      assert.ok(listGuards().includes(guard), 'the guard stays when the config dir is gone');
+      assert.ok(refusing());
+      renameSync(moved, dir);
+    } finally {
+      await d.stop();
+      removeGuard(guard);
+      rmSync(dir, { recursive: true, force: true });
+      if (existsSync(`${dir}-gone`)) rmSync(`${dir}-gone`, { recursive: true, force: true });
+    }
+  });
+});
