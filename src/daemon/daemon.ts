@@ -214,17 +214,41 @@ export class Daemon {
     this.#scanContainers();
   }
 
-  /** New container cgroups: attached within the inotify round trip (measured: docs/daemon.md). */
+  /**
+   * New container cgroups: one inotify watch per cgroup directory that may hold containers (not
+   * inside containers), so a new one is seen within the inotify round trip (measured in
+   * docs/daemon.md); new slices get their own watch. The poll is the safety net.
+   */
   #watchCgroups(): void {
-    const w = watch(this.#mount, { recursive: true }, (type, file) => {
-      if (type !== 'rename' || !file || !this.#containerGuards.length) return;
-      const seen = process.hrtime.bigint();
-      const path = `/${file}`;
-      if (!classifyCgroup(path) || !existsSync(join(this.#mount, path))) return;
-      this.#guardContainer(path, seen);
-    });
-    w.on('error', (e) => this.#log(`cgroup watch failed (${e.message}); new containers are found by the ${this.o.pollMs ?? 2000} ms poll`));
-    this.#watchers.push(w);
+    const watched = new Set<string>();
+    const watchDir = (rel: string) => {
+      if (watched.has(rel) || CONTAINER_ROOTS.includes(rel)) return;
+      let w: FSWatcher;
+      try {
+        w = watch(join(this.#mount, rel), (type, name) => {
+          if (type !== 'rename' || !name || name.includes('.') && !/\.(scope|slice|service)$/.test(name)) return;
+          const seen = process.hrtime.bigint();
+          const path = `${rel === '/' ? '' : rel}/${name}`;
+          if (!existsSync(join(this.#mount, path))) { watched.delete(path); return; }
+          if (classifyCgroup(path)) { if (this.#containerGuards.length) this.#guardContainer(path, seen); } else watchDir(path);
+        });
+      } catch { return; }
+      w.on('error', () => { watched.delete(rel); });
+      watched.add(rel);
+      this.#watchers.push(w);
+    };
+    const walk = (rel: string, depth: number) => {
+      watchDir(rel);
+      if (depth >= 4) return;
+      let entries;
+      try { entries = readdirSync(join(this.#mount, rel), { withFileTypes: true }); } catch { return; }
+      for (const e of entries) {
+        if (!e.isDirectory()) continue;
+        const p = `${rel === '/' ? '' : rel}/${e.name}`;
+        if (!classifyCgroup(p) && !CONTAINER_ROOTS.includes(p)) walk(p, depth + 1);
+      }
+    };
+    walk('/', 0);
   }
 
   #scanContainers(): void {

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -180,6 +180,50 @@ test('kernel: daemon: malformed and unreadable files and a vanished config dir k
       removeGuard(guard);
       rmSync(dir, { recursive: true, force: true });
       if (existsSync(`${dir}-gone`)) rmSync(`${dir}-gone`, { recursive: true, force: true });
+    }
+  });
+});
+
+test('kernel: daemon: a new container cgroup is guarded as it appears; metrics and health answer on loopback', kernel(), async () => {
+  await withFreshCgroup(async (abs) => {
+    const dir = mkdtempSync(join(tmpdir(), 'sysward-cfg-'));
+    const guard = `sw-test-ct-${process.pid}`;
+    writeFileSync(join(dir, 'p.yaml'), `name: ${guard}\ndefault: allow\nscope: { containers: true }\nrules:\n  - key: kernel.hostname\n    action: deny\n`);
+    const d = new Daemon({ configDir: dir, listen: { host: '127.0.0.1', port: 0 }, pollMs: 0, log: quiet });
+    try {
+      await d.start();
+      const delays: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const ct = join(abs, `docker-${String(i).repeat(64)}.scope`);
+        const t0 = process.hrtime.bigint();
+        mkdirSync(ct);
+        let attached = false;
+        for (let k = 0; k < 4000 && !attached; k++) {
+          attached = queryCgroup(ct, 'CGROUP_SYSCTL').programIds.length === 1;
+          if (!attached) await new Promise((r) => setImmediate(r));
+        }
+        assert.ok(attached, `container ${i} guarded`);
+        delays.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        const w = spawnSync('unshare', ['--uts', 'sh', '-c', `echo $$ > ${ct}/cgroup.procs; /bin/echo x 2>&1 > /proc/sys/kernel/hostname`], { encoding: 'utf8' });
+        assert.match(w.stdout, /Operation not permitted/);
+      }
+      process.stdout.write(`# new container guarded after ${delays.map((x) => x.toFixed(1)).join(', ')} ms\n`);
+      const base = `http://127.0.0.1:${d.port}`;
+      const health = await fetch(`${base}/healthz`);
+      assert.equal(health.status, 200);
+      assert.ok((await health.json() as { guards: string[] }).guards.includes(guard));
+      await new Promise((r) => setTimeout(r, 100));
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      assert.match(metrics, /sysward_containers_guarded_total 5/);
+      assert.match(metrics, new RegExp(`sysward_events_total\\{guard="${guard}",verdict="refused",key="kernel.hostname",rule="kernel.hostname"\\} 5`));
+      assert.match(metrics, new RegExp(`sysward_rule_decisions\\{guard="${guard}",rule="kernel.hostname",verdict="refused"\\} 5`));
+      assert.match(metrics, new RegExp(`sysward_guard_cgroups\\{guard="${guard}"\\} 5`));
+      assert.match(metrics, /sysward_reloads_total\{result="success"\} 1/);
+      assert.equal((await fetch(`${base}/nope`)).status, 404);
+    } finally {
+      await d.stop();
+      removeGuard(guard);
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

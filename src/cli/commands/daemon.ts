@@ -15,6 +15,13 @@ function parseListen(s: string): { host: string; port: number } | null {
   return { host, port };
 }
 
+/** The daemon's options (exported so deploy/ manifests can be checked against them). */
+export const DAEMON_OPTIONS = {
+  config: { type: 'string' }, listen: { type: 'string' }, events: { type: 'string' },
+  'events-max-bytes': { type: 'string' }, 'events-keep': { type: 'string' }, stdout: { type: 'boolean' },
+  'bpf-stats': { type: 'boolean' }, teardown: { type: 'boolean' }, 'poll-ms': { type: 'string' },
+} as const;
+
 const command: Command = {
   name: 'daemon',
   summary: 'the long-running service (npm start)',
@@ -44,11 +51,7 @@ options:
   -h, --help
 `,
   async run(argv) {
-    const { values } = parse('daemon', argv, {
-      config: { type: 'string' }, listen: { type: 'string' }, events: { type: 'string' },
-      'events-max-bytes': { type: 'string' }, 'events-keep': { type: 'string' }, stdout: { type: 'boolean' },
-      'bpf-stats': { type: 'boolean' }, teardown: { type: 'boolean' }, 'poll-ms': { type: 'string' },
-    }, false);
+    const { values } = parse('daemon', argv, DAEMON_OPTIONS, false);
     if (values.teardown) {
       const removed = Daemon.teardown();
       process.stdout.write(removed.length ? `removed ${removed.join(', ')}\n` : 'no guard applied by the daemon\n');
