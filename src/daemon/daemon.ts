@@ -46,7 +46,7 @@ export interface ReloadReport { applied: string[]; adopted: string[]; removed: s
 
 export class Daemon {
   readonly metrics: DaemonMetrics;
-  readonly audit: AuditLog;
+  audit: AuditLog;
   readonly configDir: string;
   #log: (line: string) => void;
   #mount = '';
@@ -69,7 +69,7 @@ export class Daemon {
     this.configDir = o.configDir ?? DEFAULT_CONFIG_DIR;
     this.#log = o.log ?? ((l) => process.stderr.write(`${new Date().toISOString()} sysward daemon: ${l}\n`));
     this.metrics = new DaemonMetrics(o.bpffs);
-    this.audit = new AuditLog({ ...(o.eventsFile ? { file: o.eventsFile } : {}), ...(o.eventsMaxBytes ? { maxBytes: o.eventsMaxBytes } : {}), ...(o.eventsKeep !== undefined ? { keep: o.eventsKeep } : {}), stdout: o.stdoutEvents ?? false });
+    this.audit = new AuditLog({});
   }
 
   /** Refuse clearly where the host cannot be guarded. */
@@ -85,6 +85,8 @@ export class Daemon {
 
   async start(): Promise<void> {
     this.#mount = Daemon.checkHost(this.o.bpffs);
+    const o = this.o;
+    this.audit = new AuditLog({ ...(o.eventsFile ? { file: o.eventsFile } : {}), ...(o.eventsMaxBytes ? { maxBytes: o.eventsMaxBytes } : {}), ...(o.eventsKeep !== undefined ? { keep: o.eventsKeep } : {}), stdout: o.stdoutEvents ?? false });
     if (this.o.bpfStats) this.#stats = enableStats();
     this.reload('start');
     this.#watchConfig();

@@ -227,3 +227,10 @@ test('kernel: daemon: a new container cgroup is guarded as it appears; metrics a
     }
   });
 });
+
+test('kernel: daemon: refuses clearly where the host cannot be guarded (not root)', kernel(), () => {
+  // Root is needed to start a process as another user.
+  const r = spawnSync(bin, ['daemon', '--listen', 'none'], { uid: 65534, gid: 65534, encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /sysward daemon: sysward daemon must run as root: it loads eBPF programs.*run it with sudo/);
+});
