@@ -104,6 +104,17 @@ export class BpfMap<K, V> implements Disposable {
     } catch (e) { fd.close(); throw e; }
   }
 
+  /** Open a map by id, keys and values as raw bytes of whatever sizes it has. */
+  static openBytesById(id: number): BpfMap<Buffer, Buffer> {
+    const fd = getFdById(Cmd.MAP_GET_FD_BY_ID, id, 'map');
+    if (!fd) throw new Error(`map id ${id} does not exist (any more); list maps with \`sysward bpf maps\``);
+    try {
+      const info = readMapInfo(fd);
+      const valueSize = PER_CPU.has(info.typeName as MapTypeName) ? Math.ceil(info.valueSize / 8) * 8 * possibleCpuCount() : info.valueSize;
+      return BpfMap.fromFD(fd, bytes(info.keySize), bytes(valueSize));
+    } catch (e) { fd.close(); throw e; }
+  }
+
   static fromId<K, V>(id: number, key: Codec<K>, value: Codec<V>): BpfMap<K, V> {
     const fd = getFdById(Cmd.MAP_GET_FD_BY_ID, id, 'map');
     if (!fd) throw new Error(`map id ${id} does not exist (any more); list maps with \`sysward bpf maps\``);

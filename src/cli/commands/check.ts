@@ -22,9 +22,9 @@ options:
 
 exit status: 0 when every checked key complies, 1 when any differs, 2 on bad usage or policy.
 `,
-  run(argv) {
+  async run(argv) {
     const { values } = parse('check', argv, { ...policyOptions, json: { type: 'boolean' }, all: { type: 'boolean' } }, false);
-    const policy = policyFrom(values, 'check', 'kspp');
+    const policy = await policyFrom(values, 'check', 'kspp');
     const results = checkHost(policy);
     const differs = results.filter((r) => r.status === 'differs');
     if (values.json) {

@@ -23,12 +23,12 @@ const command: Command = {
   name: 'guard',
   summary: 'apply, list and remove guards that outlive the command',
   help: HELP,
-  run(argv) {
+  async run(argv) {
     const [sub, ...rest] = argv;
     const { values, positionals } = parse(`guard ${sub ?? ''}`.trim(), rest, { ...policyOptions, json: { type: 'boolean' } });
     switch (sub) {
       case 'apply': {
-        const policy = policyFrom(values, 'guard apply');
+        const policy = await policyFrom(values, 'guard apply');
         const r = applyGuard(policy);
         if (values.json) { printJson(r); return 0; }
         process.stdout.write(`guard ${r.name} ${r.replaced ? 'replaced' : 'applied'}: ${policy.rules.length} rules, mode ${policy.mode}, program id ${r.programId} (${r.instructions} instructions)\n`);

@@ -33,7 +33,7 @@ example:
     const { values, positionals } = parse('run', own, { ...policyOptions, events: { type: 'string' }, quiet: { type: 'boolean', short: 'q' } });
     const commandLine = cmd.length ? cmd : positionals;
     if (commandLine.length === 0) throw new UsageError('run needs a command after --, e.g. sysward run -f policy.yaml -- sh -c "…"');
-    const policy = policyFrom(values, 'run');
+    const policy = await policyFrom(values, 'run');
     const out = values.events === '-' ? process.stdout : values.events ? createWriteStream(values.events, { flags: 'a' }) : undefined;
     const r = await runGuarded(policy, commandLine, {
       onEvent: (e) => {

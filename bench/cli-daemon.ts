@@ -1,0 +1,66 @@
+// 5. CLI cold start (sysward guard ls, sysward probe, sysward --help) against `node -e 0` in the
+//    same run, and the daemon's resident memory at rest and after an event storm.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { findCgroup2Mount } from '../src/cgroup/hierarchy.js';
+import { removeGuard } from '../src/guard/runtime/apply.js';
+import { buildC, repeat, withCgroup, type Stats } from './lib.js';
+
+const bin = fileURLToPath(new URL('../../bin/sysward', import.meta.url));
+
+const wallMs = (argv: string[]) => {
+  const t = process.hrtime.bigint();
+  const r = spawnSync(argv[0]!, argv.slice(1), { stdio: 'ignore' });
+  if (r.error) throw r.error;
+  return Number(process.hrtime.bigint() - t) / 1e6;
+};
+
+export interface StartRow { command: string; ms: Stats }
+export interface DaemonMemory { restMiB: number; peakMiB: number; afterStormMiB: number; stormEvents: number }
+
+const rssMiB = (pid: number, field: 'VmRSS' | 'VmHWM') => {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+};
+
+export async function benchCliDaemon(progress: (s: string) => void): Promise<{ start: StartRow[]; daemon: DaemonMemory }> {
+  const start: StartRow[] = [];
+  for (const [command, argv] of [
+    ['node -e 0 (the floor)', [process.execPath, '-e', '0']],
+    ['sysward --help', [bin, '--help']],
+    ['sysward guard ls', [bin, 'guard', 'ls']],
+    ['sysward probe', [bin, 'probe']],
+  ] as [string, string[]][]) {
+    wallMs(argv); // warm the page cache
+    start.push({ command, ms: await repeat(() => wallMs(argv), { min: 7, max: 15, spread: 0.05 }) });
+  }
+  progress('cold start done');
+
+  const writer = buildC('writer');
+  const daemon = await withCgroup(async (cg) => {
+    const dir = mkdtempSync(join(tmpdir(), 'sysward-bench-cfg-'));
+    const guard = `sysward-bench-daemon-${process.pid}`;
+    writeFileSync(join(dir, 'p.yaml'), `name: ${guard}\ndefault: allow\nscope:\n  cgroups: [/${relative(findCgroup2Mount(), cg)}]\nrules:\n  - key: kernel.hostname\n    action: deny\n`);
+    const d = spawn(bin, ['daemon', '--config', dir, '--listen', 'none', '--events', join(dir, 'audit.jsonl')], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 3000));
+      const restMiB = rssMiB(d.pid!, 'VmRSS');
+      const N = 300_000;
+      spawnSync('unshare', ['--uts', 'sh', '-c', `echo $$ > "$0/cgroup.procs" && exec "$@"`, cg, writer, 'kernel/hostname', 'x', String(N)]);
+      await new Promise((r) => setTimeout(r, 2000));
+      const peakMiB = rssMiB(d.pid!, 'VmHWM');
+      const afterStormMiB = rssMiB(d.pid!, 'VmRSS');
+      return { restMiB, peakMiB, afterStormMiB, stormEvents: N };
+    } finally {
+      d.kill('SIGTERM');
+      await new Promise((r) => d.on('close', r));
+      removeGuard(guard);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  progress('daemon memory done');
+  return { start, daemon };
+}
