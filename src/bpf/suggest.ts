@@ -26,6 +26,31 @@ export function editDistance(a: string, b: string): number {
 }
 
 /**
+ * editDistance(a, b) when it is at most `bound`, else bound + 1 — stopping as soon as a row's
+ * smallest entry exceeds the bound, so checking many far candidates stays cheap.
+ */
+export function editDistanceWithin(a: string, b: string, bound: number): number {
+  if (Math.abs(a.length - b.length) > bound) return bound + 1;
+  const cols = b.length + 1;
+  let prev2 = new Int32Array(cols), prev = new Int32Array(cols), cur = new Int32Array(cols);
+  for (let j = 0; j < cols; j++) prev[j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    cur[0] = i;
+    let rowMin = i;
+    for (let j = 1; j < cols; j++) {
+      const cost = a.charCodeAt(i - 1) === b.charCodeAt(j - 1) ? 0 : 1;
+      let v = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + cost);
+      if (i > 1 && j > 1 && a.charCodeAt(i - 1) === b.charCodeAt(j - 2) && a.charCodeAt(i - 2) === b.charCodeAt(j - 1)) v = Math.min(v, prev2[j - 2]! + 1);
+      cur[j] = v;
+      if (v < rowMin) rowMin = v;
+    }
+    if (rowMin > bound) return bound + 1;
+    [prev2, prev, cur] = [prev, cur, prev2];
+  }
+  return Math.min(prev[cols - 1]!, bound + 1);
+}
+
+/**
  * The candidate closest to `word`, when it is close enough to be a likely typo: at most one edit
  * for words of up to four characters, two up to eight, three beyond. Ties go to the earlier
  * candidate. Comparison ignores case, so `Deny` finds `deny`.
@@ -36,7 +61,7 @@ export function closest(word: string, candidates: Iterable<string>): string | un
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const c of candidates) {
-    const dist = editDistance(w, c.toLowerCase());
+    const dist = editDistanceWithin(w, c === c.toLowerCase() ? c : c.toLowerCase(), Math.min(limit, bestDistance));
     if (dist < bestDistance) {
       best = c;
       bestDistance = dist;

@@ -15,6 +15,10 @@ const commands: Record<string, () => Promise<Command>> = {
   check: async () => (await import('./commands/check.js')).default,
   demo: async () => (await import('./commands/demo.js')).default,
   daemon: async () => (await import('./commands/daemon.js')).default,
+  cgroups: async () => (await import('./commands/cgroups.js')).default,
+  psi: async () => (await import('./commands/psi.js')).default,
+  softirqs: async () => (await import('./commands/softirqs.js')).default,
+  df: async () => (await import('./commands/df.js')).default,
 };
 
 const HELP = `sysward — guard a Linux host's kernel tunables (/proc/sys) with eBPF
@@ -30,6 +34,10 @@ commands:
   demo         a newcomer's tour: classic container-escape writes, refused, with their events
   probe        what this kernel supports (cgroup v2, bpffs, program and map types, helpers)
   bpf          toolkit commands: list programs, maps and links; disassemble a program
+  cgroups      the cgroup v2 tree: processes, controllers, pressure, eBPF programs, containers
+  psi          pressure stall information, system-wide and per cgroup; live; PSI triggers
+  softirqs     softirq rates per CPU and type, hard IRQs; time per softirq type with eBPF
+  df           disk usage, as GNU df shows it (-h, -T, -i)
 
 Every command takes --help. Exit status: 0 success, 1 a problem found, 2 bad usage or input.
 `;
@@ -55,6 +63,8 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const command = await load();
+  // df's -h means --human-readable, as in coreutils; its help is --help only.
+  if (name === 'df') rest.forEach((a, i) => { if (a === '-h') rest[i] = '--human-readable'; });
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(command.help);
     return 0;

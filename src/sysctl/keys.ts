@@ -203,6 +203,34 @@ function restore(suggested: string, original: readonly string[]): string[] {
   return s;
 }
 
+// Indexes for suggestions, built once: a policy of thousands of unknown keys asks for each.
+let byParent: Map<string, string[]> | undefined;
+let byDepth: Map<number, string[]> | undefined;
+const keysByParent = () => {
+  if (!byParent) {
+    byParent = new Map();
+    for (const k of KNOWN_KEYS) {
+      const cut = k.lastIndexOf('/');
+      const list = byParent.get(k.slice(0, cut)) ?? [];
+      list.push(k.slice(cut + 1));
+      byParent.set(k.slice(0, cut), list);
+    }
+  }
+  return byParent;
+};
+const keysByDepth = () => {
+  if (!byDepth) {
+    byDepth = new Map();
+    for (const k of KNOWN_KEYS) {
+      const d = k.split('/').length;
+      const list = byDepth.get(d) ?? [];
+      list.push(k);
+      byDepth.set(d, list);
+    }
+  }
+  return byDepth;
+};
+
 /**
  * A known key that this unknown one is probably a misspelling of (segments), or undefined. Looks
  * among the keys of the same directory first, then among all keys of the same depth.
@@ -211,11 +239,12 @@ export function suggestKey(segments: readonly string[]): string[] | undefined {
   if (isKnownKey(segments)) return undefined;
   const c = catalogueForm(segments);
   const parent = c.slice(0, -1).join('/');
-  const siblings = KNOWN_KEYS.filter((k) => k.slice(0, k.lastIndexOf('/')) === parent).map((k) => k.slice(parent.length + 1));
-  const leaf = closest(c[c.length - 1]!, siblings);
+  const leaf = closest(c[c.length - 1]!, keysByParent().get(parent) ?? []);
   if (leaf !== undefined) return restore(`${parent}/${leaf}`, segments);
-  const sameDepth = KNOWN_KEYS.filter((k) => k.split('/').length === c.length);
-  const whole = closest(c.join('/'), sameDepth);
+  // A known directory with an unknown leaf: the leaf is new or not a typo of a sibling; looking
+  // elsewhere would only find far-fetched matches (and costs a scan per key).
+  if (knownDirs.has(parent)) return undefined;
+  const whole = closest(c.join('/'), keysByDepth().get(c.length) ?? []);
   return whole === undefined ? undefined : restore(whole, segments);
 }
 

@@ -83,6 +83,9 @@ export const LinkUpdateAttr = new Layout(ATTR, 'link_update.', {
   link_fd: 'u32', new_prog_fd: 'u32', flags: 'u32', old_prog_fd: 'u32',
 });
 
+/** RAW_TRACEPOINT_OPEN (Linux 4.17): `name` points to the tracepoint's name; returns a link fd. */
+export const RawTracepointOpenAttr = new Layout(ATTR, 'raw_tracepoint.', { name: 'ptr', prog_fd: 'u32' });
+
 export const LinkDetachAttr = new Layout(ATTR, 'link_detach.', { link_fd: 'u32' });
 export const EnableStatsAttr = new Layout(ATTR, 'enable_stats.', { type: 'u32' });
 

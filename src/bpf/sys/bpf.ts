@@ -1,7 +1,7 @@
 // One function per bpf(2) command. Raw: buffers in, numbers and FDs out, errors as SysError.
 import {
   Cmd, EnableStatsAttr, GetIdAttr, InfoAttr, LinkCreateAttr, LinkDetachAttr, LinkUpdateAttr, MapBatchAttr,
-  MapCreateAttr, MapElemAttr, ObjAttr, ProgAttachAttr, ProgLoadAttr, ProgQueryAttr,
+  MapCreateAttr, MapElemAttr, ObjAttr, ProgAttachAttr, ProgLoadAttr, ProgQueryAttr, RawTracepointOpenAttr,
 } from './abi.js';
 import { SysError, type ErrorHints } from './errors.js';
 import { FD } from './fd.js';
@@ -177,6 +177,21 @@ export function linkUpdate(link: FD, newProg: FD, oldProg?: FD): void {
     EINVAL: 'the new program has another type or attach type than the link',
     ENOLINK: 'the link was detached',
   });
+}
+
+/**
+ * RAW_TRACEPOINT_OPEN: run a RAW_TRACEPOINT program on the kernel tracepoint `name` (e.g.
+ * "softirq_entry"; Linux 4.17). Needs no tracefs. Returns a link fd: closing it detaches.
+ */
+export function rawTracepointOpen(prog: FD, name: string): FD {
+  const nameBuf = cstr(name); // kept referenced until the syscall returned
+  const fd = bpf(Cmd.RAW_TRACEPOINT_OPEN, RawTracepointOpenAttr.encode({ name: nameBuf, prog_fd: prog.value }), `attaching program to raw tracepoint ${name}`, {
+    ENOENT: 'this kernel has no tracepoint of that name (see /sys/kernel/tracing/events/*/ when tracefs is mounted)',
+    EINVAL: 'the program is not a RAW_TRACEPOINT program, or reads more arguments than the tracepoint has',
+    EPERM: 'run as root, or give the process CAP_BPF with CAP_PERFMON',
+  });
+  void nameBuf.length;
+  return new FD(fd, 'link');
 }
 
 export function linkDetach(link: FD): void {
