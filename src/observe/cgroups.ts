@@ -158,7 +158,7 @@ export function cgroupTree(mount: string, o: TreeOptions = {}): CgroupTree {
       try { programs = attachedPrograms(abs, o.owners, cache); } catch (e) {
         if (e instanceof ProgramsUnavailableError) programsUnavailable = e.message;
         else if ((e as Error).message.startsWith('ENOENT')) return;
-        else throw e;
+        else if ((e as NodeJS.ErrnoException).code !== 'EACCES') throw e; // a folder we may not open: no programs listed for it
       }
     }
     const c = classifyCgroup(rel);

@@ -78,12 +78,29 @@ export function stallPercent(before: PressureLine | null, after: PressureLine | 
   return (Number(after.totalUs - before.totalUs) / intervalUs) * 100;
 }
 
+const CAP_SYS_RESOURCE = 24;
+
+/**
+ * Triggers with windows that are not a multiple of 2 s need CAP_SYS_RESOURCE in the opener
+ * (Linux 6.5, "sched/psi: allow unprivileged polling of N*2s period"). Root in a container, or under
+ * a capability bounding set, may lack it.
+ */
+export function hasSysResource(statusText?: string): boolean {
+  try {
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(statusText ?? readFileSync('/proc/self/status', 'utf8'));
+    return m ? ((BigInt(`0x${m[1]}`) >> BigInt(CAP_SYS_RESOURCE)) & 1n) === 1n : false;
+  } catch { return false; }
+}
+
+/** The default trigger window: 1 s where allowed, else the shortest unprivileged one (2 s). */
+export const defaultWindowUs = (): number => (hasSysResource() ? 1_000_000 : 2_000_000);
+
 export interface TriggerSpec {
   resource: PsiResource;
   kind: 'some' | 'full';
   /** Stall time within a window that fires the trigger. */
   thresholdUs: number;
-  /** 500 ms to 10 s; a non-root user may only use multiples of 2 s (Linux 6.5). */
+  /** 500 ms to 10 s; without CAP_SYS_RESOURCE only multiples of 2 s (Linux 6.5). */
   windowUs: number;
 }
 
@@ -120,9 +137,9 @@ export class PsiTrigger {
     } catch (e) {
       closeSync(fd);
       const code = (e as NodeJS.ErrnoException).code;
-      const unprivileged = process.getuid?.() !== 0;
+      const unprivileged = !hasSysResource();
       const fix = code === 'EINVAL'
-        ? `the window must be 500ms..10s and the threshold at most the window${unprivileged ? '; without root (CAP_SYS_RESOURCE) the window must be a multiple of 2s' : ''}${spec.kind === 'full' && spec.resource === 'cpu' && !o.cgroupAbs ? '; system-wide cpu "full" may not be supported by this kernel' : ''}`
+        ? `the window must be 500ms..10s and the threshold at most the window${unprivileged ? '; this process lacks CAP_SYS_RESOURCE, so the window must also be a multiple of 2s (e.g. --window 2s)' : ''}${spec.kind === 'full' && spec.resource === 'cpu' && !o.cgroupAbs ? '; system-wide cpu "full" may not be supported by this kernel' : ''}`
         : code === 'EOPNOTSUPP' ? 'PSI is disabled for this cgroup or the system (cgroup.pressure=0, psi=0)'
           : code === 'EBUSY' ? 'this fd already has a trigger' : 'see Documentation/accounting/psi.rst';
       throw new Error(`${code} setting PSI trigger "${spec.kind} ${spec.thresholdUs} ${spec.windowUs}" on ${path}: ${fix}`);

@@ -86,6 +86,13 @@ export const LinkUpdateAttr = new Layout(ATTR, 'link_update.', {
 /** RAW_TRACEPOINT_OPEN (Linux 4.17): `name` points to the tracepoint's name; returns a link fd. */
 export const RawTracepointOpenAttr = new Layout(ATTR, 'raw_tracepoint.', { name: 'ptr', prog_fd: 'u32' });
 
+/** BTF_LOAD (Linux 4.18): raw BTF in, a BTF object fd out; the log explains a refusal. */
+export const BtfLoadAttr = new Layout(ATTR, '', {
+  btf: 'ptr', btf_log_buf: 'ptr', btf_size: 'u32', btf_log_size: 'u32', btf_log_level: 'u32',
+  // Linux 6.4: the log size the kernel needed.
+  btf_log_true_size: 'u32',
+}, { btf_log_true_size: null });
+
 export const LinkDetachAttr = new Layout(ATTR, 'link_detach.', { link_fd: 'u32' });
 export const EnableStatsAttr = new Layout(ATTR, 'enable_stats.', { type: 'u32' });
 

@@ -1,6 +1,6 @@
 // One function per bpf(2) command. Raw: buffers in, numbers and FDs out, errors as SysError.
 import {
-  Cmd, EnableStatsAttr, GetIdAttr, InfoAttr, LinkCreateAttr, LinkDetachAttr, LinkUpdateAttr, MapBatchAttr,
+  BtfLoadAttr, Cmd, EnableStatsAttr, GetIdAttr, InfoAttr, LinkCreateAttr, LinkDetachAttr, LinkUpdateAttr, MapBatchAttr,
   MapCreateAttr, MapElemAttr, ObjAttr, ProgAttachAttr, ProgLoadAttr, ProgQueryAttr, RawTracepointOpenAttr,
 } from './abi.js';
 import { SysError, type ErrorHints } from './errors.js';
@@ -192,6 +192,26 @@ export function rawTracepointOpen(prog: FD, name: string): FD {
   });
   void nameBuf.length;
   return new FD(fd, 'link');
+}
+
+/**
+ * LINK_CREATE for programs whose target the kernel found by BTF id at load (LSM, fentry/fexit,
+ * tp_btf): no target fd, the attach type is the program's expected attach type (Linux 5.10 for
+ * tracing links through LINK_CREATE). Returns a link fd: closing it detaches.
+ */
+export function linkCreateTracing(prog: FD, attachType: number, what = 'its BTF target'): FD {
+  return new FD(bpf(Cmd.LINK_CREATE, LinkCreateAttr.encode({ prog_fd: prog.value, target_fd: 0, attach_type: attachType }), `attaching program to ${what}`, {
+    EINVAL: 'the attach type is not the one the program was loaded with, or this kernel cannot link tracing programs (before 5.10)',
+    EPERM: 'run as root, or give the process CAP_BPF with CAP_PERFMON (CAP_SYS_ADMIN for LSM); LSM programs need "bpf" in /sys/kernel/security/lsm',
+    EBUSY: 'the program is attached already',
+  }), 'link');
+}
+
+/** BTF_LOAD: returns the fd, or the negated errno (callers read the log). */
+export function btfLoadRaw(btf: Buffer, log: Buffer | null, logLevel = 0): number {
+  return bpfRaw(Cmd.BTF_LOAD, BtfLoadAttr.encode({
+    btf, btf_size: btf.length, btf_log_buf: log, btf_log_size: log?.length ?? 0, btf_log_level: log ? logLevel || 1 : 0,
+  }));
 }
 
 export function linkDetach(link: FD): void {

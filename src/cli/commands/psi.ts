@@ -4,7 +4,7 @@ import { parse, printJson, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
 import { findCgroup2Mount, walkCgroups } from '../../cgroup/hierarchy.js';
 import {
-  PSI_RESOURCES, PsiNotAvailableError, PsiTrigger, parseDurationUs, readCgroupPressure, readSystemPressure, stallPercent,
+  PSI_RESOURCES, PsiNotAvailableError, PsiTrigger, defaultWindowUs, parseDurationUs, readCgroupPressure, readSystemPressure, stallPercent,
   type PressureSet, type PsiResource, type TriggerSpec,
 } from '../../observe/psi.js';
 import { formatPercent, jsonLine, table } from '../../observe/format.js';
@@ -26,7 +26,8 @@ waited; "full": all non-idle tasks waited at once. avg10/60/300 are percentages 
                     signals it (the kernel's poll interface: no polling); repeatable
   --full            trigger on "full" instead of "some"
   --threshold T     stall time per window that fires (default 150ms; units us, ms, s)
-  --window W        the window (default 1s; 500ms..10s; without root a multiple of 2s)
+  --window W        the window (500ms..10s; default 1s, or 2s for a process without
+                    CAP_SYS_RESOURCE, which may only use multiples of 2s)
   --timeout S       stop watching after S seconds
   --json            JSON (live and --watch: one JSON object per line); docs/observe.md has the schema
   -h, --help
@@ -132,7 +133,7 @@ const command: Command = {
 async function watch(values: { watch?: string[]; full?: boolean; threshold?: string; window?: string; timeout?: string; json?: boolean }, sources: Source[], count: number | undefined): Promise<number> {
   if (sources.length > 1) throw new UsageError('--watch takes one --cgroup (or none for the system)');
   const thresholdUs = parseDurationUs(values.threshold ?? '150ms');
-  const windowUs = parseDurationUs(values.window ?? '1s');
+  const windowUs = values.window === undefined ? defaultWindowUs() : parseDurationUs(values.window);
   if (!thresholdUs) throw new UsageError(`--threshold wants a duration such as 150ms, not "${values.threshold}"`);
   if (!windowUs) throw new UsageError(`--window wants a duration such as 1s, not "${values.window}"`);
   const timeoutS = values.timeout === undefined ? undefined : Number(values.timeout);
