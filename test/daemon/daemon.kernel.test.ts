@@ -11,7 +11,7 @@ import { Daemon } from '../../src/daemon/daemon.js';
 import { findCgroup2Mount } from '../../src/cgroup/hierarchy.js';
 import { queryCgroup } from '../../src/bpf/link.js';
 import { guardStatus, listGuards, removeGuard } from '../../src/guard/runtime/apply.js';
-import { kernel } from '../helpers/env.js';
+import { kernel, pythonExecutable } from '../helpers/env.js';
 import { withFreshCgroup } from '../helpers/cgroup.js';
 
 const bin = fileURLToPath(new URL('../../../bin/sysward', import.meta.url));
@@ -40,7 +40,7 @@ while time.time() < end:
         if ok != want_ok: print('LEAK' if ok else 'FAIL', key, flush=True)
     n += 1
 print('done', n, flush=True)`;
-  const c = spawn('unshare', ['--uts', 'sh', '-c', `echo $$ > ${abs}/cgroup.procs && exec python3 -c "$0"`, py], { stdio: ['ignore', 'pipe', 'inherit'] }) as ChildProcess & { out: Promise<string> };
+  const c = spawn('unshare', ['--uts', 'sh', '-c', `echo $$ > ${abs}/cgroup.procs && exec "$1" -c "$0"`, py, pythonExecutable()], { stdio: ['ignore', 'pipe', 'inherit'] }) as ChildProcess & { out: Promise<string> };
   let out = '';
   c.stdout!.on('data', (d) => { out += d; });
   c.out = new Promise((r) => c.on('close', () => r(out)));
@@ -122,11 +122,11 @@ test('kernel: daemon: a storm larger than the ring buffer is accounted for exact
     try {
       await d.start();
       const N = 20000;
-      const r = spawnSync('unshare', ['--uts', 'sh', '-c', `echo $$ > ${abs}/cgroup.procs && exec python3 -c "$0"`, `import os
+      const r = spawnSync('unshare', ['--uts', 'sh', '-c', `echo $$ > ${abs}/cgroup.procs && exec "$1" -c "$0"`, `import os
 fd = os.open('/proc/sys/kernel/hostname', os.O_WRONLY)
 for i in range(${N}):
     try: os.write(fd, b'x')
-    except PermissionError: pass`], { encoding: 'utf8' });
+    except PermissionError: pass`, pythonExecutable()], { encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
       await new Promise((res) => setTimeout(res, 300));
       await d.stop();

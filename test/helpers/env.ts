@@ -1,5 +1,5 @@
 // Shared test gates: kernel tests run as root; in CI (CI=true) a skip is a failure.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 
 export const IN_CI = process.env.CI === 'true';
 export const IS_ROOT = process.getuid?.() === 0;
@@ -18,4 +18,14 @@ export const kernel = (): { skip?: string } => needs(IS_ROOT ? false : 'kernel t
 
 export function which(cmd: string): string | undefined {
   try { return execFileSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).trim() || undefined; } catch { return undefined; }
+}
+
+let python: string | undefined;
+/** The python3 executable itself: a pyenv shim in PATH costs half a second per start. */
+export function pythonExecutable(): string {
+  if (python === undefined) {
+    const r = spawnSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' });
+    python = r.status === 0 && r.stdout.trim() !== '' ? r.stdout.trim() : 'python3';
+  }
+  return python;
 }

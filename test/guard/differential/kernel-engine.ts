@@ -4,7 +4,6 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { attachCgroup } from '../../../src/bpf/link.js';
 import { RingBufReader } from '../../../src/bpf/ringbuf.js';
 import { findCgroup2Mount, removeCgroup } from '../../../src/cgroup/hierarchy.js';
@@ -12,11 +11,11 @@ import type { Policy } from '../../../src/guard/model.js';
 import { loadGuard } from '../../../src/guard/runtime/loaded.js';
 import { decodeEvent, type GuardEvent } from '../../../src/guard/runtime/events.js';
 import { repoRoot } from '../../helpers/paths.js';
+import { pythonExecutable } from '../../helpers/env.js';
 import type { Access } from './universe.js';
 
 export interface Observed { errno: number; current: string | null; events: GuardEvent[] }
 
-void fileURLToPath;
 const childScript = () => join(repoRoot(), 'test/guard/differential/child.py');
 
 export async function runOnKernel(policy: Policy, accesses: Access[]): Promise<Observed[]> {
@@ -27,7 +26,7 @@ export async function runOnKernel(policy: Policy, accesses: Access[]): Promise<O
     using guard = loadGuard(policy, { eventsBytes: 1 << 20 });
     using link = attachCgroup({ cgroup: guarded, program: guard.program, attachType: 'CGROUP_SYSCTL' });
     const reader = new RingBufReader(guard.maps.events);
-    const child = spawn('unshare', ['--uts', '--net', '--ipc', 'python3', childScript(), guarded, observer], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn('unshare', ['--uts', '--net', '--ipc', pythonExecutable(), childScript(), guarded, observer], { stdio: ['pipe', 'pipe', 'inherit'] });
     const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
     const out: Observed[] = [];
     try {
