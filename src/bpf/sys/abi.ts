@@ -116,6 +116,11 @@ export const MapInfo = new Layout('struct bpf_map_info', '', {
   map_extra: 'u64',
 }, { pad: null });
 
+/** struct bpf_btf_info (OBJ_GET_INFO_BY_FD of a BTF object): the raw BTF and its name. */
+export const BtfInfo = new Layout('struct bpf_btf_info', '', {
+  btf: 'ptr', btf_size: 'u32', id: 'u32', name: 'ptr', name_len: 'u32', kernel_btf: 'u32',
+});
+
 /** struct bpf_link_info with the cgroup member of its union (the one sysward reads). */
 export const LinkInfo = new Layout('struct bpf_link_info', '', {
   type: 'u32', id: 'u32', prog_id: 'u32', cgroup_id: 'u64', attach_type: 'u32', pad: 'u32',

@@ -5,6 +5,8 @@
 
 import { Region, fault, readUnsigned, writeUnsigned } from './memory.js';
 
+const EMPTY = new Uint8Array(0);
+
 /** The kernel's PAGE_SIZE on the hosts sysward runs on; the limit of sysctl values. */
 export const SYSCTL_PAGE_SIZE = 4096;
 
@@ -69,9 +71,12 @@ export class SysctlState implements ContextModel {
   /** ctx->new_updated: set_new_value stored a value. */
   newUpdated = false;
 
-  constructor(ctx: VmSysctlContext) {
-    if (ctx.name === '' || ctx.name.startsWith('/')) {
-      throw new RangeError(`sysctl name "${ctx.name}": give the name below /proc/sys with '/' separators, e.g. kernel/hostname`);
+  /** `region`: the memory r1 points at (a program reuses one across runs). */
+  constructor(ctx: VmSysctlContext, region: Region = new Region('ctx', 'ctx', new Uint8Array(8), false)) {
+    // Every sysctl lives in a directory below /proc/sys, so a name without '/' is a mistake (most
+    // likely sysctl(8)'s dotted form, which is ambiguous: "eth0.100" is one segment).
+    if (!ctx.name.includes('/') || ctx.name.startsWith('/') || ctx.name.endsWith('/')) {
+      throw new RangeError(`sysctl name "${ctx.name}": give the name below /proc/sys with '/' separators, e.g. kernel/hostname (not kernel.hostname)`);
     }
     const pos = ctx.filePos ?? 0;
     if (!Number.isSafeInteger(pos) || pos < 0) throw new RangeError(`file position ${pos} is not a non-negative integer`);
@@ -85,7 +90,7 @@ export class SysctlState implements ContextModel {
     // new_len = min(PAGE_SIZE, count); no value at all for a write of 0 bytes.
     this.newValue = written === null || written.length === 0 ? null : written.subarray(0, SYSCTL_PAGE_SIZE);
     this.writtenValue = this.newValue;
-    this.region = new Region('ctx', 'ctx', new Uint8Array(8), false);
+    this.region = region;
   }
 
   /** The base name (BPF_F_SYSCTL_BASE_NAME) or the full name. */
@@ -97,9 +102,8 @@ export class SysctlState implements ContextModel {
     const off = this.#check(ptrOff, insnOff, size, 'load');
     // Narrow loads read part of the u32 field (little-endian), as bpf_ctx_narrow_access_offset does.
     const field = off < 4 ? (this.write ? 1 : 0) : this.filePos % 0x1_0000_0000;
-    const bytes = new DataView(new ArrayBuffer(4));
-    bytes.setUint32(0, field, true);
-    return readUnsigned(bytes, off % 4, size);
+    const shifted = Math.floor(field / 2 ** ((off % 4) * 8));
+    return BigInt(size === 4 ? shifted : shifted % 2 ** (size * 8));
   }
 
   store(ptrOff: number, insnOff: number, size: number, value: bigint, viaImmediate: boolean): void {
@@ -132,8 +136,8 @@ export class BytesContext implements ContextModel {
   readonly region: Region;
   readonly helperAccess = true;
 
-  constructor(ctx: VmBytesContext) {
-    this.region = new Region('ctx', 'ctx', Uint8Array.from(ctx.bytes), ctx.writable ?? true);
+  constructor(ctx: VmBytesContext, empty?: Region) {
+    this.region = ctx.bytes.length === 0 && empty ? empty : new Region('ctx', 'ctx', ctx.bytes.length ? Uint8Array.from(ctx.bytes) : EMPTY, ctx.writable ?? true);
   }
 
   load(ptrOff: number, insnOff: number, size: number): bigint {

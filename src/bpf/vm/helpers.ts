@@ -9,7 +9,7 @@ import { helperId } from '../asm/index.js';
 import { type ContextModel, SysctlState } from './context.js';
 import { Errno } from './errors.js';
 import { VmMap, VmQueueMap, VmRingBuf } from './maps.js';
-import { type Region, VmPointer, type VmValue, fault, formatValue } from './memory.js';
+import { type Region, VmPointer, type VmValue, fault, formatValue, zeroed } from './memory.js';
 
 /** The task a program runs for: what the get_current_* helpers return. */
 export interface VmTask {
@@ -107,7 +107,7 @@ function queueMap(c: VmHelperCall, what: string): VmQueueMap {
 function queueTake(c: VmHelperCall, pop: boolean): VmValue {
   const map = queueMap(c, pop ? 'map_pop_elem' : 'map_peek_elem');
   const v = pop ? map.pop() : map.peek();
-  c.write(2, v ?? new Uint8Array(map.valueSize));
+  c.write(2, v ?? zeroed(map.valueSize));
   return v ? 0n : neg('ENOENT');
 }
 
@@ -175,7 +175,7 @@ function ringbufQuery(c: VmHelperCall): VmValue {
 
 /** strscpy_pad: at most len - 1 bytes, NUL-terminated, zero-padded. */
 function paddedString(text: string, len: number): Uint8Array {
-  const out = new Uint8Array(len);
+  const out = zeroed(len);
   out.set(Buffer.from(text).subarray(0, Math.max(0, len - 1)));
   return out;
 }
@@ -214,7 +214,7 @@ function sysctlGetName(c: VmHelperCall): VmValue {
   // buffer first), even though the helper only writes the name and its NUL.
   c.read(2, len);
   const name = Buffer.from(s.nameFor((flags & 1n) !== 0n));
-  const out = Buffer.alloc(Math.min(len, name.length + 1));
+  const out = zeroed(Math.min(len, name.length + 1));
   name.copy(out, 0, 0, out.length - 1);
   c.write(2, out);
   return name.length < len ? u64(name.length) : neg('E2BIG');
@@ -222,7 +222,7 @@ function sysctlGetName(c: VmHelperCall): VmValue {
 
 /** copy_sysctl_value: copy and zero-pad; -E2BIG with a NUL at len - 1; -EINVAL and zeros without a value. */
 function copySysctlValue(c: VmHelperCall, len: number, src: Buffer | null): VmValue {
-  const out = Buffer.alloc(len);
+  const out = zeroed(len);
   if (src === null || src.length === 0) {
     c.write(2, out);
     return neg('EINVAL');
@@ -246,7 +246,7 @@ function sysctlGetNewValue(c: VmHelperCall): VmValue {
   const s = sysctl(c, 'sysctl_get_new_value');
   const len = c.size(3, false);
   if (!s.write) {
-    c.write(2, new Uint8Array(len));
+    c.write(2, zeroed(len));
     return neg('EINVAL');
   }
   return copySysctlValue(c, len, s.newValue);
@@ -288,7 +288,7 @@ export function kernelStrtoull(buf: Uint8Array, flags: bigint): Parsed {
   const consumed = i;
   if (buf.length - i === 0) return fail('EINVAL');
   // At most 63 bytes after the sign are parsed, from a NUL-terminated copy.
-  const str = new Uint8Array(66);
+  const str = zeroed(66);
   str.set(buf.subarray(i, i + Math.min(buf.length - i, 63)));
   let s = 0;
   if (base === 0) {
@@ -345,7 +345,7 @@ function strto(c: VmHelperCall, parse: (buf: Uint8Array, flags: bigint) => { ret
   const flags = c.scalar(3);
   const buf = c.read(1, len);
   if (c.pointer(4).off % 8 !== 0) throw fault('misaligned', `strtol/strtoul result pointer ${c.pointer(4).toString()} is not 8-byte aligned`, 'the verifier wants an aligned long');
-  const res = Buffer.alloc(8);
+  const res = zeroed(8);
   c.write(4, res); // *res = 0 first, whatever happens next
   const r = parse(buf, flags);
   if (r.ret >= 0) {
@@ -365,20 +365,21 @@ function tracePrintk(c: VmHelperCall): VmValue {
   if (nul < 0) throw fault('helper', 'trace_printk format is not NUL-terminated within its size', 'include the NUL in fmt_size');
   const fmt = fmtBytes.subarray(0, nul).toString('latin1');
   let arg = 3;
-  const line = fmt.replace(/%(l{0,2})([diuxXcsp%])/g, (_m, _l: string, conv: string) => {
+  const line = fmt.replace(/%(l{0,2})([diuxXcsp%])/g, (_m, width: string, conv: string) => {
     if (conv === '%') return '%';
     if (arg > 5) throw fault('helper', 'trace_printk with more than three arguments', 'print at most three values per call');
     const n = arg++;
     const v = c.args[n - 1];
     if (conv === 's') {
+      // The string up to its NUL, read through the checks (bounds, stack bytes written).
       const p = c.pointer(n);
-      const bytes = Buffer.from(p.region.bytes.subarray(Math.max(0, p.off)));
-      const end = bytes.indexOf(0);
-      return bytes.subarray(0, end < 0 ? bytes.length : end).toString('latin1');
+      const nulAt = p.region.bytes.indexOf(0, Math.max(0, p.off));
+      const text = c.read(n, (nulAt < 0 ? p.region.size : nulAt + 1) - p.off);
+      return text.subarray(0, text.indexOf(0) < 0 ? text.length : text.indexOf(0)).toString('latin1');
     }
     if (conv === 'p') return formatValue(v);
     const x = c.scalar(n);
-    const wide = _l.length > 0;
+    const wide = width.length > 0;
     const val = wide ? x : x & 0xffff_ffffn;
     switch (conv) {
       case 'd': case 'i': return (wide ? BigInt.asIntN(64, val) : BigInt.asIntN(32, val)).toString();

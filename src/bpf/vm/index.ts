@@ -14,7 +14,9 @@
  *   .ldx('u32', R0, R6, 0).xor(R0, 1)                                  // allow reads only
  *   .exit()
  *   .assemble();
- * const r = runProgram(prog, { ctx: { kind: 'sysctl', name: 'kernel/hostname', write: true, newValue: 'evil\n' } });
+ * const r = runProgram(prog, {
+ *   ctx: { kind: 'sysctl', name: 'kernel/hostname', write: true, newValue: 'evil\n', currentValue: 'box\n' },
+ * });
  * r.returnValue;   // 0n: refused
  * r.allowed;       // false
  * ```
@@ -23,8 +25,8 @@
  *
  * - `runProgram(program, options)` checks and runs once. `program` is an AssembledProgram (its VM
  *   maps are found by themselves), the instruction slots, or the wire bytes.
- * - `new VmProgram(program, { maps, mapsByFd, helpers })` checks once; `.run(options)` runs it many times
- *   (maps persist between runs, as kernel maps do). Checking throws a VmError for what the
+ * - `new VmProgram(program, { maps, mapsByFd, helpers })` checks once; `.run(options)` runs it
+ *   many times (maps persist between runs, as kernel maps do). Checking throws a VmError for what the
  *   verifier would refuse up front: unknown opcodes, jumps out of range or into a ld_imm64,
  *   reserved fields, division by a constant 0, a missing exit, unknown map fds, unimplemented
  *   helpers.
@@ -59,10 +61,12 @@
  * BpfMap.create) make HASH, ARRAY, PERCPU_HASH, PERCPU_ARRAY (`cpus`, default 1), LPM_TRIE,
  * QUEUE, STACK maps; `createVmRingBuf(sizeBytes)` a RINGBUF. Each has a fake `fd`, so the Assembler
  * takes it where it takes a kernel map; `mapsByFd` binds VM maps to other fds (a program built with
- * kernel maps, or raw bytes), so the same instructions run in the kernel and here. User space gets bpf(2)'s behaviour: lookup (undefined when
- * absent), update (VmMapError with code E2BIG when a hash is full, ENOSPC for an LPM trie, EEXIST /
- * ENOENT with NOEXIST / EXIST, EINVAL for bad flags or prefix lengths), delete (false when absent),
- * nextKey. Values a program looks up are live: its stores and atomics are seen by later lookups.
+ * kernel maps, or raw bytes), so the same instructions run in the kernel and here. User space
+ * gets bpf(2)'s behaviour: lookup (undefined when absent), update (VmMapError with code E2BIG
+ * when a hash is full, ENOSPC for an LPM trie, EEXIST / ENOENT with NOEXIST / EXIST, EINVAL for
+ * bad flags or prefix lengths), delete (false when absent), nextKey (LPM tries in the kernel's
+ * post-order, hashes in insertion order). Values a program looks up are live: its stores and
+ * atomics are seen by later lookups and by user space.
  * Ring buffers count 8 bytes of header per record, rounded up to 8, and refuse a record when the
  * unconsumed bytes would pass size - 1, as the kernel does; `drain()` / `takeRecords()` consume.
  *
@@ -95,7 +99,7 @@ export {
   VmLpmTrie, VmMap, VmMapUpdate, VmQueueMap, VmRingBuf, createVmMap, createVmRingBuf,
 } from './maps.js';
 export type { VmMapSpec, VmMapType, VmMapValue, VmRingBufStats, VmTypedMapSpec } from './maps.js';
-export { STACK_SIZE, VmPointer, formatScalar, formatValue } from './memory.js';
+export { Region, STACK_SIZE, VmPointer, formatScalar, formatValue } from './memory.js';
 export type { RegionKind, VmValue } from './memory.js';
 export { ProgramTextError, formatTrace, parseProgramFile, parseProgramHex } from './text.js';
 

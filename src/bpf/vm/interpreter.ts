@@ -100,6 +100,7 @@ const MAX_POINTER_OFFSET = 1 << 29;
 const MAY_GOTO_BUDGET = 8 * 1024 * 1024;
 
 const M32 = 0xffff_ffffn;
+const EMPTY = new Uint8Array(0);
 const CALLER_SAVED = [1, 2, 3, 4, 5] as const;
 
 /** A slot, decoded once, with the values the loop needs precomputed. */
@@ -140,6 +141,11 @@ export class VmProgram {
   readonly #slots: Slot[];
   readonly #helpers: Map<number, VmHelper>;
   readonly #mapRegions = new Map<VmMap, Region>();
+  // Memory reused across runs (allocating typed arrays is most of a short run's cost otherwise).
+  readonly #stacks: Region[] = [];
+  readonly #sysctlRegion = new Region('ctx', 'ctx', new Uint8Array(8), false);
+  readonly #emptyRegion = new Region('ctx', 'ctx', new Uint8Array(0), true);
+  #running = false;
 
   constructor(input: VmProgramInput, options: VmProgramOptions = {}) {
     let insns: readonly Instruction[];
@@ -177,14 +183,22 @@ export class VmProgram {
   run(options: VmRunOptions & { ctx: VmContext & { kind: 'sysctl' } }): VmSysctlRunResult;
   run(options?: VmRunOptions): VmRunResult;
   run(options: VmRunOptions = {}): VmRunResult | VmSysctlRunResult {
+    // A helper may run a program from inside a run: it gets memory of its own.
+    const reuse = !this.#running;
     const ctx: ContextModel = options.ctx?.kind === 'sysctl'
-      ? new SysctlState(options.ctx)
-      : new BytesContext(options.ctx ?? { kind: 'bytes', bytes: new Uint8Array(0) });
-    const machine = new Machine(this, this.#slots, this.#helpers, ctx, options);
-    const r0 = machine.execute();
+      ? new SysctlState(options.ctx, reuse ? this.#sysctlRegion : undefined)
+      : new BytesContext(options.ctx ?? { kind: 'bytes', bytes: EMPTY }, reuse ? this.#emptyRegion : undefined);
+    const machine = new Machine(this, this.#slots, this.#helpers, ctx, options, reuse ? this.#stacks : []);
+    let r0: bigint;
+    this.#running = true;
+    try {
+      r0 = machine.execute();
+    } finally {
+      if (reuse) this.#running = false;
+    }
     const result: VmRunResult = { returnValue: r0, instructionsExecuted: machine.executed, printk: machine.printk };
     if (machine.trace) result.trace = machine.trace;
-    if (ctx instanceof BytesContext) result.ctxBytes = Buffer.from(ctx.region.bytes);
+    if (ctx instanceof BytesContext && ctx.region.size) result.ctxBytes = Buffer.from(ctx.region.bytes);
     if (!(ctx instanceof SysctlState)) return result;
     if (r0 !== 0n && r0 !== 1n) {
       throw new VmError('invalid-return', `the program returned ${formatScalar(r0)}`, 'a cgroup-sysctl program must return 0 (refuse) or 1 (allow); the verifier rejects programs that may return anything else');
@@ -193,7 +207,14 @@ export class VmProgram {
     // The handler gets the program's value only if every program allowed and one set it
     // (kernel/bpf/cgroup.c, __cgroup_bpf_run_filter_sysctl).
     const handlerValue = allowed && ctx.newUpdated ? ctx.newValue : ctx.writtenValue;
-    return { ...result, allowed, filePos: ctx.filePos, newValue: handlerValue && Buffer.from(handlerValue), newValueUpdated: ctx.newUpdated };
+    // Properties added to the object rather than spread into a new one: the spread is the slowest
+    // step of a short run.
+    const sysctl = result as VmSysctlRunResult;
+    sysctl.allowed = allowed;
+    sysctl.filePos = ctx.filePos;
+    sysctl.newValue = handlerValue && Buffer.from(handlerValue);
+    sysctl.newValueUpdated = ctx.newUpdated;
+    return sysctl;
   }
 
   /** The region a ld_imm64 of `map` points at (one per map, so pointers to it compare equal). */
@@ -232,8 +253,10 @@ export class VmProgram {
       let bytes = 0;
       let value64 = 0n;
       let map: VmMap | undefined;
-      if (insn.dst > 10 || insn.src > 10) {
-        if (!(insn.code === (InsnClass.JMP | JmpOp.CALL) || isLoadImm64(insn))) throw bad(`register r${Math.max(insn.dst, insn.src)} does not exist`, 'eBPF has r0..r10');
+      // src of a call or a ld_imm64 says what imm is (a pseudo source), not a register.
+      const srcIsRegister = !(insn.code === (InsnClass.JMP | JmpOp.CALL) || isLoadImm64(insn));
+      if (insn.dst > 10 || (srcIsRegister && insn.src > 10)) {
+        throw bad(`register r${insn.dst > 10 ? insn.dst : insn.src} does not exist`, 'eBPF has r0..r10');
       }
       const cls = insn.code & 0x07;
       const op = insn.code & 0xf0;
@@ -279,6 +302,7 @@ export class VmProgram {
             targets.push([i, target]);
           } else if (op === JmpOp.CALL) {
             if (is32) throw bad('call in class JMP32');
+            if (insn.dst !== 0 || (insn.off !== 0 && insn.src !== PseudoCall.KFUNC_CALL)) throw bad('a call uses reserved fields', 'set dst and off to 0');
             if (insn.src === PseudoCall.HELPER) {
               if (!this.#helpers.has(insn.imm)) {
                 const name = helperName(insn.imm);
@@ -292,6 +316,7 @@ export class VmProgram {
             }
           } else if (op === JmpOp.EXIT) {
             if (is32) throw bad('exit in class JMP32');
+            if (insn.dst !== 0 || insn.src !== 0 || insn.off !== 0 || insn.imm !== 0) throw bad('exit uses reserved fields');
           } else if (op === JmpOp.JCOND) {
             if (is32 || insn.src !== 0) throw bad('unknown conditional pseudo jump');
             target = i + insn.off + 1;
@@ -300,6 +325,7 @@ export class VmProgram {
             target = i + insn.off + 1;
             targets.push([i, target]);
             if (!x && insn.src !== 0) throw bad('a jump with an immediate has a source register', 'set src to 0');
+            if (x && insn.imm !== 0) throw bad('a jump with a register source has an immediate', 'set imm to 0');
           } else {
             throw bad(`unknown jump operation 0x${op.toString(16)}`);
           }
@@ -311,13 +337,18 @@ export class VmProgram {
           if (mode !== Mode.MEM && mode !== Mode.MEMSX) throw bad('unknown load mode');
           if (mode === Mode.MEMSX && bytes === 8) throw bad('sign-extending 8-byte load');
           if (insn.dst === 10) throw bad('r10 (the frame pointer) is read-only');
+          if (insn.imm !== 0) throw bad('a load uses reserved fields', 'set imm to 0');
           break;
         }
         case InsnClass.ST:
         case InsnClass.STX: {
           const mode = insn.code & 0xe0;
           bytes = SIZE_BYTES[insn.code & 0x18]!;
-          if (mode === Mode.MEM) break;
+          if (mode === Mode.MEM) {
+            if (cls === InsnClass.ST && insn.src !== 0) throw bad('a store of an immediate uses reserved fields', 'set src to 0');
+            if (cls === InsnClass.STX && insn.imm !== 0) throw bad('a store of a register uses reserved fields', 'set imm to 0');
+            break;
+          }
           if (cls === InsnClass.STX && mode === Mode.ATOMIC) {
             const aop = insn.imm;
             const known = ATOMIC_ALU.has(aop & ~AtomicOp.FETCH) || aop === AtomicOp.XCHG || aop === AtomicOp.CMPXCHG || aop === AtomicOp.LOAD_ACQ || aop === AtomicOp.STORE_REL;
@@ -326,7 +357,7 @@ export class VmProgram {
             if (aop === AtomicOp.LOAD_ACQ && insn.dst === 10) throw bad('r10 (the frame pointer) is read-only');
             break;
           }
-          throw bad(cls === InsnClass.ST ? 'unknown store mode' : 'unknown store mode');
+          throw bad('unknown store mode');
         }
         case InsnClass.LD: {
           if (!isLoadImm64(insn)) throw bad('legacy packet loads (ld_abs / ld_ind) are not supported by the interpreter');
@@ -405,6 +436,8 @@ class Machine implements VmHelperCall {
     readonly helpers: Map<number, VmHelper>,
     readonly ctx: ContextModel,
     options: VmRunOptions,
+    /** Stack regions by frame depth, reused across runs. */
+    readonly stacks: Region[],
   ) {
     const t = options.task ?? {};
     const cgroupId = t.cgroupId ?? DEFAULT_TASK.cgroupId;
@@ -689,7 +722,13 @@ class Machine implements VmHelperCall {
   #newFrame(returnTo: number, saved: (VmValue | undefined)[]): VmPointer {
     const depth = this.frames.length;
     if (depth >= MAX_FRAMES) throw fault('call-depth', `calls nested more than ${MAX_FRAMES} frames deep`, 'the kernel allows 8 frames: flatten the calls');
-    const stack = new Region('stack', depth === 0 ? 'fp' : `fp${depth}`, new Uint8Array(STACK_SIZE), true);
+    let stack = this.stacks[depth];
+    if (stack) {
+      stack.resetStack();
+    } else {
+      stack = new Region('stack', depth === 0 ? 'fp' : `fp${depth}`, new Uint8Array(STACK_SIZE), true);
+      this.stacks[depth] = stack;
+    }
     this.frames.push({ returnTo, saved, stack });
     return new VmPointer(stack, STACK_SIZE);
   }

@@ -11,7 +11,7 @@
 
 import { type Codec, perCpu } from '../codec.js';
 import { Errno, VmMapError, type ErrnoName } from './errors.js';
-import { Region } from './memory.js';
+import { Region, fault, zeroed } from './memory.js';
 
 /** Map types the interpreter implements. */
 export type VmMapType = 'HASH' | 'ARRAY' | 'PERCPU_HASH' | 'PERCPU_ARRAY' | 'LPM_TRIE' | 'RINGBUF' | 'QUEUE' | 'STACK';
@@ -143,6 +143,14 @@ export abstract class VmMap {
     return key;
   }
 
+  /**
+   * bpf(2) refuses BPF_F_LOCK for maps without a bpf_spin_lock in their value (which needs BTF;
+   * these maps never have one) before the map sees the update (kernel/bpf/syscall.c).
+   */
+  protected checkUserFlags(flags: number, verb: string): void {
+    if (flags & VmMapUpdate.F_LOCK) this.refuse('EINVAL', verb, 'BPF_F_LOCK needs a bpf_spin_lock in the value');
+  }
+
   protected checkUserValue(value: Uint8Array, verb: string): void {
     if (value.length !== this.userValueSize) {
       throw new RangeError(`${verb} ${this.what}: the value is ${value.length} bytes; the map's values are ${this.userValueSize} bytes${this.isPerCpu ? ` (${this.cpus} CPUs × ${round8(this.valueSize)})` : ''}`);
@@ -226,7 +234,7 @@ export abstract class VmMap {
 
   protected checkCpu(cpu: number): void {
     if (cpu >= this.cpus) {
-      throw new RangeError(`the program runs on CPU ${cpu}, but per-CPU map ${this.label} has ${this.cpus} CPUs; create it with cpus > ${cpu}`);
+      throw fault('helper', `the program runs on CPU ${cpu}, but per-CPU map ${this.label} has ${this.cpus} CPU${this.cpus === 1 ? '' : 's'}`, `create the map with cpus: ${cpu + 1} or more`);
     }
   }
 }
@@ -254,6 +262,7 @@ export class VmHashMap extends VmMap {
   update(key: Uint8Array | null, value: Uint8Array, flags: number = VmMapUpdate.ANY): void {
     const k = this.checkKey(key, 'updating');
     this.checkUserValue(value, 'updating');
+    this.checkUserFlags(flags, 'updating');
     const r = this.#prepare(k, BigInt(flags));
     if (typeof r === 'number') this.refuse(codeOf(r), 'updating');
     this.setUserValue(r, value);
@@ -352,6 +361,7 @@ export class VmArrayMap extends VmMap {
   update(key: Uint8Array | null, value: Uint8Array, flags: number = VmMapUpdate.ANY): void {
     const k = this.checkKey(key, 'updating');
     this.checkUserValue(value, 'updating');
+    this.checkUserFlags(flags, 'updating');
     const r = this.#check(k, BigInt(flags));
     if (typeof r === 'number') this.refuse(codeOf(r), 'updating');
     this.setUserValue(r, value);
@@ -483,6 +493,7 @@ export class VmLpmTrie extends VmMap {
   update(key: Uint8Array | null, value: Uint8Array, flags: number = VmMapUpdate.ANY): void {
     const k = this.checkKey(key, 'updating');
     this.checkUserValue(value, 'updating');
+    this.checkUserFlags(flags, 'updating');
     const r = this.#update(k, value, BigInt(flags));
     if (r !== 0) this.refuse(codeOf(r), 'updating', r === err('EINVAL') ? `flags must be ANY, NOEXIST or EXIST and the prefix length at most ${this.maxPrefixLen}` : undefined);
   }
@@ -599,6 +610,7 @@ export class VmQueueMap extends VmMap {
   update(key: Uint8Array | null, value: Uint8Array, flags: number = VmMapUpdate.ANY): void {
     this.#noKey(key, 'pushing to');
     this.checkUserValue(value, 'pushing to');
+    this.checkUserFlags(flags, 'pushing to');
     const r = this.push(value, BigInt(flags));
     if (r !== 0) this.refuse(codeOf(r), 'pushing to', r === err('E2BIG') ? 'the map is full: pop first, or push with EXIST to overwrite the oldest value' : 'push takes flags ANY or EXIST');
   }
@@ -754,7 +766,7 @@ export class VmRingBuf extends VmMap {
       this.stats.refused++;
       return undefined;
     }
-    const region = new Region('ringbuf_mem', `ringbuf_mem(${this.label})`, new Uint8Array(sizeBytes), true, this);
+    const region = new Region('ringbuf_mem', `ringbuf_mem(${this.label})`, zeroed(sizeBytes), true, this);
     this.#records.push({ region, lengthBytes, state: 'busy' });
     this.#producerPos += lengthBytes;
     return region;

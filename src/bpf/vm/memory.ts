@@ -24,7 +24,7 @@ export type RegionKind =
 export const STACK_SIZE = 512;
 
 export class Region {
-  readonly view: DataView;
+  #view: DataView | undefined;
   /** Cleared when the memory stops being valid (a submitted ring buffer record). */
   live = true;
   /** Stack only: 1 for each byte written since the frame began. */
@@ -42,7 +42,6 @@ export class Region {
     /** The map of a `map` or `map_value` region. */
     readonly owner?: unknown,
   ) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (kind === 'stack') {
       this.init = new Uint8Array(bytes.length);
       this.spills = new Map();
@@ -52,6 +51,22 @@ export class Region {
   get size(): number {
     return this.bytes.length;
   }
+
+  /** Made on first use: most regions (map values looked up only to be passed on) never need one. */
+  get view(): DataView {
+    return (this.#view ??= new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength));
+  }
+
+  /** A stack region starts every frame with nothing written and nothing spilled. */
+  resetStack(): void {
+    this.init!.fill(0);
+    this.spills!.clear();
+  }
+}
+
+/** Zeroed bytes from Node's buffer pool (Buffer.alloc makes a new ArrayBuffer every time: slow). */
+export function zeroed(size: number): Buffer {
+  return Buffer.allocUnsafe(size).fill(0);
 }
 
 /** A pointer value: a region and a byte offset (which may be out of bounds until it is used). */

@@ -37,8 +37,8 @@ export function parseProgramHex(text: string): Buffer {
 }
 
 /**
- * A program file's instructions: hex text (see parseProgramHex) or raw struct bpf_insn bytes. Raw
- * programs always hold zero bytes (every exit has them) and text never does, which tells them apart.
+ * A program file's instructions: hex text (see parseProgramHex) or raw struct bpf_insn bytes.
+ * Raw programs always hold zero bytes (every exit has them) and text never does.
  */
 export function parseProgramFile(content: Uint8Array): Buffer {
   const buf = Buffer.from(content);
@@ -53,7 +53,7 @@ export function parseProgramFile(content: Uint8Array): Buffer {
  * A trace as text, one executed instruction a line: its index and disassembly (indented by call
  * depth), then the registers it wrote and what else happened:
  *
- *     5: (85) call bpf_map_lookup_elem#1        ; r0 = map_value(sw_exact)+0  map_lookup_elem(map(sw_exact), map_value(sw_scratch)+8)
+ *      7: (85) call bpf_sysctl_get_name#101      ; r0 = -7  sysctl_get_name(ctx+0, fp-8, 8, 1) = -7
  */
 export function formatTrace(steps: readonly VmTraceStep[]): string {
   let out = '';

@@ -30,8 +30,8 @@ and the interpreter that runs a program without root.
 Run-time statistics (run count and time) are counted only while kernel.bpf_stats_enabled=1.
 
 bpf run: FILE holds the instructions as hex bytes, 8 per instruction, in any grouping, with
-# comments (the opcode lines of \`bpf dump ID --opcodes\` read as they are), or raw struct
-bpf_insn bytes (a .bin); - reads standard input.
+# comments (lines of disassembly are skipped), or raw struct bpf_insn bytes (a .bin); - reads
+standard input. Programs are checked first: what the interpreter cannot run exits 2.
   --hex HEX             the instructions inline instead of FILE
   --sysctl NAME         run as a cgroup-sysctl program on an access to NAME (kernel.hostname or
                         kernel/hostname); without it the context is --ctx-hex bytes (or none)

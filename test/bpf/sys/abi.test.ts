@@ -19,7 +19,7 @@ const layouts: Record<string, Layout<Spec>> = {
   ProgLoadAttr: abi.ProgLoadAttr, TestRunAttr: abi.TestRunAttr, ObjAttr: abi.ObjAttr, ProgAttachAttr: abi.ProgAttachAttr, GetIdAttr: abi.GetIdAttr,
   InfoAttr: abi.InfoAttr, ProgQueryAttr: abi.ProgQueryAttr, LinkCreateAttr: abi.LinkCreateAttr,
   LinkUpdateAttr: abi.LinkUpdateAttr, LinkDetachAttr: abi.LinkDetachAttr, EnableStatsAttr: abi.EnableStatsAttr,
-  RawTracepointOpenAttr: abi.RawTracepointOpenAttr, BtfLoadAttr: abi.BtfLoadAttr,
+  RawTracepointOpenAttr: abi.RawTracepointOpenAttr, BtfLoadAttr: abi.BtfLoadAttr, BtfInfo: abi.BtfInfo,
   ProgInfo: abi.ProgInfo, MapInfo: abi.MapInfo, LinkInfo: abi.LinkInfo,
 } as unknown as Record<string, Layout<Spec>>;
 

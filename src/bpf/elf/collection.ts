@@ -1,0 +1,274 @@
+// Loading an ObjectSpec: BTF into the kernel, maps created (global data filled, .rodata frozen),
+// instructions relocated (map fds, value addresses, CO-RE against the kernel's BTF) and programs
+// loaded with their SEC() type, BTF, function and line info. Then attach by the section's kind.
+import { Btf, BtfError } from '../btf/btf.js';
+import { decodeValue, type BtfValue } from '../btf/decode.js';
+import { resolveCoreRelo, patchCoreInsn } from '../btf/core.js';
+import { type Codec, bytes, none } from '../codec.js';
+import { possibleCpuCount } from '../cpus.js';
+import { attachCgroup, Link, type ProgAttachment } from '../link.js';
+import { BpfMap, validateObjectName } from '../map.js';
+import { Program, VerifierError, summarizeVerifierLog } from '../prog.js';
+import {
+  AttachType, FD, MapType, ProgLoadFlag, ProgType, SysError, btfLoadRaw, cString, errnoName, errnoValue,
+  linkCreateTracing, mapCreate, mapFreeze, mapUpdateElem, progLoadRaw, rawTracepointOpen,
+} from '../sys/index.js';
+import type { MapObjectSpec, ObjectSpec, ProgramObjectSpec } from './object.js';
+
+const ENOSPC = errnoValue('ENOSPC');
+const PSEUDO_MAP_FD = 1;
+const PSEUDO_MAP_VALUE = 2;
+const PER_CPU = new Set(['PERCPU_HASH', 'PERCPU_ARRAY', 'LRU_PERCPU_HASH', 'PERCPU_CGROUP_STORAGE']);
+
+export interface LoadOptions {
+  /** BTF to resolve CO-RE relocations and attach targets against; default: the running kernel's. */
+  kernelBtf?: Btf;
+  /** Verifier log level when a load fails. */
+  logLevel?: 1 | 2;
+  /** Only these programs (by function name); default all. */
+  programs?: string[];
+}
+
+/** The kernel's BTF object for an object file (BTF_LOAD, Linux 4.18). */
+export class BtfHandle implements Disposable {
+  private constructor(readonly handle: FD) {}
+  static load(btf: Btf, what = 'BTF'): BtfHandle {
+    let fd = btfLoadRaw(btf.bytes, null);
+    if (fd >= 0) return new BtfHandle(new FD(fd, 'btf'));
+    const log = Buffer.alloc(1 << 20);
+    fd = btfLoadRaw(btf.bytes, log, 1);
+    if (fd >= 0) return new BtfHandle(new FD(fd, 'btf'));
+    const text = cString(log).trim();
+    throw new SysError(`loading ${what}`, -fd, { EPERM: 'run as root, or give the process CAP_BPF' }, text ? `the kernel refused the BTF: ${text.split('\n').at(-1)}` : undefined);
+  }
+  close(): void { this.handle.close(); }
+  [Symbol.dispose](): void { this.close(); }
+}
+
+/** A loaded object: its maps and programs as kernel objects. Close it (or `using`) to release them. */
+export class Collection implements Disposable {
+  /** Why the object's BTF was not given to the kernel, when it was not (programs load without it). */
+  btfWarning?: string;
+  readonly links: (Link | ProgAttachment)[] = [];
+
+  private constructor(
+    readonly spec: ObjectSpec,
+    readonly maps: Map<string, BpfMap<unknown, Buffer>>,
+    readonly programs: Map<string, Program>,
+    readonly btf: BtfHandle | undefined,
+  ) {}
+
+  /** Load maps and programs. On failure everything created so far is closed. */
+  static load(spec: ObjectSpec, o: LoadOptions = {}): Collection {
+    const maps = new Map<string, BpfMap<unknown, Buffer>>();
+    const programs = new Map<string, Program>();
+    let btf: BtfHandle | undefined;
+    let btfWarning: string | undefined;
+    try {
+      if (spec.btf) {
+        try { btf = BtfHandle.load(spec.btf, `BTF of ${spec.name}`); } catch (e) {
+          // libbpf goes on without BTF too: maps and programs lose their types, not their function.
+          if (!(e instanceof SysError)) throw e;
+          btfWarning = e.message;
+        }
+      }
+      for (const m of spec.maps) maps.set(m.name, createMap(m, btf));
+      let kernelBtf = o.kernelBtf;
+      const kbtf = () => (kernelBtf ??= Btf.kernel());
+      for (const p of spec.programs) {
+        if (o.programs && !o.programs.includes(p.name)) continue;
+        programs.set(p.name, loadProgram(spec, p, maps, btf, kbtf, o.logLevel));
+      }
+    } catch (e) {
+      for (const p of programs.values()) p.close();
+      for (const m of maps.values()) m.close();
+      btf?.close();
+      throw e;
+    }
+    const c = new Collection(spec, maps, programs, btf);
+    if (btfWarning) c.btfWarning = btfWarning;
+    return c;
+  }
+
+  map(name: string): BpfMap<unknown, Buffer> {
+    const m = this.maps.get(name) ?? [...this.maps.entries()].find(([, v]) => v.info().name === name)?.[1];
+    if (!m) throw new Error(`${this.spec.name} has no map ${name}; it has ${[...this.maps.keys()].join(', ')}`);
+    return m;
+  }
+
+  program(name: string): Program {
+    const p = this.programs.get(name);
+    if (!p) throw new Error(`${this.spec.name} has no loaded program ${name}; it has ${[...this.programs.keys()].join(', ') || 'none'}`);
+    return p;
+  }
+
+  /** A ring buffer map of the object, for RingBufReader. */
+  ringBuf(name: string): BpfMap<null, Buffer> {
+    const m = this.map(name);
+    if (m.type !== 'RINGBUF') throw new TypeError(`map ${name} is a ${m.type} map, not a ring buffer`);
+    return m as BpfMap<null, Buffer>;
+  }
+
+  /** Read global variables of a data section (".bss", ".data", ".rodata") decoded by their BTF. */
+  globals(section = '.bss'): { [name: string]: BtfValue } {
+    const ms = this.spec.maps.find((m) => m.section === section);
+    if (!ms) throw new Error(`${this.spec.name} has no ${section} section`);
+    const value = this.maps.get(ms.name)!.get(0 as unknown)!;
+    const out: { [name: string]: BtfValue } = {};
+    for (const v of this.spec.variables.values()) {
+      if (v.map !== ms.name) continue;
+      out[v.name] = this.spec.btf && v.typeId ? decodeValue(this.spec.btf, v.typeId, value, v.offset) : Buffer.from(value.subarray(v.offset, v.offset + v.size)).toString('hex');
+    }
+    return out;
+  }
+
+  /** Every entry of a map, key and value decoded by the object's BTF (bytes as hex when it has none). */
+  entries(name: string): { key: BtfValue; value: BtfValue }[] {
+    const ms = this.spec.map(name);
+    const m = this.map(name);
+    const btf = this.spec.btf;
+    const dec = (id: number, b: Buffer): BtfValue => (btf && id ? decodeValue(btf, id, b) : b.toString('hex'));
+    const out: { key: BtfValue; value: BtfValue }[] = [];
+    for (const [k, v] of m as Iterable<[unknown, Buffer]>) {
+      const keyBytes = Buffer.isBuffer(k) ? k : Buffer.from(Uint32Array.of(Number(k)).buffer);
+      out.push({ key: ms.btfKeyTypeId || !ms.section ? dec(ms.btfKeyTypeId, keyBytes) : Number(k), value: dec(ms.btfValueTypeId, v) });
+    }
+    return out;
+  }
+
+  /**
+   * Attach a program as its SEC() name says: cgroup types to `cgroup`, raw_tp/NAME to that raw
+   * tracepoint, lsm/fentry/fexit/tp_btf to the kernel function found by BTF at load. The link is
+   * kept in `links` and closed with the collection unless pinned.
+   */
+  attach(name: string, o: { cgroup?: string } = {}): Link | ProgAttachment {
+    const p = this.spec.program(name);
+    const prog = this.program(name);
+    let link: Link | ProgAttachment;
+    switch (p.def.attach) {
+      case 'cgroup':
+        if (!o.cgroup) throw new Error(`${name} (${p.section}) attaches to a cgroup: pass its path (--attach-cgroup PATH)`);
+        link = attachCgroup({ cgroup: o.cgroup, program: prog, attachType: p.expectedAttachType! });
+        break;
+      case 'raw_tracepoint':
+        if (!p.attachTarget) throw new Error(`${name}: SEC("${p.section}") names no tracepoint; use raw_tp/NAME`);
+        link = new Link(rawTracepointOpen(prog.handle, p.attachTarget));
+        break;
+      case 'btf':
+        link = new Link(linkCreateTracing(prog.handle, AttachType[p.expectedAttachType!], `${p.def.btfTarget === 'lsm' ? 'LSM hook' : 'kernel function'} ${p.attachTarget}`));
+        break;
+      default:
+        throw new Error(`${name}: attaching ${p.section} programs (${p.def.attach}) is not supported by sysward yet; load it and attach with bpftool, or pin it`);
+    }
+    this.links.push(link);
+    return link;
+  }
+
+  close(): void {
+    for (const l of this.links) l.close();
+    for (const p of this.programs.values()) p.close();
+    for (const m of this.maps.values()) m.close();
+    this.btf?.close();
+  }
+  [Symbol.dispose](): void { this.close(); }
+}
+
+function createMap(m: MapObjectSpec, btf: BtfHandle | undefined): BpfMap<unknown, Buffer> {
+  const name = m.name.slice(0, 15);
+  validateObjectName(name);
+  const withBtf = btf && (m.btfKeyTypeId || m.btfValueTypeId) ? { btf_fd: btf.handle.value, btf_key_type_id: m.btfKeyTypeId, btf_value_type_id: m.btfValueTypeId } : {};
+  const base = { map_type: MapType[m.type], key_size: m.keySize, value_size: m.valueSize, max_entries: m.maxEntries, map_flags: m.flags, map_name: name };
+  let fd: FD;
+  try {
+    fd = mapCreate({ ...base, ...withBtf }, `creating ${m.type} map ${name}`);
+  } catch (e) {
+    // A type the kernel's BTF checks refuse (e.g. a value with a kernel pointer) still works untyped.
+    if (!withBtf.btf_fd || !(e instanceof SysError) || e.code !== 'EINVAL') throw e;
+    fd = mapCreate(base, `creating ${m.type} map ${name}`);
+  }
+  try {
+    const valueSize = PER_CPU.has(m.type) ? Math.ceil(m.valueSize / 8) * 8 * possibleCpuCount() : m.valueSize;
+    const key: Codec<unknown> = m.keySize === 0 ? none : m.keySize === 4 && m.data ? u32Key : bytes(m.keySize);
+    const map = BpfMap.fromFD(fd, key, bytes(valueSize));
+    if (m.data) {
+      const k = Buffer.alloc(4);
+      mapUpdateElem(fd, k, m.data);
+      // .rodata: the verifier then knows these values and prunes code on them (Linux 5.2).
+      if (m.freeze) mapFreeze(fd);
+    }
+    return map;
+  } catch (e) { fd.close(); throw e; }
+}
+
+const u32Key: Codec<unknown> = { sizeBytes: 4, encode: (v, b, o) => { b.writeUInt32LE(Number(v), o); }, decode: (b, o) => b.readUInt32LE(o) };
+
+function findAttachBtfId(p: ProgramObjectSpec, kbtf: Btf): number {
+  const t = p.attachTarget;
+  if (!t) throw new Error(`${p.name}: SEC("${p.section}") needs a target, e.g. ${p.def.prefix}/${p.def.btfTarget === 'lsm' ? 'file_open' : 'do_unlinkat'}`);
+  const [name, kind] = p.def.btfTarget === 'lsm' ? [`bpf_lsm_${t}`, 'FUNC' as const] : p.def.btfTarget === 'tp_btf' ? [`btf_trace_${t}`, 'TYPEDEF' as const] : [t, 'FUNC' as const];
+  const ids = kbtf.idsByName(name, kind);
+  if (ids.length === 0) {
+    throw new BtfError(`${p.name}: the kernel's BTF has no ${kind === 'FUNC' ? 'function' : 'tracepoint'} ${name}${p.def.btfTarget === 'lsm' ? ' (no such LSM hook on this kernel)' : ''}`);
+  }
+  return ids[0]!;
+}
+
+function loadProgram(
+  spec: ObjectSpec, p: ProgramObjectSpec, maps: Map<string, BpfMap<unknown, Buffer>>, btf: BtfHandle | undefined,
+  kbtf: () => Btf, logLevel: 1 | 2 | undefined,
+): Program {
+  const insns = Buffer.from(p.instructions);
+  for (const r of p.relocations) {
+    const map = maps.get(r.map);
+    if (!map) throw new Error(`${p.name}: relocation to map ${r.map}, which was not created`);
+    const o = r.insn * 8;
+    insns[o + 1] = (insns[o + 1]! & 0x0f) | ((r.kind === 'map' ? PSEUDO_MAP_FD : PSEUDO_MAP_VALUE) << 4);
+    insns.writeInt32LE(map.fd, o + 4);
+    insns.writeInt32LE(r.kind === 'data' ? r.offset : 0, o + 12);
+  }
+  if (p.coreRelos.length) {
+    if (!spec.btf) throw new BtfError(`${p.name} has CO-RE relocations but the object has no BTF`);
+    for (const r of p.coreRelos) patchCoreInsn(insns, r.insn, r.kind, resolveCoreRelo(spec.btf, kbtf(), r.typeId, r.accessString, r.kind));
+  }
+  const attachBtfId = p.def.btfTarget ? findAttachBtfId(p, kbtf()) : 0;
+  const name = p.name.slice(0, 15);
+  const license = Buffer.from(`${p.license}\0`);
+  let funcInfo: Buffer | null = null;
+  let lineInfo: Buffer | null = null;
+  if (btf && p.funcInfo.length) {
+    funcInfo = Buffer.alloc(p.funcInfo.length * 8);
+    p.funcInfo.forEach((f, i) => { funcInfo!.writeUInt32LE(f.insn, i * 8); funcInfo!.writeUInt32LE(f.typeId, i * 8 + 4); });
+    lineInfo = Buffer.alloc(p.lineInfo.length * 16);
+    p.lineInfo.forEach((l, i) => {
+      lineInfo!.writeUInt32LE(l.insn, i * 16); lineInfo!.writeUInt32LE(l.fileNameOff, i * 16 + 4);
+      lineInfo!.writeUInt32LE(l.lineOff, i * 16 + 8); lineInfo!.writeUInt32LE(l.lineCol, i * 16 + 12);
+    });
+  }
+  const attr = {
+    prog_type: ProgType[p.type], insn_cnt: insns.length / 8, insns, license, prog_name: name.replace(/[^A-Za-z0-9_.]/g, '_'),
+    expected_attach_type: p.expectedAttachType ? AttachType[p.expectedAttachType] : 0,
+    prog_flags: p.def.sleepable ? ProgLoadFlag.F_SLEEPABLE : 0, attach_btf_id: attachBtfId,
+    ...(funcInfo ? {
+      prog_btf_fd: btf!.handle.value, func_info_rec_size: 8, func_info: funcInfo, func_info_cnt: p.funcInfo.length,
+      ...(p.lineInfo.length ? { line_info_rec_size: 16, line_info: lineInfo, line_info_cnt: p.lineInfo.length } : {}),
+    } : {}),
+  };
+  const fd = progLoadRaw(attr);
+  if (fd >= 0) return Program.fromFD(new FD(fd, 'program'));
+  if (!['EACCES', 'EINVAL', 'ENOSPC'].includes(errnoName(-fd))) {
+    throw new SysError(`loading ${p.type} program ${p.name} (SEC("${p.section}"))`, -fd, {
+      EPERM: 'run as root, or give the process CAP_BPF with CAP_NET_ADMIN (CAP_PERFMON / CAP_SYS_ADMIN for tracing and LSM types)',
+    });
+  }
+  for (let size = 256 * 1024; ; size *= 4) {
+    const log = Buffer.alloc(size);
+    const r = progLoadRaw({ ...attr, log_level: logLevel ?? 1, log_size: size, log_buf: log });
+    const text = cString(log);
+    if (r >= 0) return Program.fromFD(new FD(r, 'program'));
+    if (-r === ENOSPC && size < 1 << 28) continue;
+    const { summary, failingInstruction } = summarizeVerifierLog(text || errnoName(-r));
+    const poisoned = /unknown#195896080|invalid func unknown#195896080/.test(text)
+      ? ` (a CO-RE relocation this kernel cannot satisfy: a field or type the program reads is missing from ${p.name}'s target kernel)` : '';
+    throw new VerifierError(-r, text ? `${p.name}: ${summary}${poisoned}` : `${p.name}: the kernel refused the program (${errnoName(-r)}) and wrote no log; check its SEC("${p.section}") against \`sysward probe\``, text, failingInstruction);
+  }
+}

@@ -1,0 +1,370 @@
+// An ELF object built by clang -target bpf, read into a kernel-independent specification: programs
+// (typed by their SEC() name, with bpf-to-bpf callees linked in), maps (BTF-defined in .maps, and
+// global data as single-entry arrays), license, and the relocations that need kernel objects.
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { Btf, BtfError } from '../btf/btf.js';
+import { parseBtfExt, type BtfExt, type CoreRelo } from '../btf/ext.js';
+import { MapFlag, MapType } from '../sys/abi.js';
+import type { MapTypeName } from '../map.js';
+import type { AttachTypeName, ProgTypeName } from '../prog.js';
+import { ElfError, ElfFile, SHF, SHT, STB, STT, type ElfSection } from './elf.js';
+import { matchSection, type SectionDef } from './sections.js';
+
+const R_BPF_64_64 = 1;
+const R_BPF_64_32 = 10;
+const INSN = 8;
+const OP_LD_IMM64 = 0x18;
+const OP_CALL = 0x85;
+const PSEUDO_CALL = 1;
+
+/** A load-time fix of one instruction: the kernel object's fd (or a value address) goes in. */
+export type InsnRelocation =
+  | { insn: number; kind: 'map'; map: string }
+  | { insn: number; kind: 'data'; map: string; offset: number };
+
+/** A CO-RE relocation at an instruction of the linked program. */
+export interface ProgramCoreRelo extends Omit<CoreRelo, 'insnOffset'> { insn: number }
+
+export interface ProgramObjectSpec {
+  /** The C function's name. */
+  name: string;
+  section: string;
+  type: ProgTypeName;
+  expectedAttachType?: AttachTypeName;
+  /** What follows the SEC() prefix: "sys_enter", "socket_create", "irq/softirq_entry". */
+  attachTarget: string;
+  def: SectionDef;
+  license: string;
+  /** Linked: the function, then any subprograms it calls. Relocations not yet applied. */
+  instructions: Buffer;
+  relocations: InsnRelocation[];
+  /** Instruction indexes, sorted; for PROG_LOAD with the object's BTF. */
+  funcInfo: { insn: number; typeId: number }[];
+  lineInfo: { insn: number; fileNameOff: number; lineOff: number; lineCol: number }[];
+  coreRelos: ProgramCoreRelo[];
+}
+
+export interface MapObjectSpec {
+  name: string;
+  type: MapTypeName;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags: number;
+  /** BTF ids in the object's BTF (0: none). */
+  btfKeyTypeId: number;
+  btfValueTypeId: number;
+  /** Global data: the section it holds, its initial value, and whether it is frozen after load (.rodata). */
+  section?: string;
+  data?: Buffer;
+  freeze?: boolean;
+  /** LIBBPF_PIN_BY_NAME (1) in the map definition. */
+  pinByName?: boolean;
+}
+
+export interface VariableSpec { name: string; map: string; offset: number; size: number; typeId: number; readOnly: boolean }
+
+export class ObjectSpec {
+  constructor(
+    readonly name: string,
+    readonly license: string,
+    readonly programs: ProgramObjectSpec[],
+    readonly maps: MapObjectSpec[],
+    readonly variables: Map<string, VariableSpec>,
+    /** The object's BTF with section sizes and variable offsets filled in, ready for BTF_LOAD. */
+    readonly btf: Btf | undefined,
+    readonly btfExt: BtfExt | undefined,
+  ) {}
+
+  program(name: string): ProgramObjectSpec {
+    const p = this.programs.find((x) => x.name === name);
+    if (!p) throw new Error(`${this.name} has no program ${name}; it has ${this.programs.map((x) => x.name).join(', ') || 'none'}`);
+    return p;
+  }
+
+  map(name: string): MapObjectSpec {
+    const m = this.maps.find((x) => x.name === name);
+    if (!m) throw new Error(`${this.name} has no map ${name}; it has ${this.maps.map((x) => x.name).join(', ') || 'none'}`);
+    return m;
+  }
+
+  /**
+   * Set a global variable before load (libbpf's skeleton `rodata->x = …`): `const volatile` ones in
+   * .rodata are frozen once loaded, so this is the only time they can change.
+   */
+  setVariable(name: string, value: Buffer | number | bigint | string): void {
+    const v = this.variables.get(name);
+    if (!v) throw new Error(`${this.name} has no global variable ${name}; it has ${[...this.variables.keys()].join(', ') || 'none'}`);
+    let bytes: Buffer;
+    if (Buffer.isBuffer(value)) bytes = value;
+    else if (typeof value === 'string') bytes = Buffer.from(value);
+    else {
+      bytes = Buffer.alloc(v.size);
+      const n = BigInt(value);
+      for (let i = 0; i < v.size; i++) bytes[i] = Number((n >> BigInt(8 * i)) & 0xffn);
+    }
+    if (bytes.length > v.size) throw new RangeError(`${name} is ${v.size} bytes; ${bytes.length} do not fit`);
+    const data = this.map(v.map).data!;
+    data.fill(0, v.offset, v.offset + v.size);
+    bytes.copy(data, v.offset);
+  }
+}
+
+/** Read an object file (see parseObject). */
+export function readObject(path: string): ObjectSpec {
+  return parseObject(readFileSync(path), basename(path));
+}
+
+/** Parse a BPF ELF object. Malformed input throws ElfError (BTF problems included), nothing else. */
+export function parseObject(bytes: Buffer, name = 'object.o'): ObjectSpec {
+  try {
+    return new ObjectParser(ElfFile.parse(bytes, name), name).parse();
+  } catch (e) {
+    if (e instanceof ElfError) throw e;
+    if (e instanceof BtfError) throw new ElfError(name, e.message);
+    // A bounds slip in a corrupt file must still read as "this file is bad".
+    if (e instanceof RangeError) throw new ElfError(name, `malformed (${e.message})`);
+    throw e;
+  }
+}
+
+const isDataSection = (s: ElfSection) =>
+  (s.flags & SHF.ALLOC) !== 0 && (s.flags & SHF.EXECINSTR) === 0 && (s.type === SHT.PROGBITS || s.type === SHT.NOBITS) &&
+  /^\.(rodata|data|bss)(\.|$)/.test(s.name);
+
+class ObjectParser {
+  #btf?: Btf;
+  #ext?: BtfExt;
+  readonly #maps: MapObjectSpec[] = [];
+  /** Map name by "section index:symbol offset" for .maps, and by section index for global data. */
+  readonly #mapAt = new Map<string, string>();
+  readonly #dataMap = new Map<number, string>();
+  readonly #variables = new Map<string, VariableSpec>();
+
+  constructor(readonly elf: ElfFile, readonly name: string) {}
+
+  fail(what: string): never { this.elf.fail(what); }
+
+  parse(): ObjectSpec {
+    const license = this.#license();
+    this.#readBtf();
+    this.#readMaps();
+    this.#readGlobalData();
+    const programs = this.#readPrograms(license);
+    return new ObjectSpec(this.name, license, programs, this.#maps, this.#variables, this.#btf, this.#ext);
+  }
+
+  #license(): string {
+    const s = this.elf.section('license');
+    if (!s) return ''; // the kernel treats a missing license as proprietary: no GPL-only helpers
+    const end = s.data.indexOf(0);
+    return s.data.toString('latin1', 0, end < 0 ? s.data.length : end);
+  }
+
+  #readBtf(): void {
+    const s = this.elf.section('.BTF');
+    if (!s) return;
+    // clang leaves DATASEC sizes and variable offsets for the loader (libbpf's btf_fixup_datasec).
+    const fixed = Buffer.from(s.data);
+    const btf = Btf.parse(fixed, '.BTF');
+    for (const t of btf.types) {
+      if (t.kind !== 'DATASEC') continue;
+      const sec = this.elf.section(t.name);
+      if (!sec) continue;
+      const rec = btf.typesOffset + t.recordOffset;
+      fixed.writeUInt32LE(sec.size, rec + 8);
+      t.size = sec.size;
+      t.secinfos!.forEach((si, i) => {
+        const varName = btf.type(si.type).name;
+        const sym = this.elf.symbols.find((y) => y.section === sec.index && y.name === varName && y.type === STT.OBJECT);
+        if (!sym) return;
+        fixed.writeUInt32LE(sym.value, rec + 12 + i * 12 + 4);
+        si.offset = sym.value;
+      });
+    }
+    this.#btf = btf;
+    const e = this.elf.section('.BTF.ext');
+    if (e) this.#ext = parseBtfExt(e.data, btf, '.BTF.ext');
+  }
+
+  #readMaps(): void {
+    const sec = this.elf.section('.maps');
+    if (!sec) {
+      if (this.elf.section('maps')) this.fail('legacy "maps" section (struct bpf_map_def) is not supported; declare maps in SEC(".maps") with __uint/__type');
+      return;
+    }
+    const btf = this.#btf;
+    if (!btf) this.fail('.maps needs BTF to describe the maps; compile with -g');
+    const ds = btf.idsByName('.maps', 'DATASEC')[0];
+    if (ds === undefined) this.fail('.maps has no DATASEC in BTF; compile with -g');
+    for (const si of btf.type(ds).secinfos!) {
+      const v = btf.type(si.type);
+      if (v.kind !== 'VAR') this.fail(`.maps entry ${si.type} is a ${v.kind}, not a variable`);
+      const def = btf.resolve(v.type!);
+      if (def.kind !== 'STRUCT') this.fail(`map ${v.name}: its definition is a ${def.kind}, expected a struct of __uint/__type fields`);
+      const m: MapObjectSpec = { name: v.name, type: 'UNSPEC', keySize: 0, valueSize: 0, maxEntries: 0, flags: 0, btfKeyTypeId: 0, btfValueTypeId: 0 };
+      const uintOf = (member: string, type: number): number => {
+        const p = btf.resolve(type);
+        const a = p.kind === 'PTR' ? btf.resolve(p.type!) : undefined;
+        if (!a || a.kind !== 'ARRAY') this.fail(`map ${v.name}: ${member} is not declared with __uint()`);
+        return a.array!.nelems;
+      };
+      const typeOf = (member: string, type: number): number => {
+        const p = btf.resolve(type);
+        if (p.kind !== 'PTR') this.fail(`map ${v.name}: ${member} is not declared with __type()`);
+        return p.type!;
+      };
+      for (const mem of def.members!) {
+        switch (mem.name) {
+          case 'type': {
+            const t = uintOf(mem.name, mem.type);
+            const name = Object.entries(MapType).find(([, n]) => n === t)?.[0];
+            m.type = (name ?? 'UNSPEC') as MapTypeName;
+            if (!name) this.fail(`map ${v.name}: unknown map type ${t}`);
+            break;
+          }
+          case 'max_entries': m.maxEntries = uintOf(mem.name, mem.type); break;
+          case 'map_flags': m.flags = uintOf(mem.name, mem.type); break;
+          case 'key_size': m.keySize = uintOf(mem.name, mem.type); break;
+          case 'value_size': m.valueSize = uintOf(mem.name, mem.type); break;
+          case 'key': m.btfKeyTypeId = typeOf(mem.name, mem.type); m.keySize = btf.sizeOf(m.btfKeyTypeId); break;
+          case 'value': m.btfValueTypeId = typeOf(mem.name, mem.type); m.valueSize = btf.sizeOf(m.btfValueTypeId); break;
+          case 'pinning': m.pinByName = uintOf(mem.name, mem.type) === 1; break;
+          case 'numa_node': case 'map_extra': break;
+          case 'values': this.fail(`map ${v.name}: maps of maps and program arrays with initial values are not supported yet`);
+          default: this.fail(`map ${v.name}: unknown definition field ${mem.name}`);
+        }
+      }
+      if (m.type === 'UNSPEC') this.fail(`map ${v.name} has no type; add __uint(type, BPF_MAP_TYPE_…)`);
+      this.#maps.push(m);
+      this.#mapAt.set(`${sec.index}:${si.offset}`, m.name);
+    }
+  }
+
+  #readGlobalData(): void {
+    const prefix = this.name.replace(/\.(bpf\.)?o$/, '').replace(/[^A-Za-z0-9_]/g, '_').slice(0, 7);
+    for (const s of this.elf.sections.filter(isDataSection)) {
+      if (s.size === 0) continue;
+      const name = `${prefix}${s.name}`.slice(0, 15).replace(/[^A-Za-z0-9_.]/g, '_');
+      const readOnly = s.name.startsWith('.rodata');
+      const ds = this.#btf?.idsByName(s.name, 'DATASEC')[0];
+      this.#maps.push({
+        name, type: 'ARRAY', keySize: 4, valueSize: s.size, maxEntries: 1,
+        flags: readOnly ? MapFlag.F_RDONLY_PROG : 0, btfKeyTypeId: 0, btfValueTypeId: ds ?? 0,
+        section: s.name, data: Buffer.from(s.data), freeze: readOnly,
+      });
+      this.#dataMap.set(s.index, name);
+      for (const sym of this.elf.symbols) {
+        if (sym.section !== s.index || sym.type !== STT.OBJECT || !sym.name) continue;
+        if (sym.value + sym.size > s.size) this.fail(`variable ${sym.name} (${sym.size} bytes at ${sym.value}) lies outside ${s.name} (${s.size} bytes)`);
+        const si = ds !== undefined ? this.#btf!.type(ds).secinfos!.find((x) => this.#btf!.type(x.type).name === sym.name) : undefined;
+        this.#variables.set(sym.name, { name: sym.name, map: name, offset: sym.value, size: sym.size, typeId: si ? this.#btf!.type(si.type).type! : 0, readOnly });
+      }
+    }
+  }
+
+  #readPrograms(license: string): ProgramObjectSpec[] {
+    const out: ProgramObjectSpec[] = [];
+    for (const s of this.elf.sections) {
+      if (s.type !== SHT.PROGBITS || (s.flags & SHF.EXECINSTR) === 0 || s.name === '.text' || s.size === 0) continue;
+      const m = matchSection(s.name);
+      if (!m) this.fail(`section ${s.name}: not a program section libbpf knows (e.g. cgroup/sysctl, raw_tp/NAME, lsm/HOOK, kprobe/FUNC)`);
+      if (s.size % INSN) this.fail(`section ${s.name}: ${s.size} bytes is not a whole number of instructions`);
+      const funcs = this.elf.symbols.filter((y) => y.section === s.index && y.type === STT.FUNC && y.bind === STB.GLOBAL);
+      if (funcs.length === 0) this.fail(`section ${s.name} has no global function symbol`);
+      for (const f of funcs) {
+        if (f.value % INSN || f.size % INSN || f.size === 0 || f.value + f.size > s.size) this.fail(`function ${f.name} (${f.size} bytes at ${f.value}) does not lie on instructions of ${s.name}`);
+        out.push(this.#link(s, f.name, f.value / INSN, f.size / INSN, m.def, m.target, license));
+      }
+    }
+    return out;
+  }
+
+  /** The function and every section it calls into, laid end to end, calls fixed to the new layout. */
+  #link(sec: ElfSection, name: string, start: number, count: number, def: SectionDef, target: string, license: string): ProgramObjectSpec {
+    interface Piece { section: ElfSection; from: number; count: number; base: number }
+    const pieces: Piece[] = [{ section: sec, from: start, count, base: 0 }];
+    const chunks: Buffer[] = [sec.data.subarray(start * INSN, (start + count) * INSN)];
+    let total = count;
+    const relocations: InsnRelocation[] = [];
+    const pieceFor = (section: ElfSection, insn: number): Piece => {
+      const p = pieces.find((x) => x.section === section && insn >= x.from && insn < x.from + x.count);
+      if (p) return p;
+      if (section === sec) this.fail(`${name}: calls a function in its own section ${sec.name} outside itself; put subprograms in .text (static functions)`);
+      const whole = { section, from: 0, count: section.size / INSN, base: total };
+      if (section.size % INSN) this.fail(`section ${section.name} is not a whole number of instructions`);
+      pieces.push(whole);
+      chunks.push(section.data);
+      total += whole.count;
+      return whole;
+    };
+    for (let pi = 0; pi < pieces.length; pi++) {
+      const p = pieces[pi]!;
+      const relos = this.elf.relocations.get(p.section.index) ?? [];
+      const local = Buffer.from(chunks[pi]!);
+      chunks[pi] = local;
+      for (const r of relos) {
+        if (r.offset % INSN) this.fail(`relocation at ${r.offset} in ${p.section.name} is not on an instruction`);
+        const at = r.offset / INSN;
+        if (at < p.from || at >= p.from + p.count) continue;
+        const i = at - p.from;
+        const code = local[i * INSN]!;
+        const imm = local.readInt32LE(i * INSN + 4);
+        const sym = r.symbol;
+        const where = `${p.section.name}+${r.offset} (${sym.name || 'section symbol'})`;
+        if (code === OP_CALL && (local[i * INSN + 1]! >> 4) === PSEUDO_CALL) {
+          if (r.type !== R_BPF_64_32 && r.type !== R_BPF_64_64) this.fail(`${where}: call relocation of unexpected type ${r.type}`);
+          const tsec = this.elf.sections[sym.section];
+          if (!tsec || (tsec.flags & SHF.EXECINSTR) === 0) this.fail(`${where}: call to ${sym.name || 'a symbol'} outside any code section`);
+          if (sym.value % INSN) this.fail(`${where}: call target is not on an instruction`);
+          const targetInsn = sym.value / INSN + imm + 1;
+          if (targetInsn < 0 || targetInsn >= tsec.size / INSN) this.fail(`${where}: call target ${targetInsn} lies outside ${tsec.name}`);
+          const tp = pieceFor(tsec, targetInsn);
+          local.writeInt32LE(tp.base + (targetInsn - tp.from) - (p.base + i + 1), i * INSN + 4);
+          continue;
+        }
+        if (code !== OP_LD_IMM64) this.fail(`${where}: relocation on an instruction (opcode 0x${code.toString(16)}) that is neither a call nor a 64-bit load`);
+        if (i + 1 >= p.count) this.fail(`${where}: 64-bit load at the end of the code`);
+        if (sym.section === 0) this.fail(`${where}: ${sym.name} is an extern (__kconfig, __ksym); externs are not supported yet`);
+        const mapName = this.#mapAt.get(`${sym.section}:${sym.value}`) ?? this.#mapAt.get(`${sym.section}:${sym.value + imm}`);
+        if (mapName) { relocations.push({ insn: p.base + i, kind: 'map', map: mapName }); continue; }
+        const dataName = this.#dataMap.get(sym.section);
+        if (dataName) { relocations.push({ insn: p.base + i, kind: 'data', map: dataName, offset: sym.value + imm }); continue; }
+        const tsec = this.elf.sections[sym.section];
+        if (tsec && (tsec.flags & SHF.EXECINSTR)) this.fail(`${where}: taking a function's address (callbacks) is not supported yet`);
+        this.fail(`${where}: refers to section ${tsec?.name ?? sym.section}, which holds no map or global data`);
+      }
+      // A call without relocation is relative inside its own section.
+      for (let i = 0; i < p.count; i++) {
+        if (local[i * INSN] !== OP_CALL || (local[i * INSN + 1]! >> 4) !== PSEUDO_CALL) continue;
+        if (relos.some((r) => r.offset === (p.from + i) * INSN)) continue;
+        const targetInsn = p.from + i + local.readInt32LE(i * INSN + 4) + 1;
+        if (targetInsn < p.from || targetInsn >= p.from + p.count) {
+          if (p.section === sec) this.fail(`${name}: calls instruction ${targetInsn} of ${sec.name}, outside itself; put subprograms in .text`);
+          this.fail(`${p.section.name}: call without relocation leaves the section`);
+        }
+      }
+    }
+    const out = Buffer.concat(chunks);
+    const ext = this.#ext;
+    const remap = <T extends { insnOffset: number }>(records: Map<string, T[]> | undefined): (Omit<T, 'insnOffset'> & { insn: number })[] => {
+      const res: (Omit<T, 'insnOffset'> & { insn: number })[] = [];
+      for (const p of pieces) {
+        for (const r of records?.get(p.section.name) ?? []) {
+          const at = r.insnOffset / INSN;
+          if (at < p.from || at >= p.from + p.count) continue;
+          const { insnOffset: _drop, ...rest } = r;
+          void _drop;
+          res.push({ ...rest, insn: p.base + at - p.from });
+        }
+      }
+      return res.sort((a, b) => a.insn - b.insn);
+    };
+    return {
+      name, section: sec.name, type: def.type, ...(def.attachType ? { expectedAttachType: def.attachType } : {}),
+      attachTarget: target, def, license, instructions: out, relocations,
+      funcInfo: remap(ext?.funcInfo), lineInfo: remap(ext?.lineInfo), coreRelos: remap(ext?.coreRelos),
+    };
+  }
+}

@@ -1,0 +1,184 @@
+// `sysward bpf load OBJECT.o`, `bpf prog ls`, `bpf prog dump ID`: bpftool's verbs for objects built
+// by clang. Parsing and printing only; the work is in src/bpf/elf and src/bpf/btf.
+import { mkdirSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { parse, printJson } from '../command.js';
+import { UsageError } from '../errors.js';
+import { readObject } from '../../bpf/elf/object.js';
+import { Collection } from '../../bpf/elf/collection.js';
+import { programSourceLines } from '../../bpf/btf/source.js';
+import { readMapDecoded } from '../../bpf/btf/maps.js';
+import { programIds } from '../../bpf/ids.js';
+import { Program, type ProgramInfo } from '../../bpf/prog.js';
+import { ensureBpffs, DEFAULT_BPFFS } from '../../bpf/pin.js';
+import { Cmd, getFdById } from '../../bpf/sys/index.js';
+import { decodeInstructions, formatInstructions } from '../../bpf/asm/index.js';
+import { xlatedCallName } from '../../bpf/kallsyms.js';
+
+export const LOAD_HELP = `usage: sysward bpf load OBJECT.o [--pin DIR] [--attach-cgroup PATH] [--attach] [--set NAME=VALUE]... [--json]
+
+Load an eBPF object built by clang (clang -O2 -g -target bpf -c prog.bpf.c -o prog.bpf.o): its
+maps (BTF-defined .maps, global data), its programs (typed by SEC() names as libbpf does), with
+CO-RE relocations resolved against this kernel's BTF. Everything is pinned under DIR so it
+outlives the command (default: ${DEFAULT_BPFFS}/OBJECT-NAME): DIR/PROG for programs,
+DIR/maps/MAP for maps, DIR/links/PROG for links.
+  --pin DIR             where to pin (on bpffs)
+  --attach-cgroup PATH  attach cgroup programs (cgroup/sysctl, cgroup_skb/…) to this cgroup
+  --attach              attach the others as their section says: raw_tp/NAME, lsm/HOOK,
+                        fentry/FUNC, fexit/FUNC, tp_btf/NAME
+  --set NAME=VALUE      set a global variable before load (const volatile in .rodata included);
+                        VALUE is an integer or a string
+  --json                what was loaded, as JSON
+Example: sysward bpf load deny.bpf.o --attach-cgroup /sys/fs/cgroup/box
+`;
+
+export const MAP_HELP = `usage: sysward bpf map dump ID [--json]
+
+A map's entries, keys and values decoded by the BTF the map was created with (struct fields by
+name, strings for char arrays, enum names), as bpftool map dump prints them; hex when the map has
+no BTF.
+`;
+
+export const PROG_HELP = `usage: sysward bpf prog <ls|dump> [options]
+
+  sysward bpf prog ls [--json]           loaded programs (bpftool prog show): id, type, name,
+                                         tag, instructions, maps
+  sysward bpf prog dump ID [--opcodes] [--json]
+                                         the program as the kernel holds it, with its C source
+                                         lines when it was loaded with BTF (bpftool prog dump
+                                         xlated)
+`;
+
+/** sysward bpf load OBJECT.o … */
+export function runLoad(argv: string[]): number {
+  const { values, positionals } = parse('bpf load', argv, {
+    pin: { type: 'string' }, 'attach-cgroup': { type: 'string' }, attach: { type: 'boolean' },
+    set: { type: 'string', multiple: true }, json: { type: 'boolean' },
+  });
+  if (values.help) { process.stdout.write(LOAD_HELP); return 0; }
+  const file = positionals[0];
+  if (!file || positionals.length > 1) throw new UsageError('bpf load needs one object file: sysward bpf load OBJECT.o [--pin DIR]; see `sysward bpf load --help`');
+  const spec = readObject(file);
+  for (const s of values.set ?? []) {
+    const eq = s.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--set ${s}: expected NAME=VALUE`);
+    const raw = s.slice(eq + 1);
+    spec.setVariable(s.slice(0, eq), /^-?(0x[0-9a-f]+|\d+)$/i.test(raw) ? BigInt(raw) : raw);
+  }
+  const dir = values.pin ?? join(DEFAULT_BPFFS, basename(file).replace(/\.(bpf\.)?o$/, '').replace(/[^A-Za-z0-9_.-]/g, '_'));
+  if (dir.startsWith(`${DEFAULT_BPFFS}/`) || dir === DEFAULT_BPFFS) ensureBpffs();
+  using coll = Collection.load(spec);
+  mkdirSync(join(dir, 'maps'), { recursive: true });
+  const pinned: string[] = [];
+  // bpffs refuses names with dots: "obj.rodata" is pinned as "obj_rodata", as libbpf does.
+  const pinName = (n: string) => n.replace(/\./g, '_');
+  const loaded = { pinDir: dir, programs: [] as object[], maps: [] as object[], warnings: coll.btfWarning ? [coll.btfWarning] : [] };
+  try {
+  for (const [name, m] of coll.maps) {
+    const path = join(dir, 'maps', pinName(name));
+    m.pin(path);
+    pinned.push(path);
+    const info = m.info();
+    loaded.maps.push({ name, id: info.id, type: info.typeName.toLowerCase(), pinned: path });
+  }
+  for (const [name, p] of coll.programs) {
+    const ps = spec.program(name);
+    const path = join(dir, pinName(name));
+    p.pin(path);
+    pinned.push(path);
+    let link: string | undefined;
+    const wantCgroup = ps.def.attach === 'cgroup' && values['attach-cgroup'];
+    const wantOther = values.attach && ['raw_tracepoint', 'btf'].includes(ps.def.attach);
+    if (wantCgroup || wantOther) {
+      const l = coll.attach(name, wantCgroup ? { cgroup: values['attach-cgroup']! } : {});
+      if ('pin' in l) {
+        mkdirSync(join(dir, 'links'), { recursive: true });
+        link = join(dir, 'links', pinName(name));
+        l.pin(link);
+        pinned.push(link);
+      } else {
+        link = `attached to ${values['attach-cgroup']} with PROG_ATTACH (no link on this kernel); detach with bpftool cgroup detach`;
+      }
+    }
+    loaded.programs.push({ name, section: ps.section, id: p.info().id, type: ps.type.toLowerCase(), pinned: path, ...(link ? { link } : {}) });
+  }
+  } catch (e) {
+    // All or nothing: what was pinned before the failure is removed again.
+    for (const path of pinned) rmSync(path, { force: true });
+    throw e;
+  }
+  if (values.json) { printJson(loaded); return 0; }
+  for (const p of loaded.programs as { name: string; section: string; id: number; pinned: string; link?: string }[]) {
+    process.stdout.write(`program ${p.name} (SEC("${p.section}")) id ${p.id} pinned at ${p.pinned}${p.link ? `, link ${p.link}` : ''}\n`);
+  }
+  for (const m of loaded.maps as { name: string; id: number; type: string; pinned: string }[]) process.stdout.write(`map ${m.name} (${m.type}) id ${m.id} pinned at ${m.pinned}\n`);
+  for (const w of loaded.warnings) process.stderr.write(`warning: loaded without BTF: ${w}\n`);
+  const unattached = spec.programs.filter((p) => !(loaded.programs as { link?: string; name: string }[]).find((x) => x.name === p.name)?.link);
+  if (unattached.length) process.stdout.write(`not attached: ${unattached.map((p) => `${p.name} (${p.section})`).join(', ')}; ${unattached.some((p) => p.def.attach === 'cgroup') ? 'use --attach-cgroup PATH for cgroup programs' : 'use --attach'}\n`);
+  return 0;
+}
+
+const progInfo = (id: number): ProgramInfo | undefined => {
+  const fd = getFdById(Cmd.PROG_GET_FD_BY_ID, id, 'program');
+  if (!fd) return undefined;
+  try { return Program.fromFD(fd).info(); } finally { fd.close(); }
+};
+
+/** sysward bpf prog ls|dump … */
+export function runProg(argv: string[]): number {
+  const [sub, ...rest] = argv;
+  const { values, positionals } = parse(`bpf prog ${sub ?? ''}`.trim(), rest, { json: { type: 'boolean' }, opcodes: { type: 'boolean' } });
+  if (values.help || sub === undefined) { process.stdout.write(PROG_HELP); return sub === undefined ? 2 : 0; }
+  switch (sub) {
+    case 'ls': case 'list': case 'show': {
+      const progs: ProgramInfo[] = [];
+      for (const id of programIds()) { const p = progInfo(id); if (p) progs.push(p); }
+      if (values.json) { printJson(progs); return 0; }
+      // bpftool's layout: "ID: TYPE  name NAME  tag TAG" then the details indented.
+      for (const p of progs) {
+        process.stdout.write(`${p.id}: ${p.typeName.toLowerCase()}  name ${p.name || '-'}  tag ${p.tag}\n`);
+        process.stdout.write(`\tloaded by uid ${p.createdByUid}\n\txlated ${p.xlatedBytes}B  jited ${p.jitedBytes}B${p.mapIds.length ? `  map_ids ${p.mapIds.join(',')}` : ''}\n`);
+        if (p.runCount) process.stdout.write(`\trun_cnt ${p.runCount}  run_time_ns ${p.runTimeNs}\n`);
+      }
+      return 0;
+    }
+    case 'dump': {
+      const id = Number(positionals[0]);
+      if (!Number.isInteger(id) || id <= 0) throw new UsageError('bpf prog dump needs a program id; list them with `sysward bpf prog ls`');
+      using p = Program.fromId(id);
+      const insns = decodeInstructions(p.xlated());
+      const { lines, functions } = programSourceLines(p.handle);
+      if (values.json) { printJson({ id, instructions: insns, sourceLines: Object.fromEntries(lines), functions: Object.fromEntries(functions) }); return 0; }
+      const text = formatInstructions(insns, { mapText: (m) => `map[id:${m}]`, callName: xlatedCallName, opcodes: values.opcodes ?? false });
+      let out = '';
+      for (const line of text.split('\n')) {
+        const m = /^\s*(\d+):/.exec(line);
+        const fn = m ? functions.get(Number(m[1])) : undefined;
+        if (fn) out += `${fn}:\n`;
+        const src = m ? lines.get(Number(m[1])) : undefined;
+        if (src !== undefined) out += `; ${src}\n`;
+        if (line) out += `${line}\n`;
+      }
+      process.stdout.write(out);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown bpf prog subcommand "${sub}"; use ls or dump`);
+  }
+}
+
+/** sysward bpf map dump ID */
+export function runMap(argv: string[]): number {
+  const [sub, ...rest] = argv;
+  const { values, positionals } = parse(`bpf map ${sub ?? ''}`.trim(), rest, { json: { type: 'boolean' } });
+  if (values.help || sub === undefined) { process.stdout.write(MAP_HELP); return sub === undefined ? 2 : 0; }
+  if (sub !== 'dump') throw new UsageError(`unknown bpf map subcommand "${sub}"; use dump`);
+  const id = Number(positionals[0]);
+  if (!Number.isInteger(id) || id <= 0) throw new UsageError('bpf map dump needs a map id; list them with `sysward bpf maps`');
+  const m = readMapDecoded(id);
+  if (values.json) { printJson(m); return 0; }
+  const show = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? (x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x.toString()) : x));
+  for (const e of m.entries) process.stdout.write(`${show(e.key)}: ${show(e.value)}\n`);
+  if (!m.typed) process.stderr.write(`map ${id} has no BTF: keys and values are hex\n`);
+  return 0;
+}

@@ -1,0 +1,195 @@
+// The real guard program in the interpreter: built by the compiler from a hand-written policy, with
+// VM maps created and filled as src/guard/runtime/loaded.ts fills the kernel's, run on sysctl
+// accesses. No root needed: this is how `sysward explain` / `test` can decide without a kernel.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { u32, u64, u8, bytes } from '../../../src/bpf/codec.js';
+import {
+  VmMap, VmProgram, createVmRingBuf, type VmRingBuf, type VmSysctlRunResult, type VmTask,
+} from '../../../src/bpf/vm/index.js';
+import {
+  ConfigIndex, CounterKind, NAME_BUF, Reason, Rec, Scratch, VALUE_MAX, Verdict, WILD_REM_BUF, buildTables,
+  dropsCounterIndex, encodeRecord, generateGuardProgram, specialRuleIds,
+} from '../../../src/guard/compiler/index.js';
+import { decodeEvent, type GuardEvent } from '../../../src/guard/runtime/events.js';
+import type { KeyPattern, Policy, Rule } from '../../../src/guard/model.js';
+
+const key = (text: string): KeyPattern => {
+  const subtree = text.endsWith('.*');
+  const segments = (subtree ? text.slice(0, -2) : text).split('.');
+  const star = segments.indexOf('*');
+  return { text, segments, kind: subtree ? 'subtree' : 'exact', wildcard: star < 0 ? null : star };
+};
+const rule = (index: number, text: string, r: Omit<Rule, 'index' | 'key' | 'reads'> & { reads?: Rule['reads'] }): Rule => ({ index, key: key(text), reads: 'allow', ...r });
+
+function policyOf(rules: Rule[], mode: Policy['mode'] = 'enforce'): Policy {
+  return {
+    name: 'vm-test', mode, defaults: { write: 'allow', read: 'allow' },
+    scope: { cgroups: [], containers: true, host: false, exempt: [] }, rules,
+  };
+}
+
+/** loadGuard with VM maps: the same maps, sizes and contents, and the same program. */
+function vmGuard(policy: Policy, o: { exempt?: { id: bigint; level: number }[] } = {}) {
+  const tables = buildTables(policy);
+  const rec = bytes(Rec.SIZE);
+  const ids = specialRuleIds(tables.nRules);
+  const maps = {
+    scratch: VmMap.create({ type: 'PERCPU_ARRAY', key: u32, value: bytes(Scratch.SIZE), maxEntries: 1, name: 'sw_scratch' }),
+    exact: VmMap.create({ type: 'HASH', key: bytes(NAME_BUF), value: rec, maxEntries: Math.max(1, tables.exact.length), name: 'sw_exact' }),
+    subtree: VmMap.create({ type: 'LPM_TRIE', key: bytes(4 + NAME_BUF), value: rec, maxEntries: Math.max(1, tables.subtree.length), name: 'sw_subtree' }),
+    wild: VmMap.create({ type: 'LPM_TRIE', key: bytes(8 + WILD_REM_BUF), value: rec, maxEntries: Math.max(1, tables.wild.length), name: 'sw_wild' }),
+    values: VmMap.create({ type: 'HASH', key: bytes(4 + VALUE_MAX + 1), value: u8, maxEntries: Math.max(1, tables.values.length), name: 'sw_values' }),
+    config: VmMap.create({ type: 'ARRAY', key: u32, value: rec, maxEntries: 2, name: 'sw_config' }),
+    counters: VmMap.create({ type: 'PERCPU_ARRAY', key: u32, value: u64, maxEntries: dropsCounterIndex(tables.nRules) + 1, name: 'sw_counters' }),
+    events: createVmRingBuf(256 * 1024, 'sw_events'),
+    exempt: VmMap.create({ type: 'HASH', key: u64, value: u8, maxEntries: Math.max(1, o.exempt?.length ?? 0), name: 'sw_exempt' }),
+  };
+  for (const e of o.exempt ?? []) maps.exempt.set(e.id, 1);
+  if (tables.exact.length) maps.exact.updateBatch(tables.exact);
+  for (const [k, v] of tables.subtree) maps.subtree.set(k, v);
+  for (const [k, v] of tables.wild) maps.wild.set(k, v);
+  if (tables.values.length) maps.values.updateBatch(tables.values.map((k) => [k, 1] as const));
+  maps.config.set(ConfigIndex.DEFAULT, tables.defaults);
+  maps.config.set(ConfigIndex.NAME_TOO_LONG, encodeRecord({ id: ids.NAME_TOO_LONG, specificity: 0, write: 'deny', read: policy.defaults.read }));
+  const asm = generateGuardProgram(tables, maps, { mode: policy.mode, exemptLevels: (o.exempt ?? []).map((e) => e.level), generation: 3 });
+  const program = new VmProgram(asm);
+  const task: VmTask = { pid: 1234, tgid: 1200, uid: 1000, gid: 1001, comm: 'sh', cgroupId: 99n, ktimeNs: 5_000_000n };
+  return {
+    maps,
+    program,
+    instructionCount: asm.instructions.length,
+    write(name: string, value: string, o2: { filePos?: number; current?: string | null; task?: VmTask } = {}): VmSysctlRunResult {
+      return program.run({ ctx: { kind: 'sysctl', name, write: true, newValue: value, filePos: o2.filePos ?? 0, currentValue: o2.current === undefined ? '0\n' : o2.current }, task: o2.task ?? task });
+    },
+    read(name: string, current = '0\n'): VmSysctlRunResult {
+      return program.run({ ctx: { kind: 'sysctl', name, write: false, currentValue: current }, task });
+    },
+    events(): GuardEvent[] {
+      return (maps.events as VmRingBuf).takeRecords().map((r) => decodeEvent(r, policy));
+    },
+    counter(ruleIndex: number, kind: number): bigint {
+      return maps.counters.get(ruleIndex * 3 + kind)![0]!;
+    },
+  };
+}
+
+describe('VM: the guard program', () => {
+  it('deny kernel.hostname: a write returns 0 and emits one event; elsewhere 1', () => {
+    const g = vmGuard(policyOf([rule(0, 'kernel.hostname', { action: 'deny' })]));
+    const refused = g.write('kernel/hostname', 'evil\n', { current: 'host-a\n' });
+    assert.equal(refused.returnValue, 0n);
+    const events = g.events();
+    assert.equal(events.length, 1);
+    const e = events[0]!;
+    assert.equal(e.verdict, 'refused');
+    assert.equal(e.key, 'kernel.hostname');
+    assert.equal(e.access, 'write');
+    assert.equal(e.rule.index, 0);
+    assert.equal(e.newValue, 'evil');
+    assert.equal(e.oldValue, 'host-a');
+    assert.deepEqual([e.pid, e.tgid, e.uid, e.gid, e.comm, e.cgroupId, e.generation], [1234, 1200, 1000, 1001, 'sh', '99', 3]);
+    assert.equal(g.counter(0, CounterKind.REFUSED), 1n);
+
+    assert.equal(g.write('kernel/domainname', 'x\n').returnValue, 1n);
+    assert.equal(g.read('kernel/hostname').returnValue, 1n);
+    assert.equal(g.events().length, 0);
+  });
+
+  it('rules of every kind decide as the policy says', () => {
+    const g = vmGuard(policyOf([
+      rule(0, 'net.core.somaxconn', { action: 'allow', value: { kind: 'range', min: 128n, max: 65535n } }),
+      rule(1, 'vm.*', { action: 'deny' }),
+      rule(2, 'vm.swappiness', { action: 'allow' }),
+      rule(3, 'net.ipv4.conf.*.forwarding', { action: 'deny' }),
+      rule(4, 'kernel.randomize_va_space', { action: 'allow', value: { kind: 'values', values: ['2'] } }),
+      rule(5, 'kernel.core_pattern', { action: 'audit' }),
+      rule(6, 'net.ipv4.tcp_rmem', { action: 'allow', value: { kind: 'fields', fields: [{ min: 4096n, max: 4096n }, { min: 1n, max: 1n << 30n }, { min: 1n, max: 1n << 30n }] } }),
+      rule(7, 'kernel.domainname', { action: 'allow', value: { kind: 'lock' } }),
+    ]));
+    const verdict = (name: string, value: string, o: Parameters<typeof g.write>[2] = {}) => g.write(name, value, o).returnValue;
+    assert.equal(verdict('net/core/somaxconn', '4096\n'), 1n);
+    assert.equal(verdict('net/core/somaxconn', '0\n'), 0n);
+    assert.equal(verdict('net/core/somaxconn', 'abc\n'), 0n);
+    assert.equal(verdict('net/core/somaxconn', '4096 1\n'), 0n);
+    assert.equal(verdict('net/core/somaxconn', '4096\n', { filePos: 3 }), 0n);
+    assert.equal(verdict('vm/overcommit_memory', '1\n'), 0n);
+    assert.equal(verdict('vm/swappiness', '10\n'), 1n);
+    assert.equal(verdict('net/ipv4/conf/eth0/forwarding', '1\n'), 0n);
+    assert.equal(verdict('net/ipv4/conf/veth1234567/forwarding', '1\n'), 0n);
+    assert.equal(verdict('net/ipv4/conf/eth0/rp_filter', '1\n'), 1n);
+    assert.equal(verdict('kernel/randomize_va_space', '2\n'), 1n);
+    assert.equal(verdict('kernel/randomize_va_space', '0\n'), 0n);
+    assert.equal(verdict('net/ipv4/tcp_rmem', '4096 131072 6291456\n'), 1n);
+    assert.equal(verdict('net/ipv4/tcp_rmem', '4096 0 6291456\n'), 0n);
+    assert.equal(verdict('kernel/domainname', '(none)\n', { current: '(none)\n' }), 1n);
+    assert.equal(verdict('kernel/domainname', 'evil\n', { current: '(none)\n' }), 0n);
+    assert.equal(verdict('kernel/domainname', 'evil\n', { current: null }), 0n);
+    const before = g.events().length;
+    assert.ok(before > 0);
+    assert.equal(verdict('kernel/core_pattern', '|/tmp/x\n'), 1n);
+    const audited = g.events();
+    assert.equal(audited.length, 1);
+    assert.equal(audited[0]!.verdict, 'audited');
+    assert.equal(audited[0]!.rule.index, 5);
+  });
+
+  it('the reasons events carry', () => {
+    const g = vmGuard(policyOf([
+      rule(0, 'net.core.somaxconn', { action: 'allow', value: { kind: 'range', min: 128n, max: 65535n } }),
+      rule(1, 'kernel.domainname', { action: 'allow', value: { kind: 'lock' } }),
+    ]));
+    g.write('net/core/somaxconn', '1\n');
+    g.write('net/core/somaxconn', '4096\n', { filePos: 2 });
+    g.write('kernel/domainname', 'b\n', { current: 'a\n' });
+    g.write(`net/ipv4/conf/${'x'.repeat(130)}/forwarding`, '1\n');
+    const reasons = g.events().map((e) => [e.verdict, e.reason]);
+    const names = ['VALUE', 'PARTIAL_WRITE', 'LOCKED', 'NAME_TOO_LONG'] as const;
+    assert.deepEqual(reasons, names.map((n) => ['refused', n.toLowerCase().replace(/_/g, '-')]));
+    assert.equal(Reason.VALUE, 1);
+  });
+
+  it('an override replaces the written value (padded to the written length)', () => {
+    const g = vmGuard(policyOf([rule(0, 'kernel.modprobe', { action: 'allow', override: '/sbin/modprobe' })]));
+    const short = g.write('kernel/modprobe', '/x\n');
+    assert.equal(short.returnValue, 1n);
+    assert.equal(short.newValueUpdated, true);
+    assert.equal(short.newValue!.toString(), '/sbin/modprobe');
+    const long = g.write('kernel/modprobe', '/tmp/a-much-longer-path\n');
+    assert.equal(long.newValue!.toString(), `/sbin/modprobe${'\n'.repeat(24 - 14)}`);
+    const events = g.events();
+    assert.deepEqual(events.map((e) => [e.verdict, e.reason]), [['allowed', 'override'], ['allowed', 'override']]);
+  });
+
+  it('audit mode refuses nothing and reports what it would refuse', () => {
+    const g = vmGuard(policyOf([rule(0, 'kernel.hostname', { action: 'deny' })], 'audit'));
+    assert.equal(g.write('kernel/hostname', 'evil\n').returnValue, 1n);
+    const events = g.events();
+    assert.equal(events.length, 1);
+    assert.equal(events[0]!.verdict, 'would-refuse');
+    assert.equal(Verdict.WOULD_REFUSE, 3);
+  });
+
+  it('read rules: reads are decided too when a rule says so', () => {
+    const g = vmGuard(policyOf([rule(0, 'kernel.kptr_restrict', { action: 'allow', reads: 'deny' })]));
+    assert.equal(g.read('kernel/kptr_restrict').returnValue, 0n);
+    assert.equal(g.read('kernel/ostype').returnValue, 1n);
+    assert.equal(g.events()[0]!.access, 'read');
+  });
+
+  it('exempt cgroups pass at once', () => {
+    const g = vmGuard(policyOf([rule(0, 'kernel.hostname', { action: 'deny' })]), { exempt: [{ id: 77n, level: 1 }] });
+    assert.equal(g.write('kernel/hostname', 'x\n', { task: { cgroupId: 78n, ancestorCgroupIds: [1n, 77n, 78n] } }).returnValue, 1n);
+    assert.equal(g.write('kernel/hostname', 'x\n', { task: { cgroupId: 80n, ancestorCgroupIds: [1n, 79n, 80n] } }).returnValue, 0n);
+  });
+
+  it('a full ring buffer is counted as dropped, never waited on', () => {
+    const g = vmGuard(policyOf([rule(0, 'kernel.hostname', { action: 'deny' })]));
+    let n = 0;
+    while ((g.maps.events as VmRingBuf).usedBytes + 464 <= 256 * 1024 - 1) { g.write('kernel/hostname', 'x\n'); n++; }
+    g.write('kernel/hostname', 'x\n');
+    assert.equal(g.maps.counters.get(dropsCounterIndex(1))![0], 1n);
+    assert.equal(g.events().length, n);
+  });
+});
