@@ -8,6 +8,8 @@ export interface Command {
   /** Full --help text (usage line, options, examples). */
   help: string;
   run(argv: string[]): Promise<number> | number;
+  /** Subcommands that print their own --help (the rest get `help`). */
+  ownHelp?: (argv: string[]) => boolean;
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;

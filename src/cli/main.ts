@@ -65,7 +65,7 @@ export async function main(argv: string[]): Promise<number> {
   const command = await load();
   // df's -h means --human-readable, as in coreutils; its help is --help only.
   if (name === 'df') rest.forEach((a, i) => { if (a === '-h') rest[i] = '--human-readable'; });
-  if (rest.includes('--help') || rest.includes('-h')) {
+  if ((rest.includes('--help') || rest.includes('-h')) && !command.ownHelp?.(rest)) {
     process.stdout.write(command.help);
     return 0;
   }

@@ -26,6 +26,12 @@ and the interpreter that runs a program without root.
                                         a program's instructions as the kernel holds them
                                         (the text of bpftool prog dump xlated)
   sysward bpf run FILE|- [options]      run a program in sysward's eBPF interpreter (no root)
+  sysward bpf load OBJECT.o [--pin DIR] [--attach-cgroup PATH] [--attach] [--set NAME=VALUE]
+                                        load an object built by clang -target bpf (libbpf's SEC()
+                                        names, BTF maps, global data, CO-RE from the live kernel)
+  sysward bpf prog ls|dump ID           programs as bpftool lists and dumps them (source lines
+                                        from BTF)
+  sysward bpf map dump ID [--json]      a map's entries, decoded by its BTF into objects
 
 Run-time statistics (run count and time) are counted only while kernel.bpf_stats_enabled=1.
 
@@ -92,9 +98,15 @@ const command: Command = {
   name: 'bpf',
   summary: 'toolkit commands: list programs, maps, links; disassemble; run in the interpreter',
   help: HELP,
-  run(argv) {
+  ownHelp: (argv) => ['load', 'prog', 'map'].includes(argv[0] ?? ''),
+  async run(argv) {
     const [sub, ...rest] = argv;
     if (sub === 'run') return runInInterpreter(rest);
+    // Objects built by clang: the bpftool verbs (src/cli/commands/bpf-object.ts).
+    if (sub === 'load' || sub === 'prog' || sub === 'map') {
+      const o = await import('./bpf-object.js');
+      return sub === 'load' ? o.runLoad(rest) : sub === 'prog' ? o.runProg(rest) : o.runMap(rest);
+    }
     const { values, positionals } = parse(`bpf ${sub ?? ''}`.trim(), rest, { json: { type: 'boolean' }, opcodes: { type: 'boolean' } });
     switch (sub) {
       case 'progs': {
