@@ -4,7 +4,7 @@ import type { Command } from './command.js';
 import { UsageError } from './errors.js';
 
 /** Errors about what the user gave us (exit 2); anything else that fails is exit 1. */
-const INPUT_ERRORS = new Set(['UsageError', 'PolicyError', 'GuardInputError', 'CompileError', 'SysctlNameError', 'UnknownProfileError']);
+const INPUT_ERRORS = new Set(['UsageError', 'PolicyError', 'GuardInputError', 'CompileError', 'SysctlNameError', 'UnknownProfileError', 'PolicyTestError']);
 
 const commands: Record<string, () => Promise<Command>> = {
   probe: async () => (await import('./commands/probe.js')).default,
@@ -13,6 +13,8 @@ const commands: Record<string, () => Promise<Command>> = {
   guard: async () => (await import('./commands/guard.js')).default,
   events: async () => (await import('./commands/events.js')).default,
   check: async () => (await import('./commands/check.js')).default,
+  explain: async () => (await import('./commands/explain.js')).default,
+  test: async () => (await import('./commands/test.js')).default,
   demo: async () => (await import('./commands/demo.js')).default,
   daemon: async () => (await import('./commands/daemon.js')).default,
   cgroups: async () => (await import('./commands/cgroups.js')).default,
@@ -31,6 +33,8 @@ commands:
   guard        apply, list and remove guards that outlive the command (apply | ls | rm)
   events       audit events of the applied guards (-f follows)
   check        compare the host's current values with a profile (no root needed)
+  explain      the verdict a policy gives an access and which rule decides (no root needed)
+  test         policy unit tests: cases with expected verdicts (no root needed)
   demo         a newcomer's tour: classic container-escape writes, refused, with their events
   probe        what this kernel supports (cgroup v2, bpffs, program and map types, helpers)
   bpf          toolkit commands: list programs, maps and links; disassemble a program

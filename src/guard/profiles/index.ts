@@ -29,7 +29,8 @@ function profilesDir(): string {
 }
 
 function profileNames(): string[] {
-  return readdirSync(profilesDir()).filter((f) => f.endsWith('.yaml')).map((f) => f.slice(0, -'.yaml'.length)).sort();
+  // NAME.test.yaml beside a profile holds its unit tests (sysward test), not a profile.
+  return readdirSync(profilesDir()).filter((f) => f.endsWith('.yaml') && !f.endsWith('.test.yaml')).map((f) => f.slice(0, -'.yaml'.length)).sort();
 }
 
 /** The YAML text of a built-in profile. Throws UnknownProfileError. */
