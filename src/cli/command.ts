@@ -25,5 +25,5 @@ export function parse<O extends Options>(command: string, argv: string[], option
 
 /** Print JSON the same way everywhere (bigints as numbers when safe, else strings). */
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString()) : v), 2)}\n`);
+  process.stdout.write(`${JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v.toString()) : v), 2)}\n`);
 }
