@@ -130,10 +130,35 @@ if (want('cli')) {
 }
 
 if (want('vm')) {
-  const vm = await optional<Record<string, unknown>>('./vm-speed.js', 'benchVmSpeed');
-  if (vm) { p('## 6. Interpreter'); p(); p('```'); p(JSON.stringify(vm, null, 2)); p('```'); p(); }
-  const sirq = await optional<Record<string, unknown>>('./softirq-overhead.js', 'benchSoftirqOverhead');
-  if (sirq) { p('## 7. Softirq tracer overhead'); p(); p('```'); p(JSON.stringify(sirq, null, 2)); p('```'); p(); }
+  progress('6: interpreter and softirq tracer');
+  const vm = await optional<{ case: string; instructionsPerRun: number; microsecondsPerRun: number; instructionsPerSecond: number }[]>('./vm-speed.js', 'benchVmSpeed');
+  if (vm) {
+    p('## 6. Interpreter');
+    p();
+    p('The guard program in sysward\'s eBPF interpreter (`sysward explain`, `sysward test`), against a plain');
+    p('ALU loop in the same run (what the interpreter does per instruction with no memory, maps or helpers).');
+    p();
+    p('| case | instructions | per run | instructions/s | / ALU loop |');
+    p('| --- | ---: | ---: | ---: | ---: |');
+    for (const r of vm) p(`| ${r.case} | ${r.instructionsPerRun} | ${fmt(r.microsecondsPerRun, 1)} µs | ${fmt(r.instructionsPerSecond / 1e6, 1)} M | ${ratio(r.instructionsPerSecond, vm[0]!.instructionsPerSecond)} |`);
+    p();
+  }
+  type S = { min: number; median: number; max: number };
+  const sirq = await optional<{ programNsPerSoftirq: S; baselineNsPerSoftirq: S; tracedNsPerSoftirq: S; overheadNsPerSoftirq: number; ratio: number }>('./softirq-overhead.js', 'benchSoftirqOverhead');
+  if (sirq) {
+    p('## 7. Softirq tracer overhead');
+    p();
+    p('`sysward softirqs --bpf`: two raw-tracepoint programs on softirq entry and exit, under loopback');
+    p('network load; cost per softirq with the tracer against the same load without it.');
+    p();
+    p('| | per softirq |');
+    p('| --- | ---: |');
+    p(`| without the tracer | ${fmt(sirq.baselineNsPerSoftirq.median, 0)} ns (${fmt(sirq.baselineNsPerSoftirq.min, 0)}–${fmt(sirq.baselineNsPerSoftirq.max, 0)}) |`);
+    p(`| with the tracer | ${fmt(sirq.tracedNsPerSoftirq.median, 0)} ns (${fmt(sirq.tracedNsPerSoftirq.min, 0)}–${fmt(sirq.tracedNsPerSoftirq.max, 0)}) |`);
+    p(`| time in the tracer's programs (BPF stats) | ${fmt(sirq.programNsPerSoftirq.median, 0)} ns |`);
+    p(`| ratio | ${fmt(sirq.ratio, 2)}× |`);
+    p();
+  }
 }
 
 p('## Targets missed');

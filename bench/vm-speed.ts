@@ -4,12 +4,8 @@
 // interpreter does per instruction without memory, maps or helpers. Never gates tests.
 import { fileURLToPath } from 'node:url';
 import { Assembler, R0, R1 } from '../src/bpf/asm/index.js';
-import { bytes, u32, u64, u8 } from '../src/bpf/codec.js';
-import { VmMap, VmProgram, createVmRingBuf, type VmRingBuf, type VmSysctlContext } from '../src/bpf/vm/index.js';
-import {
-  ConfigIndex, NAME_BUF, Rec, Scratch, VALUE_MAX, WILD_REM_BUF, buildTables, dropsCounterIndex, encodeRecord,
-  generateGuardProgram, specialRuleIds,
-} from '../src/guard/compiler/index.js';
+import { VmProgram, type VmSysctlContext } from '../src/bpf/vm/index.js';
+import { VmGuard } from '../src/guard/runtime/vm-guard.js';
 import type { Policy } from '../src/guard/model.js';
 import { benchPolicy } from './policies.js';
 
@@ -19,30 +15,6 @@ export interface VmSpeedRow {
   /** Median of the samples. */
   microsecondsPerRun: number;
   instructionsPerSecond: number;
-}
-
-/** The guard's maps as VM maps, filled as src/guard/runtime/loaded.ts fills the kernel's. */
-function vmGuard(policy: Policy): { program: VmProgram; events: VmRingBuf } {
-  const t = buildTables(policy);
-  const rec = bytes(Rec.SIZE);
-  const maps = {
-    scratch: VmMap.create({ type: 'PERCPU_ARRAY', key: u32, value: bytes(Scratch.SIZE), maxEntries: 1, name: 'sw_scratch' }),
-    exact: VmMap.create({ type: 'HASH', key: bytes(NAME_BUF), value: rec, maxEntries: Math.max(1, t.exact.length), name: 'sw_exact' }),
-    subtree: VmMap.create({ type: 'LPM_TRIE', key: bytes(4 + NAME_BUF), value: rec, maxEntries: Math.max(1, t.subtree.length), name: 'sw_subtree' }),
-    wild: VmMap.create({ type: 'LPM_TRIE', key: bytes(8 + WILD_REM_BUF), value: rec, maxEntries: Math.max(1, t.wild.length), name: 'sw_wild' }),
-    values: VmMap.create({ type: 'HASH', key: bytes(4 + VALUE_MAX + 1), value: u8, maxEntries: Math.max(1, t.values.length), name: 'sw_values' }),
-    config: VmMap.create({ type: 'ARRAY', key: u32, value: rec, maxEntries: 2, name: 'sw_config' }),
-    counters: VmMap.create({ type: 'PERCPU_ARRAY', key: u32, value: u64, maxEntries: dropsCounterIndex(t.nRules) + 1, name: 'sw_counters' }),
-    events: createVmRingBuf(256 * 1024, 'sw_events'),
-    exempt: VmMap.create({ type: 'HASH', key: u64, value: u8, maxEntries: 1, name: 'sw_exempt' }),
-  };
-  maps.exact.updateBatch(t.exact);
-  for (const [k, v] of t.subtree) maps.subtree.set(k, v);
-  for (const [k, v] of t.wild) maps.wild.set(k, v);
-  maps.values.updateBatch(t.values.map((k) => [k, 1] as const));
-  maps.config.set(ConfigIndex.DEFAULT, t.defaults);
-  maps.config.set(ConfigIndex.NAME_TOO_LONG, encodeRecord({ id: specialRuleIds(t.nRules).NAME_TOO_LONG, specificity: 0, write: 'deny', read: policy.defaults.read }));
-  return { program: new VmProgram(generateGuardProgram(t, maps, { mode: policy.mode })), events: maps.events };
 }
 
 function measure(name: string, runOnce: () => number, budgetMs = 300): VmSpeedRow {
@@ -74,7 +46,7 @@ export async function benchVmSpeed(): Promise<VmSpeedRow[]> {
 
   const write = (name: string, value: string): VmSysctlContext => ({ kind: 'sysctl', name, write: true, newValue: value, currentValue: '0\n' });
   for (const n of [1, 10_000]) {
-    const g = vmGuard(benchPolicy(n));
+    const g = new VmGuard(benchPolicy(n));
     rows.push(measure(`guard, ${n} rules, hit`, () => g.program.run({ ctx: write('kernel/domainname', 'x\n') }).instructionsExecuted));
     rows.push(measure(`guard, ${n} rules, miss`, () => g.program.run({ ctx: write('kernel/hostname', 'x\n') }).instructionsExecuted));
   }
@@ -84,14 +56,10 @@ export async function benchVmSpeed(): Promise<VmSpeedRow[]> {
       value: { kind: 'fields', fields: [{ min: 1n, max: 1n << 30n }, { min: 1n, max: 1n << 30n }, { min: 1n, max: 1n << 30n }] },
     }],
   };
-  const g = vmGuard(ranged);
+  const g = new VmGuard(ranged);
   rows.push(measure('guard, 3-field value rule', () => g.program.run({ ctx: write('net/ipv4/tcp_rmem', '4096 131072 6291456\n') }).instructionsExecuted));
-  const denied = vmGuard({ ...benchPolicy(1), rules: [{ ...benchPolicy(1).rules[0]!, action: 'deny' }] });
-  rows.push(measure('guard, refused with an event', () => {
-    const r = denied.program.run({ ctx: write('kernel/domainname', 'x\n') }).instructionsExecuted;
-    denied.events.takeRecords();
-    return r;
-  }));
+  const denied = new VmGuard({ ...benchPolicy(1), rules: [{ ...benchPolicy(1).rules[0]!, action: 'deny' }] });
+  rows.push(measure('guard, refused with an event (decoded)', () => denied.run({ key: 'kernel/domainname', write: true, value: 'x\n', current: '0\n' }).instructions));
   return rows;
 }
 

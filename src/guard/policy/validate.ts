@@ -367,10 +367,20 @@ function fitsWildcardTables(c: Checker, p: SysctlPattern, path: Path): boolean {
   return true;
 }
 
+/**
+ * Misspelling checks per policy: a person types a few dozen keys; a generated policy of thousands
+ * of unknown keys would spend seconds on suggestions nobody reads.
+ */
+const MISSPELLING_CHECKS = 200;
+const misspellingChecks = new WeakMap<Checker, number>();
+
 /** Keys that are probably misspelt: unknown to the catalogue, but one or two edits from a known key. */
 function warnUnknown(c: Checker, p: SysctlPattern, path: Path): void {
   // A wildcard anywhere but an interface segment (net.ipv4.conf.*.x) is not checked.
   if (p.wildcard !== null && p.wildcard !== 3) return;
+  const done = misspellingChecks.get(c) ?? 0;
+  if (done >= MISSPELLING_CHECKS) return;
+  misspellingChecks.set(c, done + 1);
   const suggestion = p.kind === 'exact' ? suggestKey(p.segments) : suggestDir(p.segments);
   if (!suggestion) return;
   const fixed = formatPattern({ segments: suggestion, kind: p.kind }, p.text.includes('/') && !p.text.includes('.') ? 'kernel' : 'dotted');

@@ -4,14 +4,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { u32, u64, u8, bytes } from '../../../src/bpf/codec.js';
+import { u32, u64 } from '../../../src/bpf/codec.js';
 import {
-  VmMap, VmProgram, createVmRingBuf, type VmRingBuf, type VmSysctlRunResult, type VmTask,
+  VmMap, VmProgram, createVmRingBuf, type TypedVmMap, type VmRingBuf, type VmSysctlRunResult, type VmTask,
 } from '../../../src/bpf/vm/index.js';
-import {
-  ConfigIndex, CounterKind, NAME_BUF, Reason, Rec, Scratch, VALUE_MAX, Verdict, WILD_REM_BUF, buildTables,
-  dropsCounterIndex, encodeRecord, generateGuardProgram, specialRuleIds,
-} from '../../../src/guard/compiler/index.js';
+import { CounterKind, Reason, Verdict, buildTables, dropsCounterIndex, generateGuardProgram } from '../../../src/guard/compiler/index.js';
+import { fillGuardMaps, guardMapSpecs, type GuardMapName } from '../../../src/guard/runtime/guard-maps.js';
 import { decodeEvent, type GuardEvent } from '../../../src/guard/runtime/events.js';
 import type { KeyPattern, Policy, Rule } from '../../../src/guard/model.js';
 
@@ -33,26 +31,14 @@ function policyOf(rules: Rule[], mode: Policy['mode'] = 'enforce'): Policy {
 /** loadGuard with VM maps: the same maps, sizes and contents, and the same program. */
 function vmGuard(policy: Policy, o: { exempt?: { id: bigint; level: number }[] } = {}) {
   const tables = buildTables(policy);
-  const rec = bytes(Rec.SIZE);
-  const ids = specialRuleIds(tables.nRules);
+  const specs = guardMapSpecs(tables, o.exempt?.length ?? 0);
+  const make = (n: GuardMapName) => VmMap.create(specs[n] as never) as TypedVmMap<Buffer, Buffer>;
   const maps = {
-    scratch: VmMap.create({ type: 'PERCPU_ARRAY', key: u32, value: bytes(Scratch.SIZE), maxEntries: 1, name: 'sw_scratch' }),
-    exact: VmMap.create({ type: 'HASH', key: bytes(NAME_BUF), value: rec, maxEntries: Math.max(1, tables.exact.length), name: 'sw_exact' }),
-    subtree: VmMap.create({ type: 'LPM_TRIE', key: bytes(4 + NAME_BUF), value: rec, maxEntries: Math.max(1, tables.subtree.length), name: 'sw_subtree' }),
-    wild: VmMap.create({ type: 'LPM_TRIE', key: bytes(8 + WILD_REM_BUF), value: rec, maxEntries: Math.max(1, tables.wild.length), name: 'sw_wild' }),
-    values: VmMap.create({ type: 'HASH', key: bytes(4 + VALUE_MAX + 1), value: u8, maxEntries: Math.max(1, tables.values.length), name: 'sw_values' }),
-    config: VmMap.create({ type: 'ARRAY', key: u32, value: rec, maxEntries: 2, name: 'sw_config' }),
-    counters: VmMap.create({ type: 'PERCPU_ARRAY', key: u32, value: u64, maxEntries: dropsCounterIndex(tables.nRules) + 1, name: 'sw_counters' }),
-    events: createVmRingBuf(256 * 1024, 'sw_events'),
-    exempt: VmMap.create({ type: 'HASH', key: u64, value: u8, maxEntries: Math.max(1, o.exempt?.length ?? 0), name: 'sw_exempt' }),
+    scratch: make('scratch'), exact: make('exact'), subtree: make('subtree'), wild: make('wild'), values: make('values'),
+    config: make('config'), counters: VmMap.create({ ...specs.counters, key: u32, value: u64 } as never) as TypedVmMap<number, bigint[]>,
+    exempt: make('exempt'), events: createVmRingBuf(256 * 1024, 'sw_events'),
   };
-  for (const e of o.exempt ?? []) maps.exempt.set(e.id, 1);
-  if (tables.exact.length) maps.exact.updateBatch(tables.exact);
-  for (const [k, v] of tables.subtree) maps.subtree.set(k, v);
-  for (const [k, v] of tables.wild) maps.wild.set(k, v);
-  if (tables.values.length) maps.values.updateBatch(tables.values.map((k) => [k, 1] as const));
-  maps.config.set(ConfigIndex.DEFAULT, tables.defaults);
-  maps.config.set(ConfigIndex.NAME_TOO_LONG, encodeRecord({ id: ids.NAME_TOO_LONG, specificity: 0, write: 'deny', read: policy.defaults.read }));
+  fillGuardMaps(maps as never, tables, policy, o.exempt ?? []);
   const asm = generateGuardProgram(tables, maps, { mode: policy.mode, exemptLevels: (o.exempt ?? []).map((e) => e.level), generation: 3 });
   const program = new VmProgram(asm);
   const task: VmTask = { pid: 1234, tgid: 1200, uid: 1000, gid: 1001, comm: 'sh', cgroupId: 99n, ktimeNs: 5_000_000n };
