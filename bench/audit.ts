@@ -56,7 +56,8 @@ export async function benchAudit(progress: (s: string) => void): Promise<AuditRo
             const r = new RingBufReader(pin);
             const cpu0 = process.cpuUsage();
             const handle = mode === 'ts-count' ? () => { delivered++; } : (rec: Buffer) => { JSON.stringify(decodeEvent(rec, policy)); delivered++; };
-            const consuming = r.consume(handle);
+            // The daemon's reader rests to stay under 0.4 of a core (src/daemon/daemon.ts).
+            const consuming = r.consume(handle, mode === 'ts-daemon' ? { maxCpuShare: 0.4 } : {});
             wallMs = await runWriters(writer, cg, writers);
             r.drain(handle);
             await r.close();

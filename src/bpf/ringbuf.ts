@@ -55,13 +55,13 @@ export class RingBufReader implements AsyncIterable<Buffer> {
     this.#waiter = new ReadableWaiter(this.#fd);
   }
 
-  /** Deliver every committed record now; returns how many. Never blocks. */
-  drain(onRecord: (record: Buffer) => void): number {
+  /** Deliver the committed records (at most `limit`); returns how many. Never blocks. */
+  drain(onRecord: (record: Buffer) => void, limit = Infinity): number {
     if (this.#closed) return 0;
     let n = 0;
     let cons = Atomics.load(this.#cons, 0);
     const prod = Atomics.load(this.#prod, 0);
-    while (cons < prod) {
+    while (cons < prod && n < limit) {
       const off = Number(cons & BigInt(this.#mask));
       const hdr = this.#dataView.getUint32(off, true);
       if (hdr & RingBuf.BUSY_BIT) break; // reserved, not yet committed: records stay in order
@@ -96,10 +96,22 @@ export class RingBufReader implements AsyncIterable<Buffer> {
     }
   }
 
-  /** Call `onRecord` for every record until close(); resolves when closed. */
-  async consume(onRecord: (record: Buffer) => void): Promise<void> {
+  /**
+   * Call `onRecord` for every record until close(); resolves when closed. With `maxCpuShare`
+   * (0..1) the reader rests after each batch so that it uses at most that share of a core: under
+   * a flood the producer then finds the buffer full, and BPF programs count what they drop.
+   */
+  async consume(onRecord: (record: Buffer) => void, o: { maxCpuShare?: number; batch?: number } = {}): Promise<void> {
+    const share = o.maxCpuShare;
     while (!this.#closed) {
-      this.drain(onRecord);
+      const t0 = process.hrtime.bigint();
+      const n = this.drain(onRecord, o.batch ?? 4096);
+      if (share !== undefined && share < 1 && n > 0) {
+        const busyMs = Number(process.hrtime.bigint() - t0) / 1e6;
+        const restMs = (busyMs * (1 - share)) / share;
+        if (restMs >= 0.5) await new Promise((r) => setTimeout(r, restMs));
+        continue;
+      }
       if (!(await this.wait())) break;
     }
   }

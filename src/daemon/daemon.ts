@@ -33,6 +33,11 @@ export interface DaemonOptions {
   stdoutEvents?: boolean;
   /** Keep the kernel's BPF run-time statistics on while running. */
   bpfStats?: boolean;
+  /**
+   * Most of a core the event reader may use (default 0.4): under a flood of refused writes the
+   * kernel then drops, and counts, what the reader cannot take, and the daemon stays light.
+   */
+  eventsCpuShare?: number;
   bpffs?: string;
   /** Re-read the config and rescan containers this often, in case a file event was missed. */
   pollMs?: number;
@@ -183,7 +188,7 @@ export class Daemon {
       if (this.audit.failed > before) this.metrics.logFailures.inc();
     };
     this.#readers.set(name, { reader, handle });
-    reader.consume(handle).catch((err) => this.#log(`event reader of ${name} stopped: ${(err as Error).message}`));
+    reader.consume(handle, { maxCpuShare: this.o.eventsCpuShare ?? 0.4 }).catch((err) => this.#log(`event reader of ${name} stopped: ${(err as Error).message}`));
   }
 
   #stopReader(name: string): void {
