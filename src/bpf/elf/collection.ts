@@ -11,8 +11,9 @@ import { BpfMap, validateObjectName } from '../map.js';
 import { Program, VerifierError, summarizeVerifierLog } from '../prog.js';
 import {
   AttachType, FD, MapType, ProgLoadFlag, ProgType, SysError, btfLoadRaw, cString, errnoName, errnoValue,
-  linkCreateTracing, mapCreate, mapFreeze, mapUpdateElem, progLoadRaw, rawTracepointOpen,
+  linkCreate, linkCreateTracing, mapCreate, mapFreeze, mapUpdateElem, progLoadRaw, rawTracepointOpen,
 } from '../sys/index.js';
+import { perfEventOpenTracepoint } from '../sys/perf.js';
 import type { MapObjectSpec, ObjectSpec, ProgramObjectSpec } from './object.js';
 
 const ENOSPC = errnoValue('ENOSPC');
@@ -138,7 +139,7 @@ export class Collection implements Disposable {
 
   /**
    * Attach a program as its SEC() name says: cgroup types to `cgroup`, raw_tp/NAME to that raw
-   * tracepoint, lsm/fentry/fexit/tp_btf to the kernel function found by BTF at load. The link is
+   * tracepoint, tracepoint/CAT/NAME through a perf event, lsm/fentry/fexit/tp_btf to the kernel function found by BTF at load. The link is
    * kept in `links` and closed with the collection unless pinned.
    */
   attach(name: string, o: { cgroup?: string } = {}): Link | ProgAttachment {
@@ -154,6 +155,13 @@ export class Collection implements Disposable {
         if (!p.attachTarget) throw new Error(`${name}: SEC("${p.section}") names no tracepoint; use raw_tp/NAME`);
         link = new Link(rawTracepointOpen(prog.handle, p.attachTarget));
         break;
+      case 'tracepoint': {
+        if (!p.attachTarget || !p.attachTarget.includes('/')) throw new Error(`${name}: SEC("${p.section}") names no tracepoint; use tracepoint/CATEGORY/NAME`);
+        // A bpf_link on a perf event (Linux 5.15+); the link holds the event, so its fd can go.
+        using event = perfEventOpenTracepoint(p.attachTarget);
+        link = new Link(linkCreate(prog.handle, event, AttachType.PERF_EVENT, 0, `tracepoint ${p.attachTarget}`));
+        break;
+      }
       case 'btf':
         link = new Link(linkCreateTracing(prog.handle, AttachType[p.expectedAttachType!], `${p.def.btfTarget === 'lsm' ? 'LSM hook' : 'kernel function'} ${p.attachTarget}`));
         break;

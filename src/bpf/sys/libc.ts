@@ -16,6 +16,10 @@ export const bpfSyscallNumber = (() => {
 // syscall(2) is variadic; every argument here is an integer or pointer passed in a register, which
 // the fixed prototype passes identically on the 64-bit ABIs we run on, and it is callable async.
 export const syscall4 = lib.func('long syscall(long nr, long a, void *b, ulong c)');
+/** perf_event_open(2): attr, pid, cpu, group_fd, flags. */
+export const syscallPerf = lib.func('long syscall(long nr, void *attr, long pid, long cpu, long group, ulong flags)');
+/** perf_event_open(2) syscall number per architecture. */
+export const perfEventOpenNumber = ({ x64: 298, arm64: 241, riscv64: 241 } as Record<string, number>)[process.arch];
 export const close = lib.func('int close(int fd)');
 export const mmap = lib.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)');
 export const munmap = lib.func('int munmap(void *addr, size_t len)');

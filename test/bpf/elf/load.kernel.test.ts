@@ -119,3 +119,15 @@ test('kernel: pinned maps and programs outlive the collection', gate, () => {
     assert.match(out, /"refused": 0/);
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
+
+test('kernel: a tracepoint program (tracepoint/sched/sched_process_exec) attached through a perf event counts execs', gate, () => {
+  using coll = Collection.load(readObject(compileFixture('tracepoint')));
+  const link = coll.attach('count_execs');
+  for (let i = 0; i < 5; i++) execFileSync('/bin/true');
+  const counted = (coll.globals('.bss') as { execs: bigint }).execs;
+  link.close();
+  for (let i = 0; i < 3; i++) execFileSync('/bin/true');
+  const after = (coll.globals('.bss') as { execs: bigint }).execs;
+  assert.ok(counted >= 5n, `counted ${counted} execs`);
+  assert.equal(after, counted, 'detached: no more counts');
+});

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as abi from '../../../src/bpf/sys/abi.js';
+import { PerfEventAttr } from '../../../src/bpf/sys/perf.js';
 import type { Layout, Spec } from '../../../src/bpf/sys/layout.js';
 import { needs, which } from '../../helpers/env.js';
 
@@ -20,7 +21,7 @@ const layouts: Record<string, Layout<Spec>> = {
   InfoAttr: abi.InfoAttr, ProgQueryAttr: abi.ProgQueryAttr, LinkCreateAttr: abi.LinkCreateAttr,
   LinkUpdateAttr: abi.LinkUpdateAttr, LinkDetachAttr: abi.LinkDetachAttr, EnableStatsAttr: abi.EnableStatsAttr,
   RawTracepointOpenAttr: abi.RawTracepointOpenAttr, BtfLoadAttr: abi.BtfLoadAttr, BtfInfo: abi.BtfInfo,
-  ProgInfo: abi.ProgInfo, MapInfo: abi.MapInfo, LinkInfo: abi.LinkInfo,
+  PerfEventAttr, ProgInfo: abi.ProgInfo, MapInfo: abi.MapInfo, LinkInfo: abi.LinkInfo,
 } as unknown as Record<string, Layout<Spec>>;
 
 const enums: Record<string, [Record<string, number>, string]> = {
@@ -48,9 +49,10 @@ test('struct layouts match <linux/bpf.h>', gate, () => {
       if (cName === null) continue; // bitfield, padding, or newer than the header
       lines.push(`printf("${name}.${f.name} %zu %zu\\n", offsetof(${l.cType}, ${l.cPrefix}${cName ?? f.name}), sizeof(((${l.cType} *)0)->${l.cPrefix}${cName ?? f.name}));`);
     }
-    if (l.cPrefix === '' && l.cType !== 'union bpf_attr') lines.push(`printf("${name} size %zu\\n", sizeof(${l.cType}));`);
+    // perf_event_attr is passed as its leading part; the kernel reads the size from attr.size.
+    if (l.cPrefix === '' && l.cType !== 'union bpf_attr' && name !== 'PerfEventAttr') lines.push(`printf("${name} size %zu\\n", sizeof(${l.cType}));`);
   }
-  const out = runC(`#include <stdio.h>\n#include <stddef.h>\n#include <linux/bpf.h>\nint main(void){\n${lines.join('\n')}\nreturn 0;}\n`);
+  const out = runC(`#include <stdio.h>\n#include <stddef.h>\n#include <linux/bpf.h>\n#include <linux/perf_event.h>\nint main(void){\n${lines.join('\n')}\nreturn 0;}\n`);
   let checked = 0;
   for (const line of out.trim().split('\n')) {
     const [key, a, b] = line.split(' ');
