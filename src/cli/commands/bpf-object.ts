@@ -88,7 +88,7 @@ export function runLoad(argv: string[]): number {
     pinned.push(path);
     let link: string | undefined;
     const wantCgroup = ps.def.attach === 'cgroup' && values['attach-cgroup'];
-    const wantOther = values.attach && ['raw_tracepoint', 'btf'].includes(ps.def.attach);
+    const wantOther = values.attach && ['raw_tracepoint', 'tracepoint', 'btf'].includes(ps.def.attach);
     if (wantCgroup || wantOther) {
       const l = coll.attach(name, wantCgroup ? { cgroup: values['attach-cgroup']! } : {});
       if ('pin' in l) {
