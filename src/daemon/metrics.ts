@@ -1,8 +1,8 @@
 // Prometheus metrics of the daemon (prom-client). Kernel-side counters are read at scrape time.
 import client from 'prom-client';
-import { guardStatus, listGuards } from '../guard/runtime/apply.js';
+import { guardStatus, listGuards } from '../guard/runtime/status.js';
 import { Program } from '../bpf/prog.js';
-import { guardsDir } from '../guard/runtime/apply.js';
+import { guardsDir } from '../guard/runtime/status.js';
 import { join } from 'node:path';
 import type { GuardEvent } from '../guard/runtime/events.js';
 

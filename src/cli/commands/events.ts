@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { parse, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
 import { RingBufReader } from '../../bpf/ringbuf.js';
-import { guardStatus, guardsDir, listGuards } from '../../guard/runtime/apply.js';
+import { guardStatus, guardsDir, listGuards } from '../../guard/runtime/status.js';
 import { decodeEvent, formatEvent } from '../../guard/runtime/events.js';
 import { cgroupIdIndex } from '../../cgroup/hierarchy.js';
 import { classifyCgroup } from '../../cgroup/containers.js';

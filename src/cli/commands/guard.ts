@@ -1,7 +1,7 @@
 import { parse, printJson, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
 import { policyFrom, policyOptions } from '../policy-arg.js';
-import { applyGuard, guardStatus, listGuards, removeGuard } from '../../guard/runtime/apply.js';
+import { guardStatus, listGuards } from '../../guard/runtime/status.js';
 
 const HELP = `usage: sysward guard <apply|ls|rm> [options]
 
@@ -29,6 +29,7 @@ const command: Command = {
     switch (sub) {
       case 'apply': {
         const policy = await policyFrom(values, 'guard apply');
+        const { applyGuard } = await import('../../guard/runtime/apply.js');
         const r = applyGuard(policy);
         if (values.json) { printJson(r); return 0; }
         process.stdout.write(`guard ${r.name} ${r.replaced ? 'replaced' : 'applied'}: ${policy.rules.length} rules, mode ${policy.mode}, program id ${r.programId} (${r.instructions} instructions)\n`);
@@ -56,6 +57,7 @@ const command: Command = {
       }
       case 'rm': {
         if (positionals.length !== 1) throw new UsageError('guard rm takes one guard name; list them with `sysward guard ls`');
+        const { removeGuard } = await import('../../guard/runtime/apply.js');
         const r = removeGuard(positionals[0]!);
         process.stdout.write(`guard ${positionals[0]} removed (detached from ${r.detached} cgroup${r.detached === 1 ? '' : 's'})\n`);
         return 0;

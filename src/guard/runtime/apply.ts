@@ -12,13 +12,15 @@ import { Program } from '../../bpf/prog.js';
 import { DEFAULT_BPFFS, ensureBpffs, pinDir } from '../../bpf/pin.js';
 import { cgroupId, findCgroup2Mount } from '../../cgroup/hierarchy.js';
 import { resolveContainerScope } from '../../cgroup/containers.js';
-import { dropsCounterIndex, specialRuleIds } from '../compiler/abi.js';
 import type { Policy } from '../model.js';
-import { policyFromJson, policyToJson } from '../model-json.js';
+import { policyToJson } from '../model-json.js';
 import { loadGuard, type ExemptCgroup } from './loaded.js';
 import { GuardInputError } from './errors.js';
+import { META_VERSION, guardMeta, guardsDir, readGuardMeta, type GuardOwner, type Meta } from './status.js';
 
-export const guardsDir = (bpffs = DEFAULT_BPFFS) => join(bpffs, 'sysward', 'guards');
+// Reading guards (guard ls, events, metrics) lives in status.ts, which loads no compiler.
+export * from './status.js';
+
 
 export { GuardInputError };
 
@@ -56,17 +58,6 @@ export function resolveScope(policy: Policy, mount = findCgroup2Mount()): Resolv
 
 export interface ApplyResult { name: string; replaced: boolean; attached: string[]; updated: string[]; detached: string[]; notes: string[]; programId: number; instructions: number; generation: number }
 
-/** Who applied a guard: the daemon removes only its own when its config no longer names them. */
-export type GuardOwner = 'cli' | 'daemon';
-
-export interface Meta {
-  version: 1; policy: string; appliedAt: string; targets: { path: string; id: string }[];
-  /** Stamped into each event of this version of the program. */
-  generation: number;
-  owner: GuardOwner;
-}
-
-const META_VERSION = 1;
 
 function writeMeta(meta: Meta): BpfMap<number, Buffer> {
   const json = Buffer.from(JSON.stringify(meta));
@@ -147,54 +138,6 @@ export function applyGuard(policy: Policy, o: { bpffs?: string; mount?: string; 
   return result;
 }
 
-export function readGuardMeta(dir: string): Meta | undefined {
-  const path = join(dir, 'meta');
-  if (!existsSync(path)) return undefined;
-  using m = BpfMap.openPinnedBytes(path);
-  const v = m.get(Buffer.alloc(4));
-  if (!v) return undefined;
-  const meta = JSON.parse(v.subarray(4, 4 + v.readUInt32LE(0)).toString()) as Meta;
-  return meta.version === META_VERSION ? meta : undefined;
-}
-
-export interface GuardStatus {
-  name: string;
-  policy: Policy | undefined;
-  appliedAt: string | undefined;
-  cgroups: { path: string; id: string }[];
-  /** Per rule index (and 'default', 'name-too-long'): allowed, refused, audited. */
-  counters: { rule: string; allowed: bigint; refused: bigint; audited: bigint }[];
-  droppedEvents: bigint;
-}
-
-/** What `guard ls` shows: scope, rules and counters of a pinned guard. */
-export function guardStatus(name: string, bpffs?: string): GuardStatus {
-  const dir = join(guardsDir(bpffs), name);
-  if (!existsSync(join(dir, 'prog'))) throw new GuardInputError(`no guard named ${name}; list them with \`sysward guard ls\``);
-  const meta = readGuardMeta(dir);
-  const policy = meta ? policyFromJson(meta.policy) : undefined;
-  const counters: GuardStatus['counters'] = [];
-  let droppedEvents = 0n;
-  if (existsSync(join(dir, 'counters'))) {
-    using m = BpfMap.openPinnedBytes(join(dir, 'counters'));
-    const sum = (b: Buffer | undefined) => { let t = 0n; for (let o = 0; b && o < b.length; o += 8) t += b.readBigUInt64LE(o); return t; };
-    const key = (i: number) => { const k = Buffer.alloc(4); k.writeUInt32LE(i); return k; };
-    const n = policy?.rules.length ?? Math.floor(m.maxEntries / 3) - 2;
-    const ids = specialRuleIds(n);
-    for (let r = 0; r < ids.COUNT; r++) {
-      const label = r === ids.DEFAULT ? 'default' : r === ids.NAME_TOO_LONG ? 'name-too-long' : policy?.rules[r]?.key.text ?? `rule ${r}`;
-      counters.push({ rule: label, allowed: sum(m.get(key(r * 3))), refused: sum(m.get(key(r * 3 + 1))), audited: sum(m.get(key(r * 3 + 2))) });
-    }
-    droppedEvents = sum(m.get(key(dropsCounterIndex(n))));
-  }
-  return { name, policy, appliedAt: meta?.appliedAt, cgroups: meta?.targets ?? [], counters, droppedEvents };
-}
-
-/** The pinned guard's metadata, or undefined when there is no such guard. */
-export function guardMeta(name: string, bpffs?: string): Meta | undefined {
-  return readGuardMeta(join(guardsDir(bpffs), name));
-}
-
 /** Is the pinned guard exactly this policy on exactly this scope? Then a restart adopts it as is. */
 export function guardIsCurrent(policy: Policy, o: { bpffs?: string; mount?: string } = {}): boolean {
   const meta = guardMeta(policy.name, o.bpffs);
@@ -228,11 +171,6 @@ export function extendGuard(name: string, cgroupPath: string, o: { bpffs?: strin
     pinReplacing(m, join(dir, 'meta'));
   }
   return true;
-}
-
-export function listGuards(bpffs?: string): string[] {
-  const dir = guardsDir(bpffs);
-  return existsSync(dir) ? readdirSync(dir).filter((n) => existsSync(join(dir, n, 'prog'))).sort() : [];
 }
 
 export function removeGuard(name: string, bpffs?: string): { detached: number } {
