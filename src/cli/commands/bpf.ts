@@ -5,8 +5,6 @@ import { Program, type ProgramInfo } from '../../bpf/prog.js';
 import { readMapInfo, type MapInfoData } from '../../bpf/map.js';
 import { Link, type LinkInfoData } from '../../bpf/link.js';
 import { Cmd, getFdById } from '../../bpf/sys/index.js';
-import { decodeInstructions, formatInstructions } from '../../bpf/asm/index.js';
-import { xlatedCallName } from '../../bpf/kallsyms.js';
 import { AttachType } from '../../bpf/sys/abi.js';
 import { readFileSync } from 'node:fs';
 import {
@@ -23,8 +21,7 @@ and the interpreter that runs a program without root.
   sysward bpf maps [--json]             maps: id, type, name, key/value size, entries
   sysward bpf links [--json]            links: id, type, program, cgroup id, attach type
   sysward bpf dump ID [--opcodes] [--json]
-                                        a program's instructions as the kernel holds them
-                                        (the text of bpftool prog dump xlated)
+                                        the same as bpf prog dump ID
   sysward bpf run FILE|- [options]      run a program in sysward's eBPF interpreter (no root)
   sysward bpf load OBJECT.o [--pin DIR] [--attach-cgroup PATH] [--attach] [--set NAME=VALUE]
                                         load an object built by clang -target bpf (libbpf's SEC()
@@ -98,16 +95,17 @@ const command: Command = {
   name: 'bpf',
   summary: 'toolkit commands: list programs, maps, links; disassemble; run in the interpreter',
   help: HELP,
-  ownHelp: (argv) => ['load', 'prog', 'map'].includes(argv[0] ?? ''),
+  ownHelp: (argv) => ['load', 'prog', 'map', 'dump'].includes(argv[0] ?? ''),
   async run(argv) {
     const [sub, ...rest] = argv;
     if (sub === 'run') return runInInterpreter(rest);
     // Objects built by clang: the bpftool verbs (src/cli/commands/bpf-object.ts).
-    if (sub === 'load' || sub === 'prog' || sub === 'map') {
+    if (sub === 'load' || sub === 'prog' || sub === 'map' || sub === 'dump') {
       const o = await import('./bpf-object.js');
-      return sub === 'load' ? o.runLoad(rest) : sub === 'prog' ? o.runProg(rest) : o.runMap(rest);
+      // `bpf dump ID` is `bpf prog dump ID` (source lines included when the program carries BTF).
+      return sub === 'load' ? o.runLoad(rest) : sub === 'prog' ? o.runProg(rest) : sub === 'dump' ? o.runProg(['dump', ...rest]) : o.runMap(rest);
     }
-    const { values, positionals } = parse(`bpf ${sub ?? ''}`.trim(), rest, { json: { type: 'boolean' }, opcodes: { type: 'boolean' } });
+    const { values } = parse(`bpf ${sub ?? ''}`.trim(), rest, { json: { type: 'boolean' }, opcodes: { type: 'boolean' } });
     switch (sub) {
       case 'progs': {
         const progs = collect(programIds(), progInfo);
@@ -125,15 +123,6 @@ const command: Command = {
         const links = collect(linkIds(), linkInfo);
         if (values.json) { printJson(links); return 0; }
         table([['ID', 'TYPE', 'PROG', 'CGROUP_ID', 'ATTACH'], ...links.map((l) => [String(l.id), l.typeName.toLowerCase(), String(l.programId), l.cgroupId ? String(l.cgroupId) : '-', l.cgroupId ? attachName(l.attachType) : '-'])]);
-        return 0;
-      }
-      case 'dump': {
-        const id = Number(positionals[0]);
-        if (!Number.isInteger(id) || id <= 0) throw new UsageError('bpf dump needs a program id; list them with `sysward bpf progs`');
-        using p = Program.fromId(id);
-        const insns = decodeInstructions(p.xlated());
-        if (values.json) { printJson({ id, instructions: insns }); return 0; }
-        process.stdout.write(formatInstructions(insns, { mapText: (m) => `map[id:${m}]`, callName: xlatedCallName, opcodes: values.opcodes ?? false }));
         return 0;
       }
       default:
