@@ -1,7 +1,7 @@
 // Container cgroups, found by the names the runtimes give them. Paths are relative to the cgroup
 // v2 mount ("/system.slice/docker-<id>.scope").
 import { basename, join, relative } from 'node:path';
-import { walkCgroups } from './hierarchy.js';
+import { cgroupIdIndex, walkCgroups } from './hierarchy.js';
 
 export type Runtime = 'docker' | 'containerd' | 'cri-o' | 'podman' | 'kubernetes' | 'nspawn' | 'lxc';
 
@@ -71,4 +71,24 @@ export function resolveContainerScope(mount: string, exists: (abs: string) => bo
   const roots = CONTAINER_ROOTS.filter((r) => exists(join(mount, r)));
   const loose = findContainerCgroups(mount).filter((c) => !roots.some((r) => c.path.startsWith(`${r}/`)));
   return { roots, loose };
+}
+
+/**
+ * Names for cgroup ids, as events show them: `runtime:container-id` for containers, else the
+ * path. An unknown id (a cgroup made since) walks the tree again, at most once a second, so a
+ * storm of events from a cgroup that is gone does not walk it per event.
+ */
+export function cgroupNamer(mount?: string, o: { idLength?: number } = {}): (id: bigint) => string | undefined {
+  let index = cgroupIdIndex(mount);
+  let refreshedAt = Date.now();
+  return (id) => {
+    let p = index.get(id);
+    if (p === undefined && Date.now() - refreshedAt > 1000) {
+      index = cgroupIdIndex(mount);
+      refreshedAt = Date.now();
+      p = index.get(id);
+    }
+    const c = p ? classifyCgroup(p) : undefined;
+    return c ? `${c.runtime}:${o.idLength ? c.id.slice(0, o.idLength) : c.id}` : p;
+  };
 }

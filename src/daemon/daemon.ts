@@ -9,8 +9,8 @@ import { FD } from '../bpf/sys/fd.js';
 import { enableStats } from '../bpf/sys/bpf.js';
 import { ensureBpffs } from '../bpf/pin.js';
 import { probeProgramType } from '../bpf/features.js';
-import { cgroupIdIndex, findCgroup2Mount } from '../cgroup/hierarchy.js';
-import { classifyCgroup, CONTAINER_ROOTS } from '../cgroup/containers.js';
+import { findCgroup2Mount } from '../cgroup/hierarchy.js';
+import { cgroupNamer, classifyCgroup, CONTAINER_ROOTS } from '../cgroup/containers.js';
 import type { Policy } from '../guard/model.js';
 import {
   applyGuard, extendGuard, guardIsCurrent, guardMeta, guardsDir, listGuards, removeGuard,
@@ -169,15 +169,7 @@ export class Daemon {
   #startReader(name: string): void {
     if (this.#readers.has(name)) return;
     const reader = new RingBufReader(join(guardsDir(this.o.bpffs), name, 'events'));
-    let index = cgroupIdIndex(this.#mount);
-    let refreshedAt = Date.now();
-    const cgroupName = (id: bigint) => {
-      let p = index.get(id);
-      // An unknown id: a cgroup made since; walk the tree again, at most once a second.
-      if (p === undefined && Date.now() - refreshedAt > 1000) { index = cgroupIdIndex(this.#mount); refreshedAt = Date.now(); p = index.get(id); }
-      const c = p ? classifyCgroup(p) : undefined;
-      return c ? `${c.runtime}:${c.id}` : p;
-    };
+    const cgroupName = cgroupNamer(this.#mount);
     const handle = (rec: Buffer) => {
       const gens = this.#policies.get(name);
       const policy = gens?.get(eventGeneration(rec)) ?? [...(gens?.values() ?? [])].at(-1) ?? policyOf(name, this.o.bpffs);

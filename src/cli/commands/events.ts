@@ -4,8 +4,7 @@ import { UsageError } from '../errors.js';
 import { RingBufReader } from '../../bpf/ringbuf.js';
 import { guardStatus, guardsDir, listGuards } from '../../guard/runtime/status.js';
 import { decodeEvent, formatEvent } from '../../guard/runtime/events.js';
-import { cgroupIdIndex } from '../../cgroup/hierarchy.js';
-import { classifyCgroup } from '../../cgroup/containers.js';
+import { cgroupNamer } from '../../cgroup/containers.js';
 
 const command: Command = {
   name: 'events',
@@ -26,14 +25,7 @@ options:
     const { values, positionals } = parse('events', argv, { follow: { type: 'boolean', short: 'f' }, json: { type: 'boolean' } });
     const names = positionals.length ? positionals : listGuards();
     if (!names.length) throw new UsageError('no guards applied; apply one with `sysward guard apply -f POLICY`');
-    let index = cgroupIdIndex();
-    const cgroupName = (id: bigint) => {
-      let p = index.get(id);
-      if (p === undefined) { index = cgroupIdIndex(); p = index.get(id); }
-      if (p === undefined) return undefined;
-      const c = classifyCgroup(p);
-      return c ? `${c.runtime}:${c.id.slice(0, 12)}` : p;
-    };
+    const cgroupName = cgroupNamer(undefined, { idLength: 12 });
     const readers = names.map((name) => {
       const status = guardStatus(name);
       const policy = status.policy ?? { name, rules: [] };
