@@ -93,6 +93,39 @@ export function readXlated(fd: FD): Buffer {
   return insns;
 }
 
+/**
+ * Where the JIT put a program's functions: the main program first, then its subprograms in the
+ * order of their first instruction, which is the index a bpf-to-bpf call's imm holds in xlated
+ * code. A program without bpf-to-bpf calls has one function.
+ */
+export interface JitedFunctions {
+  /** nr_jited_ksyms: the number of functions. */
+  count: number;
+  /** Kernel addresses of their images (jited_ksyms); null when the kernel hides them from this caller. */
+  addresses: bigint[] | null;
+  /** Sizes of their images (jited_func_lens); empty when hidden. */
+  sizesBytes: number[];
+}
+
+export function readJitedFunctions(fd: FD): JitedFunctions {
+  const first = Buffer.alloc(ProgInfo.size);
+  objGetInfo(fd, first, 'program');
+  const count = ProgInfo.get(first, 'nr_jited_ksyms');
+  const nLens = ProgInfo.get(first, 'nr_jited_func_lens');
+  const ksyms = Buffer.alloc(count * 8);
+  const lens = Buffer.alloc(nLens * 4);
+  const buf = ProgInfo.encode({ nr_jited_ksyms: count, jited_ksyms: ksyms, nr_jited_func_lens: nLens, jited_func_lens: lens });
+  objGetInfo(fd, buf, 'program');
+  // The kernel zeroes the pointers instead of filling the arrays when it does not trust the
+  // caller with kernel addresses (bpf_dump_raw_ok: kptr_restrict, no CAP_SYSLOG).
+  const shown = (field: 'jited_ksyms' | 'jited_func_lens') => ProgInfo.get(buf, field) !== 0n;
+  return {
+    count,
+    addresses: count && shown('jited_ksyms') ? Array.from({ length: count }, (_, k) => ksyms.readBigUInt64LE(k * 8)) : null,
+    sizesBytes: nLens && shown('jited_func_lens') ? Array.from({ length: nLens }, (_, k) => lens.readUInt32LE(k * 4)) : [],
+  };
+}
+
 export class Program implements Disposable {
   private constructor(readonly handle: FD, readonly verifierLog = '') {}
 
@@ -154,14 +187,21 @@ export class Program implements Disposable {
    * Run the program `repeat` times on `data` in the kernel (BPF_PROG_TEST_RUN; socket filter, XDP,
    * tc and some tracing types). Returns the last return value and the mean duration.
    */
-  testRun(o: { data?: Buffer; repeat?: number } = {}): { retval: number; durationNs: number } {
-    // skb-based types need at least an Ethernet header of input.
-    const data = o.data ?? Buffer.alloc(64);
-    const attr = TestRunAttr.encode({ prog_fd: this.fd, data_in: data, data_size_in: data.length, repeat: o.repeat ?? 1 });
+  testRun(o: { data?: Buffer | null; ctx?: Buffer; repeat?: number } = {}): { retval: number; durationNs: number } {
+    // skb-based types need at least an Ethernet header of input; SYSCALL programs take only a context (data: null).
+    const data = o.data === null ? undefined : o.data ?? Buffer.alloc(64);
+    const attr = TestRunAttr.encode({
+      prog_fd: this.fd, repeat: o.repeat ?? 0, // 0 runs once (SYSCALL programs refuse any other value)
+      ...(data ? { data_in: data, data_size_in: data.length } : {}),
+      ...(o.ctx ? { ctx_in: o.ctx, ctx_size_in: o.ctx.length } : {}),
+    });
     bpf(Cmd.PROG_TEST_RUN, attr, 'test-running program', { ENOTSUPP: 'this program type cannot be test-run', EINVAL: 'this program type cannot be test-run, or the input is too short' });
     return { retval: TestRunAttr.get(attr, 'retval'), durationNs: TestRunAttr.get(attr, 'duration') };
   }
   xlated(): Buffer { return readXlated(this.handle); }
+
+  /** The JIT images of the program's functions (bpftool names bpf-to-bpf call targets by them). */
+  jitedFunctions(): JitedFunctions { return readJitedFunctions(this.handle); }
   pin(path: string): void { objPin(this.handle, path); }
   close(): void { this.handle.close(); }
   [Symbol.dispose](): void { this.close(); }

@@ -42,6 +42,11 @@ export interface FormatOptions {
   readonly callName?: (insn: Instruction) => string | undefined;
   /** Also print each instruction's bytes on the next line, as `bpftool ... opcodes` does. */
   readonly opcodes?: boolean;
+  /**
+   * Lines to print above the instruction at an index, each ending with a newline (bpftool's
+   * function signatures and "; source line" comments). Not asked for the second slot of a ld_imm64.
+   */
+  readonly linesBefore?: (index: number) => string;
 }
 
 // C's printf prints a NULL string as "(null)"; the kernel's tables have holes that reach it.
@@ -230,6 +235,7 @@ export function formatInstructions(insns: readonly Instruction[], options: Forma
   let out = '';
   for (let index = 0; index < insns.length; index++) {
     const insn = insns[index]!;
+    if (options.linesBefore) out += options.linesBefore(index);
     out += `${indexPrefix(index)}: ${formatInstruction(insns, index, options)}\n`;
     const double = isLoadImm64(insn);
     if (options.opcodes) {

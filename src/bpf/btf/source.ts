@@ -1,7 +1,7 @@
 // Source lines of a loaded program, from the BTF and line info the kernel kept (what bpftool's
 // "prog dump xlated" prints as "; …" comments).
-import { Btf } from './btf.js';
-import { BtfInfo, Cmd, FD, ProgInfo, getFdById, objGetInfo } from '../sys/index.js';
+import { Btf, type BtfType } from './btf.js';
+import { BtfInfo, Cmd, FD, FuncInfo, LineInfo, ProgInfo, getFdById, lineInfoColumn, lineInfoLine, objGetInfo } from '../sys/index.js';
 
 /** The raw BTF of a kernel BTF object, by id. */
 export function readKernelBtf(id: number): Btf {
@@ -17,19 +17,42 @@ export function readKernelBtf(id: number): Btf {
   } finally { fd.close(); }
 }
 
+/** The source line the compiler recorded for an instruction (struct bpf_line_info, resolved). */
+export interface SourceLine {
+  /** The line's text without its leading white space, as bpftool prints it after "; ". */
+  text: string;
+  file: string;
+  line: number;
+  column: number;
+}
+
+/** What a program's BTF says about its xlated instructions, by instruction index. */
+export interface ProgramDebugInfo {
+  /** The source line of an instruction (the first line info at that index). */
+  lines: Map<number, SourceLine>;
+  /** The signature of the function that starts at an index, as bpftool prints it (functionSignature). */
+  functions: Map<number, string>;
+}
+
+// BTF strings are bytes (Btf.string reads them as latin1); source text is UTF-8.
+const utf8 = (latin1: string): string => Buffer.from(latin1, 'latin1').toString('utf8');
+// bpftool drops leading white space as C's isspace() knows it, and keeps trailing white space.
+const trimStart = (text: string): string => text.replace(/^[ \t\n\v\f\r]+/, '');
+
 /**
- * Source line per xlated instruction index, when the program was loaded with BTF line info.
- * Empty when it was not (programs built by the assembler, objects without -g).
+ * Source lines and function signatures of a loaded program, from the func_info and line_info the
+ * kernel kept with its BTF. Empty when it has none (programs built by the assembler, objects
+ * built without -g).
  */
-export function programSourceLines(prog: FD): { lines: Map<number, string>; functions: Map<number, string> } {
+export function programDebugInfo(prog: FD): ProgramDebugInfo {
   const first = Buffer.alloc(ProgInfo.size);
   objGetInfo(prog, first, 'program');
   const n = ProgInfo.get(first, 'nr_line_info');
-  const recSize = ProgInfo.get(first, 'line_info_rec_size') || 16;
+  const recSize = ProgInfo.get(first, 'line_info_rec_size') || LineInfo.size;
   const nf = ProgInfo.get(first, 'nr_func_info');
-  const fRecSize = ProgInfo.get(first, 'func_info_rec_size') || 8;
+  const fRecSize = ProgInfo.get(first, 'func_info_rec_size') || FuncInfo.size;
   const btfId = ProgInfo.get(first, 'btf_id');
-  const lines = new Map<number, string>();
+  const lines = new Map<number, SourceLine>();
   const functions = new Map<number, string>();
   if (!btfId) return { lines, functions };
   const lineBuf = Buffer.alloc(n * recSize);
@@ -39,16 +62,77 @@ export function programSourceLines(prog: FD): { lines: Map<number, string>; func
   }), 'program');
   const btf = readKernelBtf(btfId);
   for (let i = 0; i < n; i++) {
-    const insn = lineBuf.readUInt32LE(i * recSize);
-    if (!lines.has(insn)) lines.set(insn, btf.string(lineBuf.readUInt32LE(i * recSize + 8)).trim());
+    const l = LineInfo.decode(lineBuf, i * recSize);
+    if (lines.has(l.insn_off)) continue;
+    lines.set(l.insn_off, {
+      text: trimStart(utf8(btf.string(l.line_off))), file: utf8(btf.string(l.file_name_off)),
+      line: lineInfoLine(l.line_col), column: lineInfoColumn(l.line_col),
+    });
   }
   for (let i = 0; i < nf; i++) {
-    const f = btf.type(funcBuf.readUInt32LE(i * fRecSize + 4));
-    const proto = f.type !== undefined ? btf.type(f.type) : undefined;
-    if (!proto?.params) continue;
-    // bpftool's spelling: "int sysctl_policy(struct bpf_sysctl * ctx)"
-    const params = proto.params.map((p) => `${btf.typeName(p.type)}${p.name ? ` ${p.name}` : ''}`).join(', ');
-    functions.set(funcBuf.readUInt32LE(i * fRecSize), `${btf.typeName(proto.type!)} ${f.name}(${params})`);
+    const f = FuncInfo.decode(funcBuf, i * fRecSize);
+    const signature = functionSignature(btf, f.type_id);
+    if (signature) functions.set(f.insn_off, signature);
   }
   return { lines, functions };
+}
+
+/**
+ * Source line text per xlated instruction index, and function signatures, when the program was
+ * loaded with BTF line info (programDebugInfo without file and line numbers).
+ */
+export function programSourceLines(prog: FD): { lines: Map<number, string>; functions: Map<number, string> } {
+  const { lines, functions } = programDebugInfo(prog);
+  return { lines: new Map([...lines].map(([i, l]) => [i, l.text])), functions };
+}
+
+// bpftool writes the signature into a 1024-byte buffer and prints nothing when it does not fit.
+const SIGNATURE_MAX_BYTES = 1024;
+
+/**
+ * A BTF function type as bpftool spells it above the function's instructions:
+ * "int count_write(__u32 weight)", "__u64 clamp(__u64 w, const char * why)" (every type word is
+ * followed by a space, pointers included). Empty when bpftool prints none: kinds it does not spell
+ * (type tags), or a signature longer than its buffer.
+ */
+export function functionSignature(btf: Btf, typeId: number): string {
+  const text = typeWords(btf, typeId);
+  return text !== undefined && Buffer.byteLength(text) < SIGNATURE_MAX_BYTES ? text : '';
+}
+
+function typeWords(btf: Btf, id: number, depth = 0): string | undefined {
+  if (id === 0) return 'void ';
+  if (depth > 64) return undefined;
+  const t = btf.type(id);
+  const inner = (ref: number) => typeWords(btf, ref, depth + 1);
+  const prefixed = (word: string, ref: number) => { const s = inner(ref); return s === undefined ? undefined : `${word} ${s}`; };
+  switch (t.kind) {
+    case 'INT': case 'TYPEDEF': case 'FLOAT': return `${t.name} `;
+    case 'STRUCT': case 'UNION': return `${t.kind.toLowerCase()} ${t.name} `;
+    case 'ENUM': case 'ENUM64': return `enum ${t.name} `;
+    case 'FWD': return `${t.kindFlag ? 'union' : 'struct'} ${t.name} `;
+    case 'ARRAY': { const s = inner(t.array!.type); return s === undefined ? undefined : `${s}[${t.array!.nelems}]`; }
+    case 'PTR': { const s = inner(t.type!); return s === undefined ? undefined : `${s}* `; }
+    case 'CONST': case 'VOLATILE': case 'RESTRICT': return prefixed(t.kind.toLowerCase(), t.type!);
+    case 'FUNC_PROTO': return functionWords(btf, t, undefined, depth);
+    case 'FUNC': return functionWords(btf, btf.type(t.type!), t.name, depth);
+    case 'VAR': { const s = inner(t.type!); return s === undefined ? undefined : `${t.linkage === 0 ? 'static ' : ''}${s} ${t.name}`; }
+    case 'DATASEC': return `section ("${t.name}") `;
+    default: return undefined;
+  }
+}
+
+function functionWords(btf: Btf, proto: BtfType, name: string | undefined, depth: number): string | undefined {
+  let text = typeWords(btf, proto.type ?? 0, depth + 1);
+  if (text === undefined) return undefined;
+  text += `${name ?? ''}(`;
+  for (const [i, p] of (proto.params ?? []).entries()) {
+    if (i) text += ', ';
+    if (p.type === 0) { text += '...'; continue; }
+    const words = typeWords(btf, p.type, depth + 1);
+    if (words === undefined) return undefined;
+    // A parameter without a name loses the type's trailing space: "int (int, char *)".
+    text += p.name ? `${words}${p.name}` : words.replace(/ $/, '');
+  }
+  return `${text})`;
 }

@@ -109,6 +109,18 @@ export const ProgInfo = new Layout('struct bpf_prog_info', '', {
   attach_btf_id: 'u32', pad_end: 'u32',
 }, { gpl_compatible: null, pad_end: null });
 
+/** struct bpf_func_info: where each function of a program starts, and its BTF FUNC type. */
+export const FuncInfo = new Layout('struct bpf_func_info', '', { insn_off: 'u32', type_id: 'u32' });
+
+/**
+ * struct bpf_line_info: the source line of the instruction at insn_off; file and line are offsets
+ * into the program's BTF strings, line_col is the line number << 10 | the column.
+ */
+export const LineInfo = new Layout('struct bpf_line_info', '', { insn_off: 'u32', file_name_off: 'u32', line_off: 'u32', line_col: 'u32' });
+/** BPF_LINE_INFO_LINE_NUM and BPF_LINE_INFO_LINE_COL of a line_col. */
+export const lineInfoLine = (lineCol: number): number => lineCol >>> 10;
+export const lineInfoColumn = (lineCol: number): number => lineCol & 0x3ff;
+
 export const MapInfo = new Layout('struct bpf_map_info', '', {
   type: 'u32', id: 'u32', key_size: 'u32', value_size: 'u32', max_entries: 'u32', map_flags: 'u32',
   name: bytes(BPF_OBJ_NAME_LEN), ifindex: 'u32', btf_vmlinux_value_type_id: 'u32', netns_dev: 'u64',

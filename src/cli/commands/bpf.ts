@@ -20,7 +20,7 @@ and the interpreter that runs a program without root.
   sysward bpf progs [--json]            loaded programs: id, type, name, tag, runs, maps
   sysward bpf maps [--json]             maps: id, type, name, key/value size, entries
   sysward bpf links [--json]            links: id, type, program, cgroup id, attach type
-  sysward bpf dump ID [--opcodes] [--json]
+  sysward bpf dump ID [--opcodes] [--linum] [--json]
                                         the same as bpf prog dump ID
   sysward bpf run FILE|- [options]      run a program in sysward's eBPF interpreter (no root)
   sysward bpf load OBJECT.o [--pin DIR] [--attach-cgroup PATH] [--attach] [--set NAME=VALUE]

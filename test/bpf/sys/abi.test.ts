@@ -22,6 +22,7 @@ const layouts: Record<string, Layout<Spec>> = {
   LinkUpdateAttr: abi.LinkUpdateAttr, LinkDetachAttr: abi.LinkDetachAttr, EnableStatsAttr: abi.EnableStatsAttr,
   RawTracepointOpenAttr: abi.RawTracepointOpenAttr, BtfLoadAttr: abi.BtfLoadAttr, BtfInfo: abi.BtfInfo,
   PerfEventAttr, ProgInfo: abi.ProgInfo, MapInfo: abi.MapInfo, LinkInfo: abi.LinkInfo,
+  FuncInfo: abi.FuncInfo, LineInfo: abi.LineInfo,
 } as unknown as Record<string, Layout<Spec>>;
 
 const enums: Record<string, [Record<string, number>, string]> = {
@@ -52,6 +53,8 @@ test('struct layouts match <linux/bpf.h>', gate, () => {
     // perf_event_attr is passed as its leading part; the kernel reads the size from attr.size.
     if (l.cPrefix === '' && l.cType !== 'union bpf_attr' && name !== 'PerfEventAttr') lines.push(`printf("${name} size %zu\\n", sizeof(${l.cType}));`);
   }
+  // The layout's size goes in attr.size; the kernel reads config2 (probe offsets) from VER1 on.
+  lines.push('printf("PerfEventAttr size %d\\n", PERF_ATTR_SIZE_VER1);');
   const out = runC(`#include <stdio.h>\n#include <stddef.h>\n#include <linux/bpf.h>\n#include <linux/perf_event.h>\nint main(void){\n${lines.join('\n')}\nreturn 0;}\n`);
   let checked = 0;
   for (const line of out.trim().split('\n')) {
@@ -89,6 +92,7 @@ test('enum values and flags match <linux/bpf.h>', gate, () => {
     ['BPF_RINGBUF_BUSY_BIT', abi.RingBuf.BUSY_BIT >>> 0], ['BPF_RINGBUF_DISCARD_BIT', abi.RingBuf.DISCARD_BIT],
     ['BPF_RINGBUF_HDR_SZ', abi.RingBuf.HDR_SZ], ['BPF_OBJ_NAME_LEN', abi.BPF_OBJ_NAME_LEN], ['BPF_TAG_SIZE', abi.BPF_TAG_SIZE],
     ['BPF_STATS_RUN_TIME', abi.StatsType.RUN_TIME], ['BPF_F_SLEEPABLE', abi.ProgLoadFlag.F_SLEEPABLE],
+    ['BPF_LINE_INFO_LINE_NUM(0xfffffc2aU)', abi.lineInfoLine(0xfffffc2a)], ['BPF_LINE_INFO_LINE_COL(0xfffffc2aU)', abi.lineInfoColumn(0xfffffc2a)],
   ];
   for (const [c, v] of flags) lines.push(`printf("flag ${c} %u %u\\n", (unsigned)(${c}), ${v}u);`);
   const out = runC(`#include <stdio.h>\n#include <linux/bpf.h>\nint main(void){\n${lines.join('\n')}\nreturn 0;}\n`);
