@@ -41,8 +41,9 @@ export class SysError extends Error {
 /** A feature this kernel lacks. Probes and fallbacks turn errnos into this one error. */
 export class NotSupportedError extends Error {
   override name = 'NotSupportedError';
-  constructor(readonly feature: string, readonly reason?: string) {
-    super(`${feature} is not supported by this kernel${reason ? ` (${reason})` : ''}`);
+  /** `message` replaces the default "FEATURE is not supported by this kernel (REASON)". */
+  constructor(readonly feature: string, readonly reason?: string, message?: string) {
+    super(message ?? `${feature} is not supported by this kernel${reason ? ` (${reason})` : ''}`);
   }
 }
 

@@ -4,16 +4,17 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parse, printJson } from '../command.js';
 import { UsageError } from '../errors.js';
-import { readObject } from '../../bpf/elf/object.js';
+import { readObject, type ProgramObjectSpec } from '../../bpf/elf/object.js';
 import { Collection } from '../../bpf/elf/collection.js';
+import { isProbeSection } from '../../bpf/elf/probe.js';
 import { programSourceLines } from '../../bpf/btf/source.js';
 import { readMapDecoded } from '../../bpf/btf/maps.js';
 import { programIds } from '../../bpf/ids.js';
 import { Program, type ProgramInfo } from '../../bpf/prog.js';
 import { ensureBpffs, DEFAULT_BPFFS } from '../../bpf/pin.js';
 import { Cmd, getFdById } from '../../bpf/sys/index.js';
-import { decodeInstructions, formatInstructions } from '../../bpf/asm/index.js';
-import { xlatedCallName } from '../../bpf/kallsyms.js';
+import { decodeInstructions } from '../../bpf/asm/index.js';
+import { dumpXlated } from '../../bpf/xlated.js';
 
 export const LOAD_HELP = `usage: sysward bpf load OBJECT.o [--pin DIR] [--attach-cgroup PATH] [--attach] [--set NAME=VALUE]... [--json]
 
@@ -25,7 +26,10 @@ DIR/maps/MAP for maps, DIR/links/PROG for links.
   --pin DIR             where to pin (on bpffs)
   --attach-cgroup PATH  attach cgroup programs (cgroup/sysctl, cgroup_skb/…) to this cgroup
   --attach              attach the others as their section says: raw_tp/NAME, lsm/HOOK,
-                        fentry/FUNC, fexit/FUNC, tp_btf/NAME
+                        fentry/FUNC, fexit/FUNC, tp_btf/NAME, tracepoint/CAT/NAME,
+                        kprobe/FUNC, uprobe/BINARY:FUNC (BINARY a path or a library name
+                        such as libc.so.6); a uprobe section without BINARY:FUNC stays
+                        loaded, not attached
   --set NAME=VALUE      set a global variable before load (const volatile in .rodata included);
                         VALUE is an integer or a string
   --json                what was loaded, as JSON
@@ -43,10 +47,11 @@ export const PROG_HELP = `usage: sysward bpf prog <ls|dump> [options]
 
   sysward bpf prog ls [--json]           loaded programs (bpftool prog show): id, type, name,
                                          tag, instructions, maps
-  sysward bpf prog dump ID [--opcodes] [--json]
-                                         the program as the kernel holds it, with its C source
-                                         lines when it was loaded with BTF (bpftool prog dump
-                                         xlated)
+  sysward bpf prog dump ID [--opcodes] [--linum] [--json]
+                                         the program as the kernel holds it, with its functions'
+                                         signatures and C source lines when it was loaded with
+                                         BTF, calls named by kernel symbol (bpftool prog dump
+                                         xlated); --linum adds each line's file, line and column
 `;
 
 /** sysward bpf load OBJECT.o … */
@@ -68,7 +73,8 @@ export function runLoad(argv: string[]): number {
   const dir = values.pin ?? join(DEFAULT_BPFFS, basename(file).replace(/\.(bpf\.)?o$/, '').replace(/[^A-Za-z0-9_.-]/g, '_'));
   if (dir.startsWith(`${DEFAULT_BPFFS}/`) || dir === DEFAULT_BPFFS) ensureBpffs();
   using coll = Collection.load(spec);
-  mkdirSync(join(dir, 'maps'), { recursive: true });
+  // Directories this command created (the first of each mkdir -p): removed again on failure.
+  const madeDirs = [mkdirSync(join(dir, 'maps'), { recursive: true })];
   const pinned: string[] = [];
   // bpffs refuses names with dots: "obj.rodata" is pinned as "obj_rodata", as libbpf does.
   const pinName = (n: string) => n.replace(/\./g, '_');
@@ -88,11 +94,11 @@ export function runLoad(argv: string[]): number {
     pinned.push(path);
     let link: string | undefined;
     const wantCgroup = ps.def.attach === 'cgroup' && values['attach-cgroup'];
-    const wantOther = values.attach && ['raw_tracepoint', 'tracepoint', 'btf'].includes(ps.def.attach);
+    const wantOther = values.attach && attachable(ps);
     if (wantCgroup || wantOther) {
       const l = coll.attach(name, wantCgroup ? { cgroup: values['attach-cgroup']! } : {});
       if ('pin' in l) {
-        mkdirSync(join(dir, 'links'), { recursive: true });
+        madeDirs.push(mkdirSync(join(dir, 'links'), { recursive: true }));
         link = join(dir, 'links', pinName(name));
         l.pin(link);
         pinned.push(link);
@@ -105,6 +111,7 @@ export function runLoad(argv: string[]): number {
   } catch (e) {
     // All or nothing: what was pinned before the failure is removed again.
     for (const path of pinned) rmSync(path, { force: true });
+    for (const d of madeDirs.reverse()) if (d) rmSync(d, { recursive: true, force: true });
     throw e;
   }
   if (values.json) { printJson(loaded); return 0; }
@@ -114,9 +121,17 @@ export function runLoad(argv: string[]): number {
   for (const m of loaded.maps as { name: string; id: number; type: string; pinned: string }[]) process.stdout.write(`map ${m.name} (${m.type}) id ${m.id} pinned at ${m.pinned}\n`);
   for (const w of loaded.warnings) process.stderr.write(`warning: loaded without BTF: ${w}\n`);
   const unattached = spec.programs.filter((p) => !(loaded.programs as { link?: string; name: string }[]).find((x) => x.name === p.name)?.link);
-  if (unattached.length) process.stdout.write(`not attached: ${unattached.map((p) => `${p.name} (${p.section})`).join(', ')}; ${unattached.some((p) => p.def.attach === 'cgroup') ? 'use --attach-cgroup PATH for cgroup programs' : 'use --attach'}\n`);
+  const later = unattached.filter((p) => p.def.attach === 'cgroup' || attachable(p));
+  const never = unattached.filter((p) => !later.includes(p));
+  const list = (ps: ProgramObjectSpec[]) => ps.map((p) => `${p.name} (${p.section})`).join(', ');
+  if (later.length) process.stdout.write(`not attached: ${list(later)}; ${later.some((p) => p.def.attach === 'cgroup') ? 'use --attach-cgroup PATH for cgroup programs' : 'use --attach'}\n`);
+  if (never.length) process.stdout.write(`not attached: ${list(never)}; sysward cannot attach these from their section name (a uprobe needs uprobe/BINARY:FUNC); they stay loaded and pinned\n`);
   return 0;
 }
+
+/** What --attach attaches: the section names its target (a uprobe without BINARY:FUNC does not). */
+const attachable = (p: ProgramObjectSpec): boolean =>
+  ['raw_tracepoint', 'tracepoint', 'btf'].includes(p.def.attach) || (isProbeSection(p.def.prefix) && p.attachTarget !== '');
 
 const progInfo = (id: number): ProgramInfo | undefined => {
   const fd = getFdById(Cmd.PROG_GET_FD_BY_ID, id, 'program');
@@ -127,7 +142,7 @@ const progInfo = (id: number): ProgramInfo | undefined => {
 /** sysward bpf prog ls|dump … */
 export function runProg(argv: string[]): number {
   const [sub, ...rest] = argv;
-  const { values, positionals } = parse(`bpf prog ${sub ?? ''}`.trim(), rest, { json: { type: 'boolean' }, opcodes: { type: 'boolean' } });
+  const { values, positionals } = parse(`bpf prog ${sub ?? ''}`.trim(), rest, { json: { type: 'boolean' }, opcodes: { type: 'boolean' }, linum: { type: 'boolean' } });
   if (values.help || sub === undefined) { process.stdout.write(PROG_HELP); return sub === undefined ? 2 : 0; }
   switch (sub) {
     case 'ls': case 'list': case 'show': {
@@ -146,20 +161,12 @@ export function runProg(argv: string[]): number {
       const id = Number(positionals[0]);
       if (!Number.isInteger(id) || id <= 0) throw new UsageError('bpf prog dump needs a program id; list them with `sysward bpf prog ls`');
       using p = Program.fromId(id);
-      const insns = decodeInstructions(p.xlated());
-      const { lines, functions } = programSourceLines(p.handle);
-      if (values.json) { printJson({ id, instructions: insns, sourceLines: Object.fromEntries(lines), functions: Object.fromEntries(functions) }); return 0; }
-      const text = formatInstructions(insns, { mapText: (m) => `map[id:${m}]`, callName: xlatedCallName, opcodes: values.opcodes ?? false });
-      let out = '';
-      for (const line of text.split('\n')) {
-        const m = /^\s*(\d+):/.exec(line);
-        const fn = m ? functions.get(Number(m[1])) : undefined;
-        if (fn) out += `${fn}:\n`;
-        const src = m ? lines.get(Number(m[1])) : undefined;
-        if (src !== undefined) out += `; ${src}\n`;
-        if (line) out += `${line}\n`;
+      if (values.json) {
+        const { lines, functions } = programSourceLines(p.handle);
+        printJson({ id, instructions: decodeInstructions(p.xlated()), sourceLines: Object.fromEntries(lines), functions: Object.fromEntries(functions) });
+        return 0;
       }
-      process.stdout.write(out);
+      process.stdout.write(dumpXlated(p.handle, { opcodes: values.opcodes ?? false, linum: values.linum ?? false }));
       return 0;
     }
     default:

@@ -1,6 +1,6 @@
 // Test programs are C in test/fixtures/elf/*.bpf.c, compiled at test time like a libbpf user would.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../../helpers/paths.js';
@@ -13,10 +13,16 @@ export const withClang = needs(!clang ? 'needs clang (apt-get install clang llvm
 
 let dir: string | undefined;
 const built = new Map<string, string>();
+/** bpf_tracing.h's PT_REGS_* need the target architecture (libbpf's __TARGET_ARCH_xxx). */
+const TARGET_ARCH: Record<string, string> = { x64: 'x86', arm64: 'arm64', riscv64: 'riscv', ppc64: 'powerpc', s390x: 's390' };
 
-/** clang -O2 -g -target bpf of test/fixtures/elf/NAME.bpf.c into a temp dir; the .o path. */
-export function compileFixture(name: string): string {
-  const cached = built.get(name);
+/**
+ * clang -O2 -g -target bpf of test/fixtures/elf/NAME.bpf.c into a temp dir; the .o path.
+ * `defines` become -DNAME=VALUE (values are C tokens: quote strings yourself).
+ */
+export function compileFixture(name: string, defines: Record<string, string> = {}): string {
+  const key = [name, ...Object.entries(defines).map(([k, v]) => `${k}=${v}`)].join(' ');
+  const cached = built.get(key);
   if (cached) return cached;
   if (!dir) {
     dir = mkdtempSync(join(tmpdir(), 'sysward-elf-'));
@@ -24,11 +30,16 @@ export function compileFixture(name: string): string {
   }
   let multiarch = '';
   try { multiarch = execFileSync('gcc', ['-print-multiarch'], { encoding: 'utf8' }).trim(); } catch { /* non-Debian: headers in /usr/include */ }
-  const out = join(dir, `${name}.bpf.o`);
+  // The file name stays NAME.bpf.o (it names the object's maps); variants get their own folder.
+  const outDir = Object.keys(defines).length ? join(dir, `variant-${built.size}`) : dir;
+  mkdirSync(outDir, { recursive: true });
+  const out = join(outDir, `${name}.bpf.o`);
   execFileSync(clang ?? 'clang', [
     '-O2', '-g', '-target', 'bpf', ...(multiarch ? [`-I/usr/include/${multiarch}`] : []),
+    ...(TARGET_ARCH[process.arch] ? [`-D__TARGET_ARCH_${TARGET_ARCH[process.arch]}`] : []),
+    ...Object.entries(defines).map(([k, v]) => `-D${k}=${v}`),
     '-c', join(ELF_FIXTURES, `${name}.bpf.c`), '-o', out,
   ], { stdio: 'pipe' });
-  built.set(name, out);
+  built.set(key, out);
   return out;
 }
