@@ -14,11 +14,16 @@ import {
   linkCreate, linkCreateTracing, mapCreate, mapFreeze, mapUpdateElem, progLoadRaw, rawTracepointOpen,
 } from '../sys/index.js';
 import { perfEventOpenTracepoint } from '../sys/perf.js';
+import { openProbeEvent } from './probe.js';
+import { POISON_KFUNC_BASE, defaultFacts, kconfigValue, resolveKernelExterns, type KernelFacts, type ResolvedExtern } from './externs.js';
 import type { MapObjectSpec, ObjectSpec, ProgramObjectSpec } from './object.js';
 
 const ENOSPC = errnoValue('ENOSPC');
 const PSEUDO_MAP_FD = 1;
 const PSEUDO_MAP_VALUE = 2;
+const PSEUDO_BTF_ID = 3;
+const PSEUDO_KFUNC_CALL = 2;
+const OP_CALL = 0x85;
 const PER_CPU = new Set(['PERCPU_HASH', 'PERCPU_ARRAY', 'LRU_PERCPU_HASH', 'PERCPU_CGROUP_STORAGE']);
 
 export interface LoadOptions {
@@ -73,12 +78,22 @@ export class Collection implements Disposable {
           btfWarning = e.message;
         }
       }
-      for (const m of spec.maps) maps.set(m.name, createMap(m, btf));
       let kernelBtf = o.kernelBtf;
       const kbtf = () => (kernelBtf ??= Btf.kernel());
+      // Externs first: a kernel without what a strong extern names fails before anything is created.
+      let externs = new Map<string, ResolvedExtern>();
+      let kconfig: Buffer | undefined;
+      if (spec.externs.length) {
+        const base = defaultFacts();
+        const facts: KernelFacts = { config: () => base.config(), kallsyms: (n) => base.kallsyms(n), get btf() { return kbtf(); } };
+        const kc = spec.maps.find((m) => m.section === '.kconfig');
+        if (kc) kconfig = kconfigValue(spec.externs, kc.valueSize, facts);
+        externs = resolveKernelExterns(spec.btf!, spec.externs, facts);
+      }
+      for (const m of spec.maps) maps.set(m.name, createMap(m.section === '.kconfig' && kconfig ? { ...m, data: kconfig } : m, btf));
       for (const p of spec.programs) {
         if (o.programs && !o.programs.includes(p.name)) continue;
-        programs.set(p.name, loadProgram(spec, p, maps, btf, kbtf, o.logLevel));
+        programs.set(p.name, loadProgram(spec, p, maps, btf, kbtf, o.logLevel, externs));
       }
     } catch (e) {
       for (const p of programs.values()) p.close();
@@ -139,8 +154,9 @@ export class Collection implements Disposable {
 
   /**
    * Attach a program as its SEC() name says: cgroup types to `cgroup`, raw_tp/NAME to that raw
-   * tracepoint, tracepoint/CAT/NAME through a perf event, lsm/fentry/fexit/tp_btf to the kernel function found by BTF at load. The link is
-   * kept in `links` and closed with the collection unless pinned.
+   * tracepoint, tracepoint/CAT/NAME through a perf event, lsm/fentry/fexit/tp_btf to the kernel function found by BTF at load,
+   * kprobe/FUNC[+OFFSET] and uprobe/BINARY:FUNC[+OFFSET] (kretprobe, uretprobe, uprobe.s) through a perf event of the kprobe or
+   * uprobe PMU. The link is kept in `links` and closed with the collection unless pinned.
    */
   attach(name: string, o: { cgroup?: string } = {}): Link | ProgAttachment {
     const p = this.spec.program(name);
@@ -160,6 +176,13 @@ export class Collection implements Disposable {
         // A bpf_link on a perf event (Linux 5.15+); the link holds the event, so its fd can go.
         using event = perfEventOpenTracepoint(p.attachTarget);
         link = new Link(linkCreate(prog.handle, event, AttachType.PERF_EVENT, 0, `tracepoint ${p.attachTarget}`));
+        break;
+      }
+      case 'kprobe':
+      case 'uprobe': {
+        // The kprobe / uprobe PMU (Linux 4.17) and a bpf_link on its event (Linux 5.15), as for tracepoints.
+        using event = openProbeEvent(p);
+        link = new Link(linkCreate(prog.handle, event, AttachType.PERF_EVENT, 0, p.section));
         break;
       }
       case 'btf':
@@ -223,10 +246,11 @@ function findAttachBtfId(p: ProgramObjectSpec, kbtf: Btf): number {
 
 function loadProgram(
   spec: ObjectSpec, p: ProgramObjectSpec, maps: Map<string, BpfMap<unknown, Buffer>>, btf: BtfHandle | undefined,
-  kbtf: () => Btf, logLevel: 1 | 2 | undefined,
+  kbtf: () => Btf, logLevel: 1 | 2 | undefined, externs: Map<string, ResolvedExtern>,
 ): Program {
   const insns = Buffer.from(p.instructions);
   for (const r of p.relocations) {
+    if (r.kind === 'extern') { patchExtern(insns, r.insn, externs.get(r.extern), spec.externs.findIndex((e) => e.name === r.extern)); continue; }
     const map = maps.get(r.map);
     if (!map) throw new Error(`${p.name}: relocation to map ${r.map}, which was not created`);
     const o = r.insn * 8;
@@ -263,20 +287,49 @@ function loadProgram(
   };
   const fd = progLoadRaw(attr);
   if (fd >= 0) return Program.fromFD(new FD(fd, 'program'));
-  if (!['EACCES', 'EINVAL', 'ENOSPC'].includes(errnoName(-fd))) {
-    throw new SysError(`loading ${p.type} program ${p.name} (SEC("${p.section}"))`, -fd, {
-      EPERM: 'run as root, or give the process CAP_BPF with CAP_NET_ADMIN (CAP_PERFMON / CAP_SYS_ADMIN for tracing and LSM types)',
-    });
-  }
+  // Again with a log: the verifier explains most refusals (whatever the errno), the syscall itself not.
   for (let size = 256 * 1024; ; size *= 4) {
     const log = Buffer.alloc(size);
     const r = progLoadRaw({ ...attr, log_level: logLevel ?? 1, log_size: size, log_buf: log });
     const text = cString(log);
     if (r >= 0) return Program.fromFD(new FD(r, 'program'));
     if (-r === ENOSPC && size < 1 << 28) continue;
+    if (!text.trim() && !['EACCES', 'EINVAL', 'ENOSPC'].includes(errnoName(-r))) {
+      throw new SysError(`loading ${p.type} program ${p.name} (SEC("${p.section}"))`, -r, {
+        EPERM: p.def.btfTarget && p.def.btfTarget !== 'tp_btf'
+          ? 'run as root (CAP_BPF, CAP_PERFMON; CAP_MAC_ADMIN for LSM); as root already, this kernel refuses trampoline programs (bpftool is refused too)'
+          : 'run as root, or give the process CAP_BPF with CAP_NET_ADMIN (CAP_PERFMON / CAP_SYS_ADMIN for tracing and LSM types)',
+      });
+    }
     const { summary, failingInstruction } = summarizeVerifierLog(text || errnoName(-r));
+    const kfunc = /invalid func unknown#(\d+)/.exec(text);
+    const missingKfunc = kfunc ? spec.externs[Number(kfunc[1]) - POISON_KFUNC_BASE] : undefined;
     const poisoned = /unknown#195896080|invalid func unknown#195896080/.test(text)
-      ? ` (a CO-RE relocation this kernel cannot satisfy: a field or type the program reads is missing from ${p.name}'s target kernel)` : '';
+      ? ` (a CO-RE relocation this kernel cannot satisfy: a field, type or enum value ${p.name} reads is missing from this kernel; guard it with bpf_core_field_exists / bpf_core_type_exists / bpf_core_enum_value_exists)`
+      : missingKfunc ? ` (a call to kfunc ${missingKfunc.name}, which this kernel lacks: guard it with bpf_ksym_exists(${missingKfunc.name}))` : '';
     throw new VerifierError(-r, text ? `${p.name}: ${summary}${poisoned}` : `${p.name}: the kernel refused the program (${errnoName(-r)}) and wrote no log; check its SEC("${p.section}") against \`sysward probe\``, text, failingInstruction);
+  }
+}
+
+/** Fill in a __ksym extern: a kfunc call by BTF id, a 64-bit load of a BTF id (typed) or an address. */
+function patchExtern(insns: Buffer, insn: number, r: ResolvedExtern | undefined, index: number): void {
+  if (!r) throw new Error(`extern at instruction ${insn} was not resolved`);
+  const o = insn * 8;
+  if (insns[o] === OP_CALL) {
+    const found = r.kind === 'btf';
+    // A missing __weak kfunc: libbpf's poison, which the verifier accepts only in dead code.
+    insns[o + 1] = found ? PSEUDO_KFUNC_CALL << 4 : 0;
+    insns.writeInt16LE(0, o + 2); // vmlinux (a module's BTF would be an fd_array index)
+    insns.writeInt32LE(found ? r.id : POISON_KFUNC_BASE + index, o + 4);
+    return;
+  }
+  insns[o + 1] = (insns[o + 1]! & 0x0f) | ((r.kind === 'btf' ? PSEUDO_BTF_ID : 0) << 4);
+  if (r.kind === 'btf') {
+    insns.writeInt32LE(r.id, o + 4);
+    insns.writeInt32LE(0, o + 12); // the BTF object: 0 is vmlinux
+  } else {
+    const a = r.kind === 'address' ? r.address : 0n;
+    insns.writeUInt32LE(Number(a & 0xffffffffn), o + 4);
+    insns.writeUInt32LE(Number(a >> 32n), o + 12);
   }
 }

@@ -9,6 +9,7 @@ import { MapFlag, MapType } from '../sys/abi.js';
 import type { MapTypeName } from '../map.js';
 import type { AttachTypeName, ProgTypeName } from '../prog.js';
 import { ElfError, ElfFile, SHF, SHT, STB, STT, type ElfSection } from './elf.js';
+import { collectExterns, sanitizeExternBtf, type ExternSpec } from './externs.js';
 import { matchSection, type SectionDef } from './sections.js';
 
 const R_BPF_64_64 = 1;
@@ -21,7 +22,9 @@ const PSEUDO_CALL = 1;
 /** A load-time fix of one instruction: the kernel object's fd (or a value address) goes in. */
 export type InsnRelocation =
   | { insn: number; kind: 'map'; map: string }
-  | { insn: number; kind: 'data'; map: string; offset: number };
+  | { insn: number; kind: 'data'; map: string; offset: number }
+  /** A __ksym extern: a 64-bit load of its address or BTF id, or a kfunc call. */
+  | { insn: number; kind: 'extern'; extern: string };
 
 /** A CO-RE relocation at an instruction of the linked program. */
 export interface ProgramCoreRelo extends Omit<CoreRelo, 'insnOffset'> { insn: number }
@@ -75,6 +78,8 @@ export class ObjectSpec {
     /** The object's BTF with section sizes and variable offsets filled in, ready for BTF_LOAD. */
     readonly btf: Btf | undefined,
     readonly btfExt: BtfExt | undefined,
+    /** What the loader fills in from the running kernel (__kconfig, __ksym). */
+    readonly externs: ExternSpec[] = [],
   ) {}
 
   program(name: string): ProgramObjectSpec {
@@ -96,6 +101,7 @@ export class ObjectSpec {
   setVariable(name: string, value: Buffer | number | bigint | string): void {
     const v = this.variables.get(name);
     if (!v) throw new Error(`${this.name} has no global variable ${name}; it has ${[...this.variables.keys()].join(', ') || 'none'}`);
+    if (this.externs.some((e) => e.name === name)) throw new Error(`${name} is a __kconfig extern: the loader sets it from the kernel's configuration`);
     let bytes: Buffer;
     if (Buffer.isBuffer(value)) bytes = value;
     else if (typeof value === 'string') bytes = Buffer.from(value);
@@ -141,6 +147,8 @@ class ObjectParser {
   readonly #mapAt = new Map<string, string>();
   readonly #dataMap = new Map<number, string>();
   readonly #variables = new Map<string, VariableSpec>();
+  #externs: ExternSpec[] = [];
+  #kconfigMap?: string;
 
   constructor(readonly elf: ElfFile, readonly name: string) {}
 
@@ -149,10 +157,13 @@ class ObjectParser {
   parse(): ObjectSpec {
     const license = this.#license();
     this.#readBtf();
+    const { externs, kconfigSize } = collectExterns(this.elf, this.#btf, (m) => this.fail(m));
+    this.#externs = externs;
+    if (this.#btf) this.#btf = sanitizeExternBtf(this.#btf, externs, kconfigSize);
     this.#readMaps();
-    this.#readGlobalData();
+    this.#readGlobalData(kconfigSize);
     const programs = this.#readPrograms(license);
-    return new ObjectSpec(this.name, license, programs, this.#maps, this.#variables, this.#btf, this.#ext);
+    return new ObjectSpec(this.name, license, programs, this.#maps, this.#variables, this.#btf, this.#ext, externs);
   }
 
   #license(): string {
@@ -242,8 +253,21 @@ class ObjectParser {
     }
   }
 
-  #readGlobalData(): void {
+  #readGlobalData(kconfigSize: number): void {
     const prefix = this.name.replace(/\.(bpf\.)?o$/, '').replace(/[^A-Za-z0-9_]/g, '_').slice(0, 7);
+    if (kconfigSize > 0) {
+      // libbpf's .kconfig map: read-only to programs, filled from the kernel's configuration at load, frozen.
+      const name = `${prefix}.kconfig`.slice(0, 15);
+      const ds = this.#btf?.idsByName('.kconfig', 'DATASEC')[0];
+      this.#maps.push({
+        name, type: 'ARRAY', keySize: 4, valueSize: kconfigSize, maxEntries: 1, flags: MapFlag.F_RDONLY_PROG,
+        btfKeyTypeId: 0, btfValueTypeId: ds ?? 0, section: '.kconfig', data: Buffer.alloc(kconfigSize), freeze: true,
+      });
+      this.#kconfigMap = name;
+      for (const e of this.#externs) {
+        if (e.kconfig) this.#variables.set(e.name, { name: e.name, map: name, offset: e.kconfig.offset, size: e.kconfig.size, typeId: e.typeId, readOnly: true });
+      }
+    }
     for (const s of this.elf.sections.filter(isDataSection)) {
       if (s.size === 0) continue;
       const name = `${prefix}${s.name}`.slice(0, 15).replace(/[^A-Za-z0-9_.]/g, '_');
@@ -313,6 +337,13 @@ class ObjectParser {
         const imm = local.readInt32LE(i * INSN + 4);
         const sym = r.symbol;
         const where = `${p.section.name}+${r.offset} (${sym.name || 'section symbol'})`;
+        const ext = sym.section === 0 ? this.#externs.find((e) => e.name === sym.name) : undefined;
+        if (sym.section === 0 && !ext) this.fail(`${where}: ${sym.name || 'a symbol'} is undefined and not a __kconfig or __ksym extern`);
+        if (code === OP_CALL && ext) {
+          if (ext.kind !== 'kfunc') this.fail(`${where}: calls ${ext.name}, which is declared as a variable, not a function`);
+          relocations.push({ insn: p.base + i, kind: 'extern', extern: ext.name });
+          continue;
+        }
         if (code === OP_CALL && (local[i * INSN + 1]! >> 4) === PSEUDO_CALL) {
           if (r.type !== R_BPF_64_32 && r.type !== R_BPF_64_64) this.fail(`${where}: call relocation of unexpected type ${r.type}`);
           const tsec = this.elf.sections[sym.section];
@@ -326,7 +357,8 @@ class ObjectParser {
         }
         if (code !== OP_LD_IMM64) this.fail(`${where}: relocation on an instruction (opcode 0x${code.toString(16)}) that is neither a call nor a 64-bit load`);
         if (i + 1 >= p.count) this.fail(`${where}: 64-bit load at the end of the code`);
-        if (sym.section === 0) this.fail(`${where}: ${sym.name} is an extern (__kconfig, __ksym); externs are not supported yet`);
+        if (ext?.kconfig) { relocations.push({ insn: p.base + i, kind: 'data', map: this.#kconfigMap!, offset: ext.kconfig.offset + imm }); continue; }
+        if (ext) { relocations.push({ insn: p.base + i, kind: 'extern', extern: ext.name }); continue; }
         const mapName = this.#mapAt.get(`${sym.section}:${sym.value}`) ?? this.#mapAt.get(`${sym.section}:${sym.value + imm}`);
         if (mapName) { relocations.push({ insn: p.base + i, kind: 'map', map: mapName }); continue; }
         const dataName = this.#dataMap.get(sym.section);

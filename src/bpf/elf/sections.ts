@@ -104,7 +104,7 @@ export const SECTION_DEFS: readonly SectionDef[] = [
   d('cgroup/dev', 'CGROUP_DEVICE', 'cgroup', 'CGROUP_DEVICE'),
   d('struct_ops', 'STRUCT_OPS', 'none'),
   d('sk_lookup', 'SK_LOOKUP', 'none', 'SK_LOOKUP'),
-  d('syscall', 'SYSCALL', 'none'),
+  d('syscall', 'SYSCALL', 'none', undefined, { sleepable: true }),
 ];
 
 /** The definition for a section name, and what follows the prefix ("" when nothing does). */

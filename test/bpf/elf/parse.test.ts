@@ -26,7 +26,7 @@ test('a cgroup-sysctl object: program, license, BTF maps, global data, relocatio
   assert.equal(bss.valueSize, 12);
   assert.deepEqual([...o.variables.keys()].sort(), ['denied_name', 'last_write', 'refused_total']);
   const p = o.programs[0]!;
-  assert.deepEqual(p.relocations.map((r) => [r.kind, r.map]).sort(), [['data', bss.name], ['data', bss.name], ['data', rodata.name], ['map', 'stats']].sort());
+  assert.deepEqual(p.relocations.map((r) => [r.kind, 'map' in r ? r.map : r.extern]).sort(), [['data', bss.name], ['data', bss.name], ['data', rodata.name], ['map', 'stats']].sort());
   // The static subprogram from .text is linked after the program and the call points at it.
   const insns = decodeInstructions(p.instructions);
   const call = insns.findIndex((i) => i.code === 0x85 && i.src === 1);
