@@ -1,6 +1,6 @@
 // `sysward bpf load OBJECT.o`, `bpf prog ls`, `bpf prog dump ID`: bpftool's verbs for objects built
 // by clang. Parsing and printing only; the work is in src/bpf/elf and src/bpf/btf.
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parse, printJson } from '../command.js';
 import { UsageError } from '../errors.js';
@@ -11,6 +11,7 @@ import { programSourceLines } from '../../bpf/btf/source.js';
 import { readMapDecoded } from '../../bpf/btf/maps.js';
 import { programIds } from '../../bpf/ids.js';
 import { Program, type ProgramInfo } from '../../bpf/prog.js';
+import { BpfMap } from '../../bpf/map.js';
 import { ensureBpffs, DEFAULT_BPFFS } from '../../bpf/pin.js';
 import { Cmd, getFdById } from '../../bpf/sys/index.js';
 import { decodeInstructions } from '../../bpf/asm/index.js';
@@ -36,23 +37,41 @@ DIR/maps/MAP for maps, DIR/links/PROG for links.
 Example: sysward bpf load deny.bpf.o --attach-cgroup /sys/fs/cgroup/box
 `;
 
-export const MAP_HELP = `usage: sysward bpf map dump ID [--json]
+export const MAP_HELP = `usage: sysward bpf map dump ID|PINNED-PATH [--json]
 
 A map's entries, keys and values decoded by the BTF the map was created with (struct fields by
 name, strings for char arrays, enum names), as bpftool map dump prints them; hex when the map has
 no BTF.
 `;
 
-export const PROG_HELP = `usage: sysward bpf prog <ls|dump> [options]
+export const PROG_HELP = `usage: sysward bpf prog <ls|dump|run> [options]
+
+A program is its id (from bpf prog ls) or the path it is pinned at on bpffs.
 
   sysward bpf prog ls [--json]           loaded programs (bpftool prog show): id, type, name,
                                          tag, instructions, maps
-  sysward bpf prog dump ID [--opcodes] [--linum] [--json]
+  sysward bpf prog dump PROG [--opcodes] [--linum] [--json]
                                          the program as the kernel holds it, with its functions'
                                          signatures and C source lines when it was loaded with
                                          BTF, calls named by kernel symbol (bpftool prog dump
                                          xlated); --linum adds each line's file, line and column
+  sysward bpf prog run PROG [--data-in FILE] [--ctx-in FILE] [--repeat N] [--json]
+                                         run it once (or N times) in the kernel on FILE's bytes
+                                         (bpftool prog run; BPF_PROG_TEST_RUN): SEC("syscall")
+                                         programs (context only), XDP, tc, socket filters, …;
+                                         prints the return value and the mean duration
 `;
+
+/** A program named on the command line: its id, or the path it is pinned at. */
+function openProgram(arg: string | undefined, verb: string): Program {
+  if (arg?.startsWith('/')) return Program.openPinned(arg);
+  const id = Number(arg);
+  if (!Number.isInteger(id) || id <= 0) throw new UsageError(`bpf prog ${verb} needs a program id or a pinned path; list programs with \`sysward bpf prog ls\``);
+  return Program.fromId(id);
+}
+
+/** Types whose test run takes a context and no packet: give them no data unless asked. */
+const CONTEXT_ONLY = new Set(['SYSCALL', 'RAW_TRACEPOINT', 'RAW_TRACEPOINT_WRITABLE', 'TRACING', 'STRUCT_OPS', 'NETFILTER']);
 
 /** sysward bpf load OBJECT.o … */
 export function runLoad(argv: string[]): number {
@@ -125,7 +144,10 @@ export function runLoad(argv: string[]): number {
   const never = unattached.filter((p) => !later.includes(p));
   const list = (ps: ProgramObjectSpec[]) => ps.map((p) => `${p.name} (${p.section})`).join(', ');
   if (later.length) process.stdout.write(`not attached: ${list(later)}; ${later.some((p) => p.def.attach === 'cgroup') ? 'use --attach-cgroup PATH for cgroup programs' : 'use --attach'}\n`);
-  if (never.length) process.stdout.write(`not attached: ${list(never)}; sysward cannot attach these from their section name (a uprobe needs uprobe/BINARY:FUNC); they stay loaded and pinned\n`);
+  const run = never.filter((p) => p.type === 'SYSCALL');
+  const other = never.filter((p) => p.type !== 'SYSCALL');
+  if (run.length) process.stdout.write(`not attached: ${list(run)}; SEC("syscall") programs are run, not attached: sysward bpf prog run PINNED-PATH\n`);
+  if (other.length) process.stdout.write(`not attached: ${list(other)}; sysward cannot attach these from their section name (a uprobe needs uprobe/BINARY:FUNC); they stay loaded and pinned\n`);
   return 0;
 }
 
@@ -141,8 +163,12 @@ const progInfo = (id: number): ProgramInfo | undefined => {
 
 /** sysward bpf prog ls|dump … */
 export function runProg(argv: string[]): number {
+  if (argv[0] === '--help' || argv[0] === '-h') { process.stdout.write(PROG_HELP); return 0; }
   const [sub, ...rest] = argv;
-  const { values, positionals } = parse(`bpf prog ${sub ?? ''}`.trim(), rest, { json: { type: 'boolean' }, opcodes: { type: 'boolean' }, linum: { type: 'boolean' } });
+  const { values, positionals } = parse(`bpf prog ${sub ?? ''}`.trim(), rest, {
+    json: { type: 'boolean' }, opcodes: { type: 'boolean' }, linum: { type: 'boolean' },
+    'data-in': { type: 'string' }, 'ctx-in': { type: 'string' }, repeat: { type: 'string' },
+  });
   if (values.help || sub === undefined) { process.stdout.write(PROG_HELP); return sub === undefined ? 2 : 0; }
   switch (sub) {
     case 'ls': case 'list': case 'show': {
@@ -158,9 +184,8 @@ export function runProg(argv: string[]): number {
       return 0;
     }
     case 'dump': {
-      const id = Number(positionals[0]);
-      if (!Number.isInteger(id) || id <= 0) throw new UsageError('bpf prog dump needs a program id; list them with `sysward bpf prog ls`');
-      using p = Program.fromId(id);
+      using p = openProgram(positionals[0], 'dump');
+      const id = p.info().id;
       if (values.json) {
         const { lines, functions } = programSourceLines(p.handle);
         printJson({ id, instructions: decodeInstructions(p.xlated()), sourceLines: Object.fromEntries(lines), functions: Object.fromEntries(functions) });
@@ -169,19 +194,39 @@ export function runProg(argv: string[]): number {
       process.stdout.write(dumpXlated(p.handle, { opcodes: values.opcodes ?? false, linum: values.linum ?? false }));
       return 0;
     }
+    case 'run': {
+      const repeat = values.repeat === undefined ? undefined : Number(values.repeat);
+      if (repeat !== undefined && (!Number.isInteger(repeat) || repeat < 1)) throw new UsageError(`--repeat ${values.repeat}: give a whole number of runs, 1 or more`);
+      const file = (flag: string, path: string | undefined) => {
+        if (path === undefined) return undefined;
+        try { return readFileSync(path === '-' ? 0 : path); } catch (e) { throw new UsageError(`--${flag} ${path}: ${(e as Error).message}`); }
+      };
+      const dataIn = file('data-in', values['data-in']);
+      const ctx = file('ctx-in', values['ctx-in']);
+      using p = openProgram(positionals[0], 'run');
+      const info = p.info();
+      if (info.typeName === 'SYSCALL' && repeat && repeat > 1) throw new UsageError('SEC("syscall") programs run once per call (the kernel refuses --repeat); loop in the shell instead');
+      const data = dataIn ?? (CONTEXT_ONLY.has(info.typeName) ? null : undefined);
+      const r = p.testRun({ data, ...(ctx ? { ctx } : {}), ...(repeat ? { repeat } : {}) });
+      if (values.json) { printJson({ id: info.id, name: info.name, retval: r.retval, durationNs: r.durationNs }); return 0; }
+      process.stdout.write(`Return value: ${r.retval}, duration${repeat && repeat > 1 ? ' (average)' : ''}: ${r.durationNs}ns\n`);
+      return 0;
+    }
     default:
-      throw new UsageError(`unknown bpf prog subcommand "${sub}"; use ls or dump`);
+      throw new UsageError(`unknown bpf prog subcommand "${sub}"; use ls, dump or run`);
   }
 }
 
 /** sysward bpf map dump ID */
 export function runMap(argv: string[]): number {
+  if (argv[0] === '--help' || argv[0] === '-h') { process.stdout.write(MAP_HELP); return 0; }
   const [sub, ...rest] = argv;
   const { values, positionals } = parse(`bpf map ${sub ?? ''}`.trim(), rest, { json: { type: 'boolean' } });
   if (values.help || sub === undefined) { process.stdout.write(MAP_HELP); return sub === undefined ? 2 : 0; }
   if (sub !== 'dump') throw new UsageError(`unknown bpf map subcommand "${sub}"; use dump`);
-  const id = Number(positionals[0]);
-  if (!Number.isInteger(id) || id <= 0) throw new UsageError('bpf map dump needs a map id; list them with `sysward bpf maps`');
+  let id = Number(positionals[0]);
+  if (positionals[0]?.startsWith('/')) { using pinned = BpfMap.openPinnedBytes(positionals[0]); id = pinned.info().id; }
+  if (!Number.isInteger(id) || id <= 0) throw new UsageError('bpf map dump needs a map id or a pinned path; list maps with `sysward bpf maps`');
   const m = readMapDecoded(id);
   if (values.json) { printJson(m); return 0; }
   const show = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? (x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x.toString()) : x));

@@ -26,9 +26,9 @@ and the interpreter that runs a program without root.
   sysward bpf load OBJECT.o [--pin DIR] [--attach-cgroup PATH] [--attach] [--set NAME=VALUE]
                                         load an object built by clang -target bpf (libbpf's SEC()
                                         names, BTF maps, global data, CO-RE from the live kernel)
-  sysward bpf prog ls|dump ID           programs as bpftool lists and dumps them (source lines
-                                        from BTF)
-  sysward bpf map dump ID [--json]      a map's entries, decoded by its BTF into objects
+  sysward bpf prog ls|dump|run PROG     programs as bpftool lists, dumps and test-runs them
+                                        (PROG: an id or a pinned path; source lines from BTF)
+  sysward bpf map dump ID|PATH [--json] a map's entries, decoded by its BTF into objects
 
 Run-time statistics (run count and time) are counted only while kernel.bpf_stats_enabled=1.
 

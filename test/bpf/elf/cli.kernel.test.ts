@@ -58,3 +58,30 @@ test('kernel: bpf load of a malformed object fails with the ElfError and pins no
   assert.match(r.stderr, /ElfError: btf-bad-magic\.o: \.BTF: no BTF magic/);
   assert.equal(existsSync('/sys/fs/bpf/sysward-test-cli-bad'), false);
 });
+
+test('kernel: bpf prog run runs a pinned SEC("syscall") program; map dump takes a pinned path', gate, () => {
+  const obj = compileFixture('externs');
+  const dir = `/sys/fs/bpf/sysward-test-cli-run-${process.pid}`;
+  try {
+    const load = verb('runLoad', [obj, '--pin', dir]);
+    assert.equal(load.status, 0, load.stderr);
+    assert.match(load.stdout, /not attached: read_externs \(syscall\); SEC\("syscall"\) programs are run, not attached: sysward bpf prog run PINNED-PATH/);
+    const bss = join(dir, 'maps', 'externs_bss');
+    const before = JSON.parse(verb('runMap', ['dump', bss, '--json']).stdout).entries[0].value.seen;
+    assert.equal(before.hz, 0, 'not run yet');
+    const run = verb('runProg', ['run', join(dir, 'read_externs'), '--json']);
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(JSON.parse(run.stdout).retval, 0);
+    const after = JSON.parse(verb('runMap', ['dump', bss, '--json']).stdout).entries[0].value.seen;
+    assert.ok(after.hz > 0 && after.self_pid === run.pid, `the program ran in the CLI's process: ${JSON.stringify(after)}`);
+    // bpftool's line (bpftool 7.1 itself cannot run SYSCALL programs: it always sends repeat=1).
+    assert.match(verb('runProg', ['run', join(dir, 'read_externs')]).stdout, /^Return value: 0, duration: \d+ns\n$/);
+    const cli = (...args: string[]) => spawnSync(join(repoRoot(), 'bin', 'sysward'), ['bpf', 'prog', 'run', ...args], { encoding: 'utf8' });
+    const bad = cli(join(dir, 'read_externs'), '--repeat', '2');
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /SEC\("syscall"\) programs run once per call/);
+    const missing = cli(join(dir, 'nothing-here'));
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /ENOENT opening pinned .*nothing-here/);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
