@@ -8,7 +8,38 @@ import type { Instruction } from './asm/insn.js';
 import { PseudoCall } from './asm/opcodes.js';
 import type { JitedFunctions } from './prog.js';
 
-/** A snapshot of the kernel's text symbols. */
+/** /proc/kallsyms as read once: every symbol by name, text symbols by address. */
+export interface Kallsyms {
+  /** True when every address reads 0 (kernel.kptr_restrict, or not root): names only. */
+  readonly hidden: boolean;
+  /** Every address a name has (module symbols included, "name\t[module]" as name). */
+  addressesOf(name: string): bigint[];
+  /** The text symbol at exactly this address. */
+  nameAt(address: bigint): string | undefined;
+}
+
+/** /proc/kallsyms as it is now, or null when it cannot be read. */
+export function readKallsyms(): Kallsyms | null {
+  let text: string;
+  try { text = readFileSync('/proc/kallsyms', 'utf8'); } catch { return null; }
+  const byName = new Map<string, bigint[]>();
+  const byAddress = new Map<bigint, string>();
+  let hidden = true;
+  for (const line of text.split('\n')) {
+    const [addr, type, name] = line.split(' ');
+    if (!addr || !type || !name) continue;
+    const a = BigInt(`0x${addr}`);
+    if (a !== 0n) hidden = false;
+    // "name\t[module]": bpftool prints the name alone.
+    const bare = name.split('\t')[0]!;
+    const l = byName.get(bare);
+    if (!l) byName.set(bare, [a]); else if (!l.includes(a)) l.push(a);
+    if ((type === 'T' || type === 't') && !byAddress.has(a)) byAddress.set(a, bare);
+  }
+  return { hidden, addressesOf: (n) => byName.get(n) ?? [], nameAt: (address) => (hidden ? undefined : byAddress.get(address)) };
+}
+
+/** A snapshot of the kernel's text symbols, for naming call targets. */
 export interface KernelSymbols {
   /** Address of __bpf_call_base. */
   readonly callBase: bigint;
@@ -21,21 +52,9 @@ export interface KernelSymbols {
  * after loading programs: their JIT images come and go.
  */
 export function readKernelSymbols(): KernelSymbols | null {
-  let text: string;
-  try { text = readFileSync('/proc/kallsyms', 'utf8'); } catch { return null; }
-  const byAddress = new Map<bigint, string>();
-  let base: bigint | undefined;
-  for (const line of text.split('\n')) {
-    const [addr, type, name] = line.split(' ');
-    if (!addr || !name || !(type === 'T' || type === 't')) continue;
-    const a = BigInt(`0x${addr}`);
-    if (a === 0n) return null; // addresses hidden (kptr_restrict or not root)
-    // "name\t[module]": bpftool prints the name alone.
-    const bare = name.split('\t')[0]!;
-    if (bare === '__bpf_call_base') base = a;
-    if (!byAddress.has(a)) byAddress.set(a, bare);
-  }
-  return base === undefined ? null : { callBase: base, nameAt: (address) => byAddress.get(address) };
+  const k = readKallsyms();
+  const base = k && !k.hidden ? k.addressesOf('__bpf_call_base')[0] : undefined;
+  return base === undefined ? null : { callBase: base, nameAt: (address) => k!.nameAt(address) };
 }
 
 const U64 = (1n << 64n) - 1n;
@@ -63,16 +82,4 @@ export function xlatedCallNames(jited: JitedFunctions | undefined, symbols: Kern
     const name = symbols?.nameAt(address);
     return `${signed(insn.off)}#${name ?? `0x${address.toString(16)}`}`;
   };
-}
-
-let cached: KernelSymbols | null | undefined;
-
-/**
- * The kernel function a rewritten helper or kfunc call targets, or undefined; from one snapshot
- * of kallsyms per process. For bpf-to-bpf calls use xlatedCallNames with the program's JIT images.
- */
-export function xlatedCallName(insn: Instruction): string | undefined {
-  if (cached === undefined) cached = readKernelSymbols();
-  if (!cached || insn.src === PseudoCall.CALL) return undefined;
-  return cached.nameAt((cached.callBase + BigInt(insn.imm)) & U64);
 }

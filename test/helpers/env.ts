@@ -13,6 +13,9 @@ export function needs(reason: string | false): { skip?: string } {
   return { skip: reason };
 }
 
+/** The first of several gates that skips, or none: `test(name, gates(kernel(), withClang), fn)`. */
+export const gates = (...gs: { skip?: string }[]): { skip?: string } => gs.find((g) => g.skip) ?? {};
+
 /** For kernel tests: root and a bpf(2) that works. */
 export const kernel = (): { skip?: string } => needs(IS_ROOT ? false : 'kernel test: needs root (run npm test as root)');
 

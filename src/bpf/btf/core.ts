@@ -318,7 +318,7 @@ function fieldValue(target: Btf, f: FieldMatch, kind: number): number {
  * the root's name, names are ignored; kinds must agree; pointers, arrays and function prototypes
  * are compared through what they refer to.
  */
-function typesCompat(local: Btf, localId: number, target: Btf, targetId: number, level: number): boolean {
+export function typesCompat(local: Btf, localId: number, target: Btf, targetId: number, level = 2): boolean {
   if (!kindsCompat(local.type(localId), target.type(targetId))) return false;
   for (let depth = 0; depth < 32; depth++) {
     const l = local.resolve(localId);

@@ -15,7 +15,7 @@ import {
 } from '../sys/index.js';
 import { perfEventOpenTracepoint } from '../sys/perf.js';
 import { openProbeEvent } from './probe.js';
-import { POISON_KFUNC_BASE, defaultFacts, kconfigValue, resolveKernelExterns, type KernelFacts, type ResolvedExtern } from './externs.js';
+import { POISON_KFUNC_BASE, kernelFacts, kconfigValue, resolveKernelExterns, type ResolvedExtern } from './externs.js';
 import type { MapObjectSpec, ObjectSpec, ProgramObjectSpec } from './object.js';
 
 const ENOSPC = errnoValue('ENOSPC');
@@ -84,8 +84,7 @@ export class Collection implements Disposable {
       let externs = new Map<string, ResolvedExtern>();
       let kconfig: Buffer | undefined;
       if (spec.externs.length) {
-        const base = defaultFacts();
-        const facts: KernelFacts = { config: () => base.config(), kallsyms: (n) => base.kallsyms(n), get btf() { return kbtf(); } };
+        const facts = kernelFacts(kbtf);
         const kc = spec.maps.find((m) => m.section === '.kconfig');
         if (kc) kconfig = kconfigValue(spec.externs, kc.valueSize, facts);
         externs = resolveKernelExterns(spec.btf!, spec.externs, facts);

@@ -9,6 +9,8 @@ import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { gunzipSync } from 'node:zlib';
 import { Btf, BtfError, type BtfType } from '../btf/btf.js';
+import { typesCompat } from '../btf/core.js';
+import { readKallsyms } from '../kallsyms.js';
 import type { ElfFile } from './elf.js';
 import { STB, STT } from './elf.js';
 import { probeHelper } from '../features.js';
@@ -66,7 +68,8 @@ export function collectExterns(elf: ElfFile, btf: Btf | undefined, fail: (m: str
       fail(`extern ${s.name}: a ${t.kind} in .ksyms; expected a variable or a function`);
     }
   }
-  const kc = externs.filter((e) => e.kconfig).sort((a, b) => b.kconfig!.align - a.kconfig!.align || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // libbpf's order: larger alignment first, then smaller size, then by name.
+  const kc = externs.filter((e) => e.kconfig).sort((a, b) => b.kconfig!.align - a.kconfig!.align || a.kconfig!.size - b.kconfig!.size || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   let off = 0;
   for (const e of kc) {
     off = Math.ceil(off / e.kconfig!.align) * e.kconfig!.align;
@@ -78,13 +81,14 @@ export function collectExterns(elf: ElfFile, btf: Btf | undefined, fail: (m: str
 
 function kconfigType(btf: Btf, typeId: number, name: string, fail: (m: string) => never): { type: KconfigType; size: number; signed: boolean; align: number } {
   const t = btf.resolve(typeId);
+  // As libbpf: any 1-byte integer but bool is a char (clang does not mark `char` as one in BTF).
   if (t.kind === 'INT' && t.int!.bool && t.size === 1) return { type: 'bool', size: 1, signed: false, align: 1 };
-  if (t.kind === 'INT' && t.size === 1 && t.int!.char) return { type: 'char', size: 1, signed: t.int!.signed, align: 1 };
-  if (t.kind === 'ENUM' && t.name === 'libbpf_tristate') return { type: 'tristate', size: 4, signed: false, align: 4 };
-  if (t.kind === 'INT' && [1, 2, 4, 8].includes(t.size!)) return { type: 'int', size: t.size!, signed: t.int!.signed, align: t.size! };
+  if (t.kind === 'INT' && t.size === 1) return { type: 'char', size: 1, signed: t.int!.signed, align: 1 };
+  if ((t.kind === 'ENUM' || t.kind === 'ENUM64') && t.name === 'libbpf_tristate') return { type: 'tristate', size: t.size!, signed: false, align: t.size! };
+  if (t.kind === 'INT' && [2, 4, 8].includes(t.size!)) return { type: 'int', size: t.size!, signed: t.int!.signed, align: t.size! };
   if (t.kind === 'ARRAY') {
     const e = btf.resolve(t.array!.type);
-    if (e.kind === 'INT' && e.size === 1 && t.array!.nelems > 0) return { type: 'string', size: t.array!.nelems, signed: false, align: 1 };
+    if (e.kind === 'INT' && e.size === 1 && !e.int!.bool && t.array!.nelems > 0) return { type: 'string', size: t.array!.nelems, signed: false, align: 1 };
   }
   return fail(`extern ${name}: a __kconfig extern is a bool, char, enum libbpf_tristate, integer or char array, not ${btf.typeName(typeId)}`);
 }
@@ -184,17 +188,20 @@ export interface KernelFacts {
   btf: Btf;
   /** Parsed kernel configuration (CONFIG_X → "y", "m", "250", "\"text\""), or why there is none. */
   config(): Map<string, string> | string;
-  /** Address of a kernel symbol in /proc/kallsyms; undefined when absent; throws when ambiguous. */
+  /** Address of a kernel symbol in /proc/kallsyms; undefined when absent; throws when ambiguous or hidden. */
   kallsyms(name: string): bigint | undefined;
+  /** Whether /proc/kallsyms names it (names show even when addresses are hidden). */
+  hasSymbol(name: string): boolean;
 }
 
-const LINUX_VALUES = new Map<string, () => bigint>([
+const LINUX_VALUES = new Map<string, (k: KernelFacts) => bigint>([
   ['LINUX_KERNEL_VERSION', () => kernelVersionCode(release())],
   // As libbpf: can a tracepoint program call bpf_get_attach_cookie (5.15)?
   ['LINUX_HAS_BPF_COOKIE', () => (probeHelper('TRACEPOINT', 'get_attach_cookie').supported ? 1n : 0n)],
-  ['LINUX_HAS_SYSCALL_WRAPPER', () => (defaultFacts().kallsyms(`${SYSCALL_PREFIX[process.arch] ?? ''}sys_bpf`) !== undefined ? 1n : 0n)],
+  // Whether syscalls enter through an arch wrapper (__x64_sys_bpf): what ksyscall probes must name.
+  ['LINUX_HAS_SYSCALL_WRAPPER', (k) => (SYSCALL_PREFIX[process.arch] && k.hasSymbol(`${SYSCALL_PREFIX[process.arch]}sys_bpf`) ? 1n : 0n)],
 ]);
-const SYSCALL_PREFIX: Record<string, string> = { x64: '__x64_', arm64: '__arm64_', s390x: '__s390x_', riscv64: '__riscv_', ppc64: '' };
+const SYSCALL_PREFIX: Record<string, string> = { x64: '__x64_', ia32: '__ia32_', arm64: '__arm64_', s390x: '__s390x_', riscv64: '__riscv_', ppc64: '__powerpc_', arm: '__arm_' };
 
 /** KERNEL_VERSION(a, b, c) of a release string like "6.18.44-foo" (c capped at 255, as the kernel does). */
 export function kernelVersionCode(rel: string): bigint {
@@ -203,59 +210,52 @@ export function kernelVersionCode(rel: string): bigint {
   return BigInt((Number(m[1]) << 16) + (Number(m[2]) << 8) + Math.min(Number(m[3] ?? 0), 255));
 }
 
-/** Parse a kernel .config: CONFIG_X=value lines, and "# CONFIG_X is not set" as "n". */
+/**
+ * Parse a kernel .config: its CONFIG_X=value lines. "# CONFIG_X is not set" is a comment, as for
+ * libbpf: such an option is absent (a __weak extern reads 0, a strong one fails the load).
+ */
 export function parseKconfig(text: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const line of text.split('\n')) {
     const set = /^(CONFIG_\w+)=(.*)$/.exec(line);
-    if (set) { out.set(set[1]!, set[2]!); continue; }
-    const unset = /^# (CONFIG_\w+) is not set$/.exec(line);
-    if (unset) out.set(unset[1]!, 'n');
+    if (set) out.set(set[1]!, set[2]!);
   }
   return out;
 }
 
-let facts: KernelFacts | undefined;
-/** The running kernel: /sys/kernel/btf/vmlinux, /boot/config-$(uname -r) or /proc/config.gz, /proc/kallsyms. */
-export function defaultFacts(): KernelFacts {
-  if (facts) return facts;
-  let config: Map<string, string> | string | undefined;
-  let syms: Map<string, bigint[]> | string | undefined;
-  facts = {
-    get btf() { return Btf.kernel(); },
-    config() {
-      if (config !== undefined) return config;
-      const boot = `/boot/config-${release()}`;
-      try { config = parseKconfig(readFileSync(boot, 'utf8')); } catch {
-        try { config = parseKconfig(gunzipSync(readFileSync('/proc/config.gz')).toString('utf8')); } catch {
-          config = `neither ${boot} nor /proc/config.gz is readable (a kernel with CONFIG_IKCONFIG_PROC, or its config file in /boot, is needed)`;
-        }
-      }
-      return config;
-    },
+let config: Map<string, string> | string | undefined;
+/** The running kernel's configuration: /boot/config-$(uname -r), else /proc/config.gz; read once per process. */
+function kernelConfig(): Map<string, string> | string {
+  if (config !== undefined) return config;
+  const boot = `/boot/config-${release()}`;
+  try { config = parseKconfig(readFileSync(boot, 'utf8')); } catch {
+    try { config = parseKconfig(gunzipSync(readFileSync('/proc/config.gz')).toString('utf8')); } catch {
+      config = `neither ${boot} nor /proc/config.gz is readable (a kernel with CONFIG_IKCONFIG_PROC, or its config file in /boot, is needed)`;
+    }
+  }
+  return config;
+}
+
+/**
+ * The running kernel as externs see it: `btf` (vmlinux), its configuration and a snapshot of
+ * /proc/kallsyms taken on first use. Take new facts for each load: modules come and go.
+ */
+export function kernelFacts(btf: () => Btf = () => Btf.kernel()): KernelFacts {
+  let syms: ReturnType<typeof readKallsyms> | undefined;
+  const table = () => (syms === undefined ? (syms = readKallsyms()) : syms);
+  return {
+    get btf() { return btf(); },
+    config: kernelConfig,
+    hasSymbol: (name) => (table()?.addressesOf(name).length ?? 0) > 0,
     kallsyms(name) {
-      if (syms === undefined) {
-        try {
-          const m = new Map<string, bigint[]>();
-          for (const line of readFileSync('/proc/kallsyms', 'utf8').split('\n')) {
-            const [addr, , sym] = line.split(/\s+/);
-            if (!addr || !sym) continue;
-            const a = BigInt(`0x${addr}`);
-            const l = m.get(sym);
-            if (!l) m.set(sym, [a]); else if (!l.includes(a)) l.push(a);
-          }
-          const hidden = [...m.values()].every((l) => l.every((a) => a === 0n));
-          syms = hidden ? '/proc/kallsyms shows zero addresses (run as root; kernel.kptr_restrict hides them otherwise)' : m;
-        } catch (e) { syms = `/proc/kallsyms is not readable (${(e as Error).message})`; }
-      }
-      if (typeof syms === 'string') throw new BtfError(syms);
-      const l = syms.get(name);
-      if (!l) return undefined;
+      const t = table();
+      if (!t) throw new BtfError('/proc/kallsyms is not readable');
+      if (t.hidden) throw new BtfError('/proc/kallsyms shows zero addresses (run as root; kernel.kptr_restrict hides them otherwise)');
+      const l = t.addressesOf(name);
       if (l.length > 1) throw new BtfError(`kernel symbol ${name} is ambiguous in /proc/kallsyms (${l.length} addresses)`);
       return l[0];
     },
   };
-  return facts;
 }
 
 /** The .kconfig map's value: each kconfig extern's value from the kernel's configuration. */
@@ -268,42 +268,36 @@ export function kconfigValue(externs: ExternSpec[], size: number, k: KernelFacts
     const special = LINUX_VALUES.get(e.name);
     const cfg = special ? undefined : k.config();
     if (typeof cfg === 'string') { if (e.weak) continue; fail(cfg); }
-    const text = special ? String(special()) : cfg!.get(e.name);
+    const text = special ? String(special(k)) : cfg!.get(e.name);
     if (text === undefined) { if (e.weak) continue; fail(`not in the kernel's configuration; declare it __weak to read 0 when it is absent`); }
     const tri = text === 'y' || text === 'm' || text === 'n' ? text : undefined;
-    switch (kc.type) {
-      case 'bool':
+    if (tri) {
+      // libbpf's set_kcfg_value_tri.
+      if (kc.type === 'bool') {
         if (tri === 'm') fail('the option is "m" (module); declare it as char or enum libbpf_tristate to tell "m" from "y"');
-        if (!tri) fail(`"${text}" is not a yes/no value; declare it with the option's type`);
         out[kc.offset] = tri === 'y' ? 1 : 0;
-        break;
-      case 'char':
-        if (!tri) fail(`"${text}" is not y, m or n`);
-        out[kc.offset] = tri.charCodeAt(0);
-        break;
-      case 'tristate':
-        if (!tri) fail(`"${text}" is not y, m or n`);
-        out.writeUInt32LE(tri === 'y' ? 1 : tri === 'm' ? 2 : 0, kc.offset);
-        break;
-      case 'string': {
-        if (!/^".*"$/s.test(text)) fail(`${text} is not a string; declare it with the option's type`);
-        const s = Buffer.from(JSON.parse(text.replace(/\\(?!["\\])/g, '\\\\')) as string, 'utf8');
-        s.copy(out, kc.offset, 0, Math.min(s.length, kc.size - 1)); // always NUL-terminated, like libbpf
-        break;
-      }
-      case 'int': {
-        if (tri === 'n') break; // an unset numeric option reads as 0
-        if (tri) fail(`"${text}" is a tristate value; declare it as bool, char or enum libbpf_tristate`);
-        let n: bigint;
-        try { n = BigInt(text.trim()); } catch { return fail(`"${text}" is not a number; declare it with the option's type`); }
-        const bits = BigInt(kc.size * 8);
-        const [min, max] = kc.signed ? [-(1n << (bits - 1n)), (1n << (bits - 1n)) - 1n] : [0n, (1n << bits) - 1n];
-        if (n < min || n > max) fail(`${text} does not fit in a ${kc.signed ? '' : 'un'}signed ${kc.size}-byte integer`);
-        const v = BigInt.asUintN(Number(bits), n);
-        for (let i = 0; i < kc.size; i++) out[kc.offset + i] = Number((v >> BigInt(8 * i)) & 0xffn);
-        break;
-      }
+      } else if (kc.type === 'char') out[kc.offset] = tri.charCodeAt(0);
+      else if (kc.type === 'tristate') out.writeUIntLE(tri === 'y' ? 1 : tri === 'm' ? 2 : 0, kc.offset, Math.min(kc.size, 6));
+      else fail(`"${text}" is a yes/module/no value; declare it as bool, char or enum libbpf_tristate`);
+      continue;
     }
+    if (text.startsWith('"')) {
+      // libbpf's set_kcfg_value_str: the bytes between the quotes, as written, NUL-terminated.
+      if (kc.type !== 'string') fail(`${text} is a string; declare it as a char array`);
+      if (text.length < 2 || !text.endsWith('"')) fail(`${text} is not a quoted string`);
+      const raw = Buffer.from(text.slice(1, -1), 'utf8');
+      raw.copy(out, kc.offset, 0, Math.min(raw.length, kc.size - 1));
+      continue;
+    }
+    if (kc.type !== 'int' && kc.type !== 'char' && kc.type !== 'bool') fail(`"${text}" is a number; declare it as an integer, char or bool`);
+    let n: bigint;
+    try { n = BigInt(/^-?0[0-7]+$/.test(text.trim()) ? text.trim().replace(/^(-?)0/, '$10o') : text.trim()); } catch { return fail(`"${text}" is neither y/m/n, a number nor a quoted string`); }
+    if (kc.type === 'bool') n = n !== 0n ? 1n : 0n;
+    const bits = BigInt(kc.size * 8);
+    const [min, max] = kc.signed ? [-(1n << (bits - 1n)), (1n << (bits - 1n)) - 1n] : [0n, (1n << bits) - 1n];
+    if (n < min || n > max) fail(`${text} does not fit in a ${kc.signed ? '' : 'un'}signed ${kc.size}-byte integer`);
+    const v = BigInt.asUintN(Number(bits), n);
+    for (let i = 0; i < kc.size; i++) out[kc.offset + i] = Number((v >> BigInt(8 * i)) & 0xffn);
   }
   return out;
 }
@@ -330,32 +324,11 @@ export function resolveKernelExterns(local: Btf, externs: ExternSpec[], k: Kerne
       continue;
     }
     const target = k.btf.type(ids[0]!);
-    const why = compatible(local, e.typeId, k.btf, target.type!, 0);
-    if (why) throw new BtfError(`extern ${e.name}: declared as ${local.typeName(e.typeId)}${e.kind === 'kfunc' ? ' (function)' : ''}, but the kernel's differs: ${why}`);
+    // Modifiers and typedefs aside on both sides, as libbpf compares them.
+    if (!typesCompat(local, local.resolve(e.typeId).id, k.btf, k.btf.resolve(target.type!).id)) {
+      throw new BtfError(`extern ${e.name}: declared as ${local.typeName(e.typeId)}${e.kind === 'kfunc' ? ` (a function of ${local.type(e.typeId).params?.length ?? 0} parameters)` : ''}, which does not match the kernel's ${k.btf.typeName(target.type!)}${e.kind === 'kfunc' ? ` (${k.btf.type(target.type!).params?.length ?? 0} parameters)` : ''}`);
+    }
     out.set(e.name, { kind: 'btf', id: target.id });
   }
   return out;
-}
-
-/** libbpf's loose compatibility (bpf_core_types_are_compat): kinds agree; composites by kind only. */
-function compatible(a: Btf, aId: number, b: Btf, bId: number, depth: number): string | undefined {
-  if (depth > 32) return 'types nest too deep';
-  const x = a.resolve(aId);
-  const y = b.resolve(bId);
-  const enumish = (t: BtfType) => t.kind === 'ENUM' || t.kind === 'ENUM64';
-  if (x.kind !== y.kind && !(enumish(x) && enumish(y))) return `${a.typeName(x.id)} against the kernel's ${b.typeName(y.id)}`;
-  switch (x.kind) {
-    case 'PTR': return compatible(a, x.type!, b, y.type!, depth + 1);
-    case 'ARRAY': return compatible(a, x.array!.type, b, y.array!.type, depth + 1);
-    case 'INT': return x.int!.bitOffset || y.int!.bitOffset ? 'bitfield integers' : undefined;
-    case 'FUNC_PROTO': {
-      if (x.params!.length !== y.params!.length) return `${x.params!.length} parameters against the kernel's ${y.params!.length}`;
-      for (let i = 0; i < x.params!.length; i++) {
-        const w = compatible(a, x.params![i]!.type, b, y.params![i]!.type, depth + 1);
-        if (w) return `parameter ${i + 1}: ${w}`;
-      }
-      return compatible(a, x.type!, b, y.type!, depth + 1) ? `return type: ${compatible(a, x.type!, b, y.type!, depth + 1)}` : undefined;
-    }
-    default: return undefined;
-  }
 }

@@ -6,6 +6,7 @@ import { Layout } from './layout.js';
 import { NotSupportedError, SysError } from './errors.js';
 import { FD } from './fd.js';
 import { errno, mount, perfEventOpenNumber, syscallPerf } from './libc.js';
+import { readKallsyms } from '../kallsyms.js';
 
 /**
  * The first 72 bytes of struct perf_event_attr (PERF_ATTR_SIZE_VER1), all tracepoints and probes
@@ -51,9 +52,9 @@ const EVENT_SOURCES = '/sys/bus/event_source/devices';
 
 /** Why the kprobe PMU is missing, from /proc/kallsyms (names are listed even when addresses are hidden). */
 function kprobeAbsence(): string {
-  let syms = '';
-  try { syms = readFileSync('/proc/kallsyms', 'utf8'); } catch { return 'CONFIG_KPROBES or CONFIG_KPROBE_EVENTS is not set, or the kernel is older than 4.17'; }
-  if (!/ [Tt] register_kprobe$/m.test(syms)) return 'CONFIG_KPROBES is not set';
+  const syms = readKallsyms();
+  if (!syms) return 'CONFIG_KPROBES or CONFIG_KPROBE_EVENTS is not set, or the kernel is older than 4.17';
+  if (syms.addressesOf('register_kprobe').length === 0) return 'CONFIG_KPROBES is not set';
   return 'CONFIG_KPROBE_EVENTS is not set, or the kernel is older than 4.17';
 }
 
@@ -61,7 +62,7 @@ function kprobeAbsence(): string {
  * The dynamic PMU of kprobes or uprobes (Linux 4.17): its perf type and the config bit that makes
  * a return probe, both from sysfs (format/retprobe reads "config:0").
  */
-export function probePmu(pmu: 'kprobe' | 'uprobe'): { type: number; retprobeBit: number } {
+export function probePmu(pmu: 'kprobe' | 'uprobe', retprobe: boolean): { type: number; retprobeBit: number } {
   const dir = join(EVENT_SOURCES, pmu);
   if (!existsSync(dir)) {
     const why = pmu === 'kprobe' ? kprobeAbsence() : 'CONFIG_UPROBE_EVENTS is not set, or the kernel is older than 4.17';
@@ -72,8 +73,11 @@ export function probePmu(pmu: 'kprobe' | 'uprobe'): { type: number; retprobeBit:
   }
   const read = (file: string): string => { try { return readFileSync(join(dir, file), 'utf8').trim(); } catch { return ''; } };
   const type = read('type');
+  if (!/^\d+$/.test(type)) throw new Error(`${dir}/type is missing or not a number`);
+  if (!retprobe) return { type: Number(type), retprobeBit: -1 };
+  // Only return probes need the bit (libbpf reads it only for them too).
   const format = /^config:(\d+)$/.exec(read('format/retprobe'));
-  if (!/^\d+$/.test(type) || !format) throw new Error(`${dir}: type or format/retprobe is missing or unexpected (sysward reads "N" and "config:BIT")`);
+  if (!format) throw new Error(`${dir}/format/retprobe is missing or unexpected (sysward reads "config:BIT"): this kernel cannot make return probes`);
   return { type: Number(type), retprobeBit: Number(format[1]) };
 }
 
@@ -89,7 +93,7 @@ export interface ProbeEventOptions {
 /** A perf event for a kprobe or uprobe on every process, for LINK_CREATE with BPF_PERF_EVENT. */
 export function perfEventOpenProbe(o: ProbeEventOptions): FD {
   if (perfEventOpenNumber === undefined) throw new Error(`sysward does not know perf_event_open's syscall number on ${process.arch}`);
-  const { type, retprobeBit } = probePmu(o.pmu);
+  const { type, retprobeBit } = probePmu(o.pmu, o.retprobe);
   const name = Buffer.from(`${o.target}\0`); // kept referenced until the syscall returned
   const attr = PerfEventAttr.encode({
     type, size: PerfEventAttr.size, config: o.retprobe ? 1n << BigInt(retprobeBit) : 0n, config1: name, config2: BigInt(o.offset),

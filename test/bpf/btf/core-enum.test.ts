@@ -7,12 +7,12 @@ import { Btf, BtfError, VMLINUX_PATH } from '../../../src/bpf/btf/btf.js';
 import { CoreReloKind } from '../../../src/bpf/btf/ext.js';
 import { CORE_POISON_HELPER, essentialName, patchCoreInsn, resolveCoreRelo } from '../../../src/bpf/btf/core.js';
 import { readObject } from '../../../src/bpf/elf/object.js';
-import { needs } from '../../helpers/env.js';
+import { gates, needs } from '../../helpers/env.js';
 import { compileFixture, withClang } from '../elf/compile.js';
 import { bpftoolEnumValue, uapiEnumValues, withBpftool, withGcc } from './oracle.js';
 
 const withVmlinux = needs(existsSync(VMLINUX_PATH) ? false : `needs ${VMLINUX_PATH} (a kernel built with CONFIG_DEBUG_INFO_BTF)`);
-const gate = (...gates: { skip?: string }[]) => gates.find((g) => g.skip) ?? {};
+const gate = gates;
 const { ENUMVAL_EXISTS, ENUMVAL_VALUE } = CoreReloKind;
 
 /** An object's BTF and the id of its type named `name`. */

@@ -7,12 +7,12 @@ import { Btf, BtfError, VMLINUX_PATH } from '../../../src/bpf/btf/btf.js';
 import { CoreReloKind } from '../../../src/bpf/btf/ext.js';
 import { patchCoreInsn, resolveCoreRelo } from '../../../src/bpf/btf/core.js';
 import { readObject } from '../../../src/bpf/elf/object.js';
-import { needs } from '../../helpers/env.js';
+import { gates, needs } from '../../helpers/env.js';
 import { compileFixture, withClang } from '../elf/compile.js';
 import { bpftoolTypeIds, withBpftool } from './oracle.js';
 
 const withVmlinux = needs(existsSync(VMLINUX_PATH) ? false : `needs ${VMLINUX_PATH} (a kernel built with CONFIG_DEBUG_INFO_BTF)`);
-const gate = (...gates: { skip?: string }[]) => gates.find((g) => g.skip) ?? {};
+const gate = gates;
 const K = CoreReloKind;
 
 const local = () => readObject(compileFixture('core_local')).btf!;

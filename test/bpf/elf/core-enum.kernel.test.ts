@@ -11,11 +11,11 @@ import { readObject } from '../../../src/bpf/elf/object.js';
 import { Collection } from '../../../src/bpf/elf/collection.js';
 import { CoreReloKind } from '../../../src/bpf/btf/ext.js';
 import { ensureBpffs } from '../../../src/bpf/pin.js';
-import { kernel } from '../../helpers/env.js';
+import { gates, kernel } from '../../helpers/env.js';
 import { compileFixture, withClang } from './compile.js';
 import { bpftoolEnumValue, uapiEnumValues, withBpftool, withGcc } from '../btf/oracle.js';
 
-const gate = [kernel(), withClang, withBpftool, withGcc].find((g) => g.skip) ?? {};
+const gate = gates(kernel(), withClang, withBpftool, withGcc);
 
 /**
  * clang 14 cannot emit TYPE_MATCHES (LLVM 15 added it), so core_enum.bpf.c asks for TYPE_EXISTS

@@ -39,6 +39,9 @@ test('kernel: __kconfig, untyped __ksym and kfunc externs resolve to what the ke
     ipv6: tri(option('CONFIG_IPV6')),
     version: (a << 16) + (b << 8) + Math.min(c, 255),
     missing_config: 0,
+    smp: option('CONFIG_SMP') === 'y' ? 1 : 0,
+    bpf_syscall: option('CONFIG_BPF_SYSCALL')!.charCodeAt(0),
+    not_set: 0,
     hostname: JSON.parse(option('CONFIG_DEFAULT_HOSTNAME') ?? '""').slice(0, 15),
     lookup_addr: callBase,
     missing_addr: 0n,
@@ -50,7 +53,7 @@ test('kernel: __kconfig, untyped __ksym and kfunc externs resolve to what the ke
   // The frozen .kconfig map, decoded by its BTF.
   assert.equal((coll.globals('.kconfig') as Record<string, unknown>).CONFIG_HZ, Number(option('CONFIG_HZ')));
   const kc = coll.map('externs.kconfig');
-  assert.throws(() => kc.set(0, Buffer.alloc(37)), /EPERM/);
+  assert.throws(() => kc.set(0, Buffer.alloc(40)), /EPERM/);
 });
 
 test('kernel: bpftool (libbpf) fills the same .kconfig bytes, and its program sees the same values', { ...gate, ...(withBpftool.skip ? withBpftool : {}) }, () => {

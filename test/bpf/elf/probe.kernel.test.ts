@@ -15,7 +15,7 @@ import { Link } from '../../../src/bpf/link.js';
 import { BpfMap } from '../../../src/bpf/map.js';
 import { ensureBpffs } from '../../../src/bpf/pin.js';
 import { NotSupportedError } from '../../../src/bpf/sys/errors.js';
-import { kernel, needs, which } from '../../helpers/env.js';
+import { gates, kernel, needs, which } from '../../helpers/env.js';
 import { repoRoot } from '../../helpers/paths.js';
 import { ELF_FIXTURES, compileFixture, withClang } from './compile.js';
 
@@ -23,8 +23,6 @@ const UPROBE_PMU = '/sys/bus/event_source/devices/uprobe';
 const KPROBE_PMU = '/sys/bus/event_source/devices/kprobe';
 const SYSWARD = join(repoRoot(), 'bin', 'sysward');
 
-/** The first gate that skips, or none. */
-const gates = (...gs: { skip?: string }[]): { skip?: string } => gs.find((g) => g.skip) ?? {};
 const gate = gates(kernel(), withClang, needs(!which('gcc') ? 'needs gcc (apt-get install gcc)' : false));
 const uprobeGate = gates(gate, needs(!existsSync(UPROBE_PMU) ? `needs the uprobe PMU (${UPROBE_PMU}: CONFIG_UPROBE_EVENTS)` : false));
 
