@@ -8,3 +8,13 @@ export { RingBufReader, createRingBuf } from './ringbuf.js';
 export * as features from './features.js';
 export * as asm from './asm/index.js';
 export { SysError, NotSupportedError, FD, enableStats } from './sys/index.js';
+// Objects built by clang (docs/elf-btf.md): parse, load, attach; BTF and the kernel's view of programs.
+export { readObject, parseObject, ObjectSpec, type ProgramObjectSpec, type MapObjectSpec } from './elf/object.js';
+export { Collection, type LoadOptions } from './elf/collection.js';
+export { ElfError } from './elf/elf.js';
+export { Btf, BtfError, type BtfType } from './btf/btf.js';
+export { decodeValue, type BtfValue } from './btf/decode.js';
+export { readMapDecoded } from './btf/maps.js';
+export { dumpXlated } from './xlated.js';
+// The interpreter: the same bytecode without root (docs/conformance.md).
+export * as vm from './vm/index.js';
