@@ -44,7 +44,8 @@ export async function benchCliDaemon(progress: (s: string) => void): Promise<{ s
     const dir = mkdtempSync(join(tmpdir(), 'sysward-bench-cfg-'));
     const guard = `sysward-bench-daemon-${process.pid}`;
     writeFileSync(join(dir, 'p.yaml'), `name: ${guard}\ndefault: allow\nscope:\n  cgroups: [/${relative(findCgroup2Mount(), cg)}]\nrules:\n  - key: kernel.hostname\n    action: deny\n`);
-    const d = spawn(bin, ['daemon', '--config', dir, '--listen', 'none', '--events', join(dir, 'audit.jsonl')], { stdio: 'ignore' });
+    // As npm start and the systemd unit run it.
+    const d = spawn(process.execPath, ['--max-semi-space-size=4', bin, 'daemon', '--config', dir, '--listen', 'none', '--events', join(dir, 'audit.jsonl')], { stdio: 'ignore' });
     try {
       await new Promise((r) => setTimeout(r, 3000));
       const restMiB = rssMiB(d.pid!, 'VmRSS');
