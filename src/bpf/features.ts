@@ -134,7 +134,7 @@ export function probeSysctlSetNewValue(cgroupRoot: string): Support {
       const a = attachCgroup({ cgroup: cg, program: p, attachType: 'CGROUP_SYSCTL' });
       try {
         const r = spawnSync('unshare', ['--uts', 'sh', '-c',
-          `echo $$ > ${cg}/cgroup.procs && printf written > /proc/sys/kernel/domainname && cat /proc/sys/kernel/domainname`], { encoding: 'utf8' });
+          `echo $$ > ${cg}/cgroup.procs && printf written > /proc/sys/kernel/domainname && read -r v < /proc/sys/kernel/domainname && echo "$v"`], { encoding: 'utf8' });
         if (r.error) return no(`cannot run unshare(1): ${r.error.message}; install util-linux`);
         if (r.status !== 0) return no(`the probe write failed: ${r.stderr.trim()}`);
         const got = r.stdout.trim();
