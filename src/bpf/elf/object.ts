@@ -18,6 +18,7 @@ const INSN = 8;
 const OP_LD_IMM64 = 0x18;
 const OP_CALL = 0x85;
 const PSEUDO_CALL = 1;
+const PSEUDO_FUNC = 4;
 
 /** A load-time fix of one instruction: the kernel object's fd (or a value address) goes in. */
 export type InsnRelocation =
@@ -364,7 +365,17 @@ class ObjectParser {
         const dataName = this.#dataMap.get(sym.section);
         if (dataName) { relocations.push({ insn: p.base + i, kind: 'data', map: dataName, offset: sym.value + imm }); continue; }
         const tsec = this.elf.sections[sym.section];
-        if (tsec && (tsec.flags & SHF.EXECINSTR)) this.fail(`${where}: taking a function's address (callbacks) is not supported yet`);
+        if (tsec && (tsec.flags & SHF.EXECINSTR)) {
+          // A function's address: a callback for bpf_loop, bpf_for_each_map_elem, timers. The
+          // kernel takes it as BPF_PSEUDO_FUNC with the callee's offset, like a bpf-to-bpf call.
+          const byteOffset = sym.value + imm;
+          if (byteOffset % INSN || byteOffset < 0 || byteOffset >= tsec.size) this.fail(`${where}: function address ${byteOffset} is not an instruction of ${tsec.name}`);
+          const tp = pieceFor(tsec, byteOffset / INSN);
+          local[i * INSN + 1] = (local[i * INSN + 1]! & 0x0f) | (PSEUDO_FUNC << 4);
+          local.writeInt32LE(tp.base + (byteOffset / INSN - tp.from) - (p.base + i + 1), i * INSN + 4);
+          local.writeInt32LE(0, i * INSN + 12);
+          continue;
+        }
         this.fail(`${where}: refers to section ${tsec?.name ?? sym.section}, which holds no map or global data`);
       }
       // A call without relocation is relative inside its own section.
