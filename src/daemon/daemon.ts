@@ -1,6 +1,6 @@
 // The long-running service: applies the configured policies, keeps them in force across reloads,
 // restarts and crashes (guards are pinned; the daemon only adopts and replaces them), guards new
-// containers as they appear, writes the audit log, serves metrics and health on loopback.
+// containers as they appear, writes the audit log, serves metrics, health and a dashboard on loopback.
 import { existsSync, statSync, watch, readdirSync, type FSWatcher } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
@@ -20,6 +20,8 @@ import { decodeEvent, eventGeneration } from '../guard/runtime/events.js';
 import { AuditLog } from './audit-log.js';
 import { readConfig, DEFAULT_CONFIG_DIR } from './config.js';
 import { DaemonMetrics } from './metrics.js';
+import { EventFeed, serveDashboard } from './dashboard.js';
+import { guardStatus } from '../guard/runtime/status.js';
 
 export const DEFAULT_LISTEN = { host: '127.0.0.1', port: 9479 };
 
@@ -49,8 +51,23 @@ export class HostNotSupportedError extends Error { override name = 'HostNotSuppo
 
 export interface ReloadReport { applied: string[]; adopted: string[]; removed: string[]; errors: string[] }
 
+/** GET /api/status. Counters are decimal strings (64-bit). */
+export interface DaemonStatus {
+  status: 'ok' | 'no guard in force';
+  configDir: string;
+  guards: {
+    name: string; mode: string; cgroups: string[]; rules: number; appliedAt: string | null;
+    refused: string; audited: string; allowed: string; droppedEvents: string; owner: string | null;
+  }[];
+  readers: string[];
+  lastReload: { at: string; reason: string; report: ReloadReport } | null;
+  events: { written: number; failed: number; dashboardClients: number };
+}
+
 export class Daemon {
   readonly metrics: DaemonMetrics;
+  /** Recent and live events for the dashboard. */
+  readonly feed = new EventFeed();
   audit: AuditLog;
   readonly configDir: string;
   #log: (line: string) => void;
@@ -175,6 +192,7 @@ export class Daemon {
       const policy = gens?.get(eventGeneration(rec)) ?? [...(gens?.values() ?? [])].at(-1) ?? policyOf(name, this.o.bpffs);
       const e = decodeEvent(rec, policy, cgroupName);
       this.metrics.event(e);
+      this.feed.push(e);
       const before = this.audit.failed;
       this.audit.write(e);
       if (this.audit.failed > before) this.metrics.logFailures.inc();
@@ -299,14 +317,42 @@ export class Daemon {
         res.end(`${JSON.stringify({ status: ok ? 'ok' : 'no guard in force', guards, readers: [...this.#readers.keys()], lastReload: this.lastReload, events: { written: this.audit.written, failed: this.audit.failed } })}\n`);
         return;
       }
+      if (req.url === '/api/status') {
+        let body: string;
+        try { body = JSON.stringify(this.status()); } catch (e) { res.writeHead(500, { 'content-type': 'text/plain' }); res.end(`${(e as Error).message}\n`); return; }
+        res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+        res.end(`${body}\n`);
+        return;
+      }
+      if (req.url === '/api/events') { this.feed.subscribe(req, res); return; }
+      if (req.method === 'GET' && serveDashboard(req.url ?? '', res)) return;
       res.writeHead(404, { 'content-type': 'text/plain' });
-      res.end('sysward daemon: /metrics (Prometheus) and /healthz\n');
+      res.end('sysward daemon: / (dashboard), /metrics (Prometheus), /healthz, /api/status, /api/events\n');
     });
     await new Promise<void>((resolve, reject) => {
       this.#server!.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'EADDRINUSE' ? new Error(`cannot listen on ${listen.host}:${listen.port}: the address is in use (another sysward daemon?); pass --listen HOST:PORT`) : e));
       this.#server!.listen(listen.port, listen.host, resolve);
     });
-    this.#log(`metrics and health on http://${listen.host}:${(this.#server.address() as { port: number }).port}/metrics, /healthz`);
+    const base = `http://${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${(this.#server.address() as { port: number }).port}`;
+    this.#log(`dashboard on ${base}/, metrics on ${base}/metrics, health on ${base}/healthz`);
+  }
+
+  /** What the dashboard shows: the guards in force with their counters, the last reload, the event log. */
+  status(): DaemonStatus {
+    const guards = listGuards(this.o.bpffs).map((name) => {
+      const g = guardStatus(name, this.o.bpffs);
+      const total = (k: 'allowed' | 'refused' | 'audited') => g.counters.reduce((t, c) => t + c[k], 0n).toString();
+      return {
+        name, mode: g.policy?.mode ?? 'unknown', cgroups: g.cgroups.map((c) => c.path), rules: g.policy?.rules.length ?? 0,
+        appliedAt: g.appliedAt ?? null, refused: total('refused'), audited: total('audited'), allowed: total('allowed'),
+        droppedEvents: g.droppedEvents.toString(), owner: guardMeta(name, this.o.bpffs)?.owner ?? null,
+      };
+    });
+    return {
+      status: guards.length > 0 && !this.#stopped ? 'ok' : 'no guard in force', configDir: this.configDir, guards,
+      readers: [...this.#readers.keys()], lastReload: this.lastReload ?? null,
+      events: { written: this.audit.written, failed: this.audit.failed, dashboardClients: this.feed.clients },
+    };
   }
 
   /** The port actually listened on (for --listen 127.0.0.1:0). */
@@ -323,6 +369,8 @@ export class Daemon {
     // Drain what is queued before leaving, so stopping loses no event that had arrived.
     await Promise.all([...this.#readers.values()].map(async (r) => { r.reader.drain(r.handle); await r.reader.close(); }));
     this.#readers.clear();
+    this.feed.flush();
+    this.feed.close();
     await new Promise<void>((r) => (this.#server ? this.#server.close(() => r()) : r()));
     this.#stats?.close();
     this.audit.close();

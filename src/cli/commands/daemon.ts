@@ -30,7 +30,8 @@ const command: Command = {
 
 Apply every policy in the config directory (default ${DEFAULT_CONFIG_DIR}; with no policy there,
 the built-in default: container-host on every container cgroup, audit-all on the host), keep them
-in force, write the audit events, serve Prometheus metrics and a health endpoint on loopback.
+in force, write the audit events, serve a dashboard, Prometheus metrics and a health endpoint on
+loopback.
 Needs root.
 
 - Reloads on SIGHUP and when a file in the config directory changes. A policy that does not parse
@@ -41,7 +42,8 @@ Needs root.
 
 options:
   --config DIR          policy files (*.yaml) [${DEFAULT_CONFIG_DIR}]
-  --listen HOST:PORT    metrics (/metrics) and health (/healthz) [${DEFAULT_LISTEN.host}:${DEFAULT_LISTEN.port}]; "none" to disable
+  --listen HOST:PORT    dashboard (/), metrics (/metrics), health (/healthz)
+                        [${DEFAULT_LISTEN.host}:${DEFAULT_LISTEN.port}]; "none" to disable
   --events FILE         audit log, JSON lines, rotated by size [${DEFAULT_EVENTS}]; "none" to disable
   --events-max-bytes N  rotate past N bytes [10485760]
   --events-keep N       rotated files kept [5]
