@@ -9,7 +9,7 @@ export * as features from './features.js';
 export * as asm from './asm/index.js';
 export { SysError, NotSupportedError, FD, enableStats } from './sys/index.js';
 // Objects built by clang (docs/elf-btf.md): parse, load, attach; BTF and the kernel's view of programs.
-export { readObject, parseObject, ObjectSpec, type ProgramObjectSpec, type MapObjectSpec } from './elf/object.js';
+export { readObject, parseObject, ObjectSpec, type ProgramObjectSpec, type MapObjectSpec, type MapSlot } from './elf/object.js';
 export { Collection, type LoadOptions } from './elf/collection.js';
 export { ElfError } from './elf/elf.js';
 export { Btf, BtfError, type BtfType } from './btf/btf.js';

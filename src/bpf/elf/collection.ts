@@ -1,6 +1,7 @@
-// Loading an ObjectSpec: BTF into the kernel, maps created (global data filled, .rodata frozen),
-// instructions relocated (map fds, value addresses, CO-RE against the kernel's BTF) and programs
-// loaded with their SEC() type, BTF, function and line info. Then attach by the section's kind.
+// Loading an ObjectSpec: BTF into the kernel, maps created (global data filled, .rodata frozen, maps
+// of maps from their inner definition with their slots filled), instructions relocated (map fds,
+// value addresses, CO-RE against the kernel's BTF) and programs loaded with their SEC() type, BTF,
+// function and line info, then put in the program arrays that name them. Then attach by the section's kind.
 import { Btf, BtfError } from '../btf/btf.js';
 import { decodeValue, type BtfValue } from '../btf/decode.js';
 import { resolveCoreRelo, patchCoreInsn } from '../btf/core.js';
@@ -16,7 +17,7 @@ import {
 import { perfEventOpenTracepoint } from '../sys/perf.js';
 import { openProbeEvent } from './probe.js';
 import { POISON_KFUNC_BASE, kernelFacts, kconfigValue, resolveKernelExterns, type ResolvedExtern } from './externs.js';
-import type { MapObjectSpec, ObjectSpec, ProgramObjectSpec } from './object.js';
+import type { MapObjectSpec, MapSlot, ObjectSpec, ProgramObjectSpec } from './object.js';
 
 const ENOSPC = errnoValue('ENOSPC');
 const PSEUDO_MAP_FD = 1;
@@ -25,13 +26,17 @@ const PSEUDO_BTF_ID = 3;
 const PSEUDO_KFUNC_CALL = 2;
 const OP_CALL = 0x85;
 const PER_CPU = new Set(['PERCPU_HASH', 'PERCPU_ARRAY', 'LRU_PERCPU_HASH', 'PERCPU_CGROUP_STORAGE']);
+const MAP_IN_MAP = new Set(['ARRAY_OF_MAPS', 'HASH_OF_MAPS']);
 
 export interface LoadOptions {
   /** BTF to resolve CO-RE relocations and attach targets against; default: the running kernel's. */
   kernelBtf?: Btf;
   /** Verifier log level when a load fails. */
   logLevel?: 1 | 2;
-  /** Only these programs (by function name); default all. */
+  /**
+   * Only these programs (by function name); default all. The programs in the initial values of a
+   * program array they use load too, so their tail calls land (see programsToLoad).
+   */
   programs?: string[];
 }
 
@@ -90,10 +95,14 @@ export class Collection implements Disposable {
         externs = resolveKernelExterns(spec.btf!, spec.externs, facts);
       }
       for (const m of spec.maps) maps.set(m.name, createMap(m.section === '.kconfig' && kconfig ? { ...m, data: kconfig } : m, btf));
+      // Maps of maps once every map exists (a slot may name a map declared after its outer map).
+      for (const m of spec.maps) if (MAP_IN_MAP.has(m.type)) fillSlots(m, maps.get(m.name)!, (s) => maps.get(s.target));
+      const wanted = programsToLoad(spec, o.programs);
       for (const p of spec.programs) {
-        if (o.programs && !o.programs.includes(p.name)) continue;
+        if (!wanted.has(p.name)) continue;
         programs.set(p.name, loadProgram(spec, p, maps, btf, kbtf, o.logLevel, externs));
       }
+      for (const m of spec.maps) if (m.type === 'PROG_ARRAY') fillSlots(m, maps.get(m.name)!, (s) => programs.get(s.target));
     } catch (e) {
       for (const p of programs.values()) p.close();
       for (const m of maps.values()) m.close();
@@ -206,15 +215,27 @@ export class Collection implements Disposable {
 function createMap(m: MapObjectSpec, btf: BtfHandle | undefined): BpfMap<unknown, Buffer> {
   const name = m.name.slice(0, 15);
   validateObjectName(name);
-  const withBtf = btf && (m.btfKeyTypeId || m.btfValueTypeId) ? { btf_fd: btf.handle.value, btf_key_type_id: m.btfKeyTypeId, btf_value_type_id: m.btfValueTypeId } : {};
-  const base = { map_type: MapType[m.type], key_size: m.keySize, value_size: m.valueSize, max_entries: m.maxEntries, map_flags: m.flags, map_name: name };
+  let inner: BpfMap<unknown, Buffer> | undefined;
+  if (MAP_IN_MAP.has(m.type)) {
+    if (!m.inner) throw new Error(`map ${m.name}: sysward creates ${m.type} maps from the definition of their inner maps; add __array(values, struct { … }) as the last member of its definition`);
+    // A template the kernel copies the inner maps' shape from (inner_map_fd); only needed until the outer map exists, as for libbpf.
+    inner = createMap(m.inner, btf);
+  }
+  // The kernel refuses BTF for maps of maps (their values are fds); libbpf does not offer it either.
+  const withBtf = btf && !inner && (m.btfKeyTypeId || m.btfValueTypeId) ? { btf_fd: btf.handle.value, btf_key_type_id: m.btfKeyTypeId, btf_value_type_id: m.btfValueTypeId } : {};
+  const base = {
+    map_type: MapType[m.type], key_size: m.keySize, value_size: m.valueSize, max_entries: m.maxEntries, map_flags: m.flags, map_name: name,
+    ...(inner ? { inner_map_fd: inner.fd } : {}),
+  };
   let fd: FD;
   try {
     fd = mapCreate({ ...base, ...withBtf }, `creating ${m.type} map ${name}`);
   } catch (e) {
-    // A type the kernel's BTF checks refuse (e.g. a value with a kernel pointer) still works untyped.
+    // A type the kernel's BTF checks refuse (e.g. a value with a kernel pointer, a program array) still works untyped.
     if (!withBtf.btf_fd || !(e instanceof SysError) || e.code !== 'EINVAL') throw e;
     fd = mapCreate(base, `creating ${m.type} map ${name}`);
+  } finally {
+    inner?.close();
   }
   try {
     const valueSize = PER_CPU.has(m.type) ? Math.ceil(m.valueSize / 8) * 8 * possibleCpuCount() : m.valueSize;
@@ -228,6 +249,52 @@ function createMap(m: MapObjectSpec, btf: BtfHandle | undefined): BpfMap<unknown
     }
     return map;
   } catch (e) { fd.close(); throw e; }
+}
+
+/**
+ * Write the fds of the maps or programs a map's initial values name into its slots (libbpf's
+ * init_map_in_map_slots, init_prog_array_slots). A program that was not loaded leaves its slot empty:
+ * programsToLoad loads every program of an array a loaded program uses.
+ */
+function fillSlots(m: MapObjectSpec, map: BpfMap<unknown, Buffer>, target: (s: MapSlot) => { fd: number } | undefined): void {
+  for (const s of m.slots ?? []) {
+    const t = target(s);
+    if (!t) continue;
+    const key = Buffer.alloc(4);
+    key.writeUInt32LE(s.index);
+    const value = Buffer.alloc(4);
+    value.writeUInt32LE(t.fd);
+    try {
+      mapUpdateElem(map.handle, key, value);
+    } catch (e) {
+      if (!(e instanceof SysError)) throw e;
+      throw new SysError(`setting slot ${s.index} of ${m.type} map ${m.name} to ${s.kind} ${s.target}`, e.errno, {
+        EINVAL: s.kind === 'map'
+          ? `the kernel finds ${s.target} unlike the inner map definition (type, key and value sizes, flags, an array's max_entries, or timers and locks in the value)`
+          : `a program array holds programs of one type (the first program that uses it decides); ${s.target} is not of that type`,
+      });
+    }
+  }
+}
+
+/**
+ * The programs LoadOptions.programs names, and every program in the initial values of a program
+ * array one of them uses, and so on: a tail call into a slot left empty falls through silently.
+ */
+export function programsToLoad(spec: ObjectSpec, only: string[] | undefined): Set<string> {
+  if (!only) return new Set(spec.programs.map((p) => p.name));
+  const out = new Set<string>();
+  const queue = [...only];
+  for (let name = queue.pop(); name !== undefined; name = queue.pop()) {
+    const p = spec.programs.find((x) => x.name === name);
+    if (!p || out.has(name)) continue;
+    out.add(name);
+    for (const r of p.relocations) {
+      if (r.kind !== 'map') continue;
+      for (const s of spec.maps.find((m) => m.name === r.map && m.type === 'PROG_ARRAY')?.slots ?? []) queue.push(s.target);
+    }
+  }
+  return out;
 }
 
 const u32Key: Codec<unknown> = { sizeBytes: 4, encode: (v, b, o) => { b.writeUInt32LE(Number(v), o); }, decode: (b, o) => b.readUInt32LE(o) };

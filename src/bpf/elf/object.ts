@@ -1,6 +1,7 @@
 // An ELF object built by clang -target bpf, read into a kernel-independent specification: programs
-// (typed by their SEC() name, with bpf-to-bpf callees linked in), maps (BTF-defined in .maps, and
-// global data as single-entry arrays), license, and the relocations that need kernel objects.
+// (typed by their SEC() name, with bpf-to-bpf callees linked in), maps (BTF-defined in .maps, with
+// the inner definition and initial values of maps of maps and program arrays, and global data as
+// single-entry arrays), license, and the relocations that need kernel objects.
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Btf, BtfError } from '../btf/btf.js';
@@ -13,12 +14,16 @@ import { collectExterns, sanitizeExternBtf, type ExternSpec } from './externs.js
 import { matchSection, type SectionDef } from './sections.js';
 
 const R_BPF_64_64 = 1;
+const R_BPF_64_ABS64 = 2;
 const R_BPF_64_32 = 10;
 const INSN = 8;
 const OP_LD_IMM64 = 0x18;
 const OP_CALL = 0x85;
 const PSEUDO_CALL = 1;
 const PSEUDO_FUNC = 4;
+/** A slot of `values` is a BPF pointer, whatever the host's. */
+const SLOT_BYTES = 8;
+const MAP_IN_MAP = new Set<MapTypeName>(['ARRAY_OF_MAPS', 'HASH_OF_MAPS']);
 
 /** A load-time fix of one instruction: the kernel object's fd (or a value address) goes in. */
 export type InsnRelocation =
@@ -65,7 +70,17 @@ export interface MapObjectSpec {
   freeze?: boolean;
   /** LIBBPF_PIN_BY_NAME (1) in the map definition. */
   pinByName?: boolean;
+  /**
+   * Maps of maps: the inner maps' definition (`__array(values, struct …)`), named OUTER.inner. The
+   * loader creates it as the template the kernel checks every inner map against (inner_map_fd).
+   */
+  inner?: MapObjectSpec;
+  /** Initial values (`.values = { [0] = &m }`), by slot: filled in by the loader. */
+  slots?: MapSlot[];
 }
+
+/** Slot `index` of a map of maps or a program array holds that map's or program's fd once loaded. */
+export interface MapSlot { index: number; kind: 'map' | 'program'; target: string }
 
 export interface VariableSpec { name: string; map: string; offset: number; size: number; typeId: number; readOnly: boolean }
 
@@ -164,6 +179,13 @@ class ObjectParser {
     this.#readMaps();
     this.#readGlobalData(kconfigSize);
     const programs = this.#readPrograms(license);
+    for (const m of this.#maps) {
+      for (const s of m.slots ?? []) {
+        if (s.kind === 'program' && !programs.some((p) => p.name === s.target)) {
+          this.fail(`slot ${s.index} of ${m.type} map ${m.name} points to ${s.target}, which is not a program (a global function in a SEC() section; .text holds subprograms)`);
+        }
+      }
+    }
     return new ObjectSpec(this.name, license, programs, this.#maps, this.#variables, this.#btf, this.#ext, externs);
   }
 
@@ -210,48 +232,150 @@ class ObjectParser {
     if (!btf) this.fail('.maps needs BTF to describe the maps; compile with -g');
     const ds = btf.idsByName('.maps', 'DATASEC')[0];
     if (ds === undefined) this.fail('.maps has no DATASEC in BTF; compile with -g');
+    const defs: { map: MapObjectSpec; offset: number; size: number; valuesOffset?: number }[] = [];
     for (const si of btf.type(ds).secinfos!) {
       const v = btf.type(si.type);
       if (v.kind !== 'VAR') this.fail(`.maps entry ${si.type} is a ${v.kind}, not a variable`);
-      const def = btf.resolve(v.type!);
-      if (def.kind !== 'STRUCT') this.fail(`map ${v.name}: its definition is a ${def.kind}, expected a struct of __uint/__type fields`);
-      const m: MapObjectSpec = { name: v.name, type: 'UNSPEC', keySize: 0, valueSize: 0, maxEntries: 0, flags: 0, btfKeyTypeId: 0, btfValueTypeId: 0 };
-      const uintOf = (member: string, type: number): number => {
-        const p = btf.resolve(type);
-        const a = p.kind === 'PTR' ? btf.resolve(p.type!) : undefined;
-        if (!a || a.kind !== 'ARRAY') this.fail(`map ${v.name}: ${member} is not declared with __uint()`);
-        return a.array!.nelems;
-      };
-      const typeOf = (member: string, type: number): number => {
-        const p = btf.resolve(type);
-        if (p.kind !== 'PTR') this.fail(`map ${v.name}: ${member} is not declared with __type()`);
-        return p.type!;
-      };
-      for (const mem of def.members!) {
-        switch (mem.name) {
-          case 'type': {
-            const t = uintOf(mem.name, mem.type);
-            const name = Object.entries(MapType).find(([, n]) => n === t)?.[0];
-            m.type = (name ?? 'UNSPEC') as MapTypeName;
-            if (!name) this.fail(`map ${v.name}: unknown map type ${t}`);
+      const { map, valuesOffset } = this.#mapDefinition(v.name, v.type!, false);
+      this.#maps.push(map);
+      this.#mapAt.set(`${sec.index}:${si.offset}`, map.name);
+      defs.push({ map, offset: si.offset, size: si.size, ...(valuesOffset !== undefined ? { valuesOffset } : {}) });
+    }
+    this.#readMapSlots(sec, defs);
+  }
+
+  /**
+   * One definition of .maps (libbpf's parse_btf_map_def): a struct of __uint / __type members, and
+   * for maps of maps and program arrays a last member `__array(values, …)`, a zero-length array of
+   * pointers to the inner maps' definition (parsed by the same rules) or to a function prototype.
+   */
+  #mapDefinition(name: string, typeId: number, isInner: boolean): { map: MapObjectSpec; valuesOffset?: number } {
+    const btf = this.#btf!;
+    const def = btf.resolve(typeId);
+    if (def.kind !== 'STRUCT') this.fail(`map ${name}: its definition is a ${def.kind}, expected a struct of __uint/__type fields`);
+    const m: MapObjectSpec = { name, type: 'UNSPEC', keySize: 0, valueSize: 0, maxEntries: 0, flags: 0, btfKeyTypeId: 0, btfValueTypeId: 0 };
+    let valuesOffset: number | undefined;
+    const uintOf = (member: string, type: number): number => {
+      const p = btf.resolve(type);
+      const a = p.kind === 'PTR' ? btf.resolve(p.type!) : undefined;
+      if (!a || a.kind !== 'ARRAY') this.fail(`map ${name}: ${member} is not declared with __uint()`);
+      return a.array!.nelems;
+    };
+    const typeOf = (member: string, type: number): number => {
+      const p = btf.resolve(type);
+      if (p.kind !== 'PTR') this.fail(`map ${name}: ${member} is not declared with __type()`);
+      return p.type!;
+    };
+    const members = def.members!;
+    for (const [i, mem] of members.entries()) {
+      switch (mem.name) {
+        case 'type': {
+          const t = uintOf(mem.name, mem.type);
+          const typeName = Object.entries(MapType).find(([, n]) => n === t)?.[0];
+          m.type = (typeName ?? 'UNSPEC') as MapTypeName;
+          if (!typeName) this.fail(`map ${name}: unknown map type ${t}`);
+          break;
+        }
+        case 'max_entries': m.maxEntries = uintOf(mem.name, mem.type); break;
+        case 'map_flags': m.flags = uintOf(mem.name, mem.type); break;
+        case 'key_size': m.keySize = uintOf(mem.name, mem.type); break;
+        case 'value_size': m.valueSize = uintOf(mem.name, mem.type); break;
+        case 'key': m.btfKeyTypeId = typeOf(mem.name, mem.type); m.keySize = btf.sizeOf(m.btfKeyTypeId); break;
+        case 'value': m.btfValueTypeId = typeOf(mem.name, mem.type); m.valueSize = btf.sizeOf(m.btfValueTypeId); break;
+        case 'pinning':
+          if (isInner) this.fail(`map ${name}: an inner map definition cannot be pinned; pin the maps put in the slots instead`);
+          m.pinByName = uintOf(mem.name, mem.type) === 1;
+          break;
+        case 'numa_node': case 'map_extra': break;
+        case 'values': {
+          // The kernel nests maps one level: an inner map cannot itself hold maps.
+          if (isInner) this.fail(`map ${name}: an inner map definition has __array(values, …) itself; maps of maps nest one level only`);
+          if (i !== members.length - 1) this.fail(`map ${name}: __array(values, …) must be the last member of the definition`);
+          if (m.type === 'UNSPEC') this.fail(`map ${name}: declare __uint(type, …) before __array(values, …)`);
+          if (!MAP_IN_MAP.has(m.type) && m.type !== 'PROG_ARRAY') {
+            this.fail(`map ${name}: __array(values, …) is for maps of maps (ARRAY_OF_MAPS, HASH_OF_MAPS) and program arrays (PROG_ARRAY), not ${m.type} maps`);
+          }
+          if (m.valueSize && m.valueSize !== 4) this.fail(`map ${name}: value size ${m.valueSize} conflicts with __array(values, …), whose slots hold 4-byte fds`);
+          m.valueSize = 4;
+          const what = m.type === 'PROG_ARRAY' ? 'int (void *)' : 'struct { … }';
+          const a = btf.resolve(mem.type);
+          if (a.kind !== 'ARRAY' || a.array!.nelems !== 0) this.fail(`map ${name}: values is not declared with __array(values, ${what}) (a zero-length array)`);
+          const p = btf.resolve(a.array!.type);
+          if (p.kind !== 'PTR') this.fail(`map ${name}: values holds ${p.kind}s, not pointers; declare it with __array(values, ${what})`);
+          if (mem.bitOffset % 8) this.fail(`map ${name}: values is not byte-aligned`);
+          valuesOffset = mem.bitOffset / 8;
+          const target = btf.resolve(p.type!);
+          if (m.type === 'PROG_ARRAY') {
+            if (target.kind !== 'FUNC_PROTO') this.fail(`map ${name}: a program array's values point to a ${target.kind}, not a function; declare it with __array(values, int (void *))`);
             break;
           }
-          case 'max_entries': m.maxEntries = uintOf(mem.name, mem.type); break;
-          case 'map_flags': m.flags = uintOf(mem.name, mem.type); break;
-          case 'key_size': m.keySize = uintOf(mem.name, mem.type); break;
-          case 'value_size': m.valueSize = uintOf(mem.name, mem.type); break;
-          case 'key': m.btfKeyTypeId = typeOf(mem.name, mem.type); m.keySize = btf.sizeOf(m.btfKeyTypeId); break;
-          case 'value': m.btfValueTypeId = typeOf(mem.name, mem.type); m.valueSize = btf.sizeOf(m.btfValueTypeId); break;
-          case 'pinning': m.pinByName = uintOf(mem.name, mem.type) === 1; break;
-          case 'numa_node': case 'map_extra': break;
-          case 'values': this.fail(`map ${v.name}: maps of maps and program arrays with initial values are not supported yet`);
-          default: this.fail(`map ${v.name}: unknown definition field ${mem.name}`);
+          if (target.kind !== 'STRUCT') this.fail(`map ${name}: the inner map definition is a ${target.kind}, not a struct; declare it with __array(values, struct { __uint(type, …); … })`);
+          m.inner = this.#mapDefinition(`${name}.inner`, p.type!, true).map;
+          if (MAP_IN_MAP.has(m.inner.type)) this.fail(`map ${name}: its inner maps are ${m.inner.type} maps; maps of maps nest one level only`);
+          break;
         }
+        default: this.fail(`map ${name}: unknown definition field ${mem.name}`);
       }
-      if (m.type === 'UNSPEC') this.fail(`map ${v.name} has no type; add __uint(type, BPF_MAP_TYPE_…)`);
-      this.#maps.push(m);
-      this.#mapAt.set(`${sec.index}:${si.offset}`, m.name);
     }
+    if (m.type === 'UNSPEC') this.fail(`map ${name} has no type; add __uint(type, BPF_MAP_TYPE_…)`);
+    return { map: m, ...(valuesOffset !== undefined ? { valuesOffset } : {}) };
+  }
+
+  /**
+   * Initial values of maps of maps and program arrays (libbpf's bpf_object__collect_map_relos): clang
+   * leaves `.values = { [2] = &m }` as a 64-bit relocation in .rel.maps at the slot's offset, against
+   * the symbol of the map or program. Program slots are checked against the programs once read.
+   */
+  #readMapSlots(sec: ElfSection, defs: { map: MapObjectSpec; offset: number; size: number; valuesOffset?: number }[]): void {
+    for (const r of this.elf.relocations.get(sec.index) ?? []) {
+      const sym = r.symbol;
+      const where = `.maps+${r.offset} (${sym.name || 'a section symbol'})`;
+      const d = defs.find((x) => x.offset <= r.offset && r.offset + SLOT_BYTES <= x.offset + x.size);
+      if (!d) this.fail(`${where}: a relocation outside every map definition`);
+      const m = d.map;
+      if (d.valuesOffset === undefined) this.fail(`${where}: map ${m.name} has no __array(values, …), so nothing in it can point to ${sym.name || 'a symbol'}`);
+      if (r.type !== R_BPF_64_ABS64) this.fail(`${where}: a relocation of type ${r.type} in map ${m.name}; slots are 64-bit addresses (R_BPF_64_ABS64)`);
+      const at = r.offset - d.offset - d.valuesOffset;
+      if (at < 0 || at % SLOT_BYTES) this.fail(`${where}: not on a slot of map ${m.name}'s values`);
+      const index = at / SLOT_BYTES;
+      const slot = `slot ${index} of ${m.type} map ${m.name}`;
+      let s: MapSlot;
+      if (m.type === 'PROG_ARRAY') {
+        const tsec = this.elf.sections[sym.section];
+        const isFunc = sym.type === STT.FUNC && tsec !== undefined && (tsec.flags & SHF.EXECINSTR) !== 0;
+        if (!isFunc) this.fail(`${slot} points to ${sym.name || 'a symbol'}, which is not a program (a function in a SEC() section)`);
+        s = { index, kind: 'program', target: sym.name };
+      } else {
+        const target = sym.section === sec.index ? this.#mapAt.get(`${sec.index}:${sym.value}`) : undefined;
+        if (!target) this.fail(`${slot} points to ${sym.name || 'a symbol'}, which is not a map declared in SEC(".maps")`);
+        this.#checkInnerMap(m, this.#maps.find((x) => x.name === target)!, slot);
+        s = { index, kind: 'map', target };
+      }
+      // The slot index is the key: an array's index, or a hash map's 4-byte key (libbpf's rule).
+      if (m.keySize !== 4) this.fail(`${slot}: initial values need 4-byte keys (the slot index); the map's key is ${m.keySize} bytes`);
+      if (m.type !== 'HASH_OF_MAPS' && index >= m.maxEntries) this.fail(`${slot} is past the map's max_entries (${m.maxEntries})`);
+      const slots = (m.slots ??= []);
+      const i = slots.findIndex((x) => x.index === index);
+      if (i >= 0) slots[i] = s; else slots.push(s);
+      slots.sort((a, b) => a.index - b.index);
+      if (slots.length > m.maxEntries) this.fail(`map ${m.name}: ${slots.length} initial values do not fit its max_entries (${m.maxEntries})`);
+    }
+  }
+
+  /** What the kernel's bpf_map_meta_equal checks when an inner map goes into a slot, said before load. */
+  #checkInnerMap(outer: MapObjectSpec, inner: MapObjectSpec, slot: string): void {
+    const t = outer.inner!;
+    if (inner.name === outer.name || MAP_IN_MAP.has(inner.type)) this.fail(`${slot} points to map ${inner.name}, a map of maps; maps of maps nest one level only`);
+    const differ: string[] = [];
+    if (inner.type !== t.type) differ.push(`type ${inner.type}, expected ${t.type}`);
+    if (inner.keySize !== t.keySize) differ.push(`key size ${inner.keySize}, expected ${t.keySize}`);
+    if (inner.valueSize !== t.valueSize) differ.push(`value size ${inner.valueSize}, expected ${t.valueSize}`);
+    if (inner.flags !== t.flags) differ.push(`map_flags 0x${inner.flags.toString(16)}, expected 0x${t.flags.toString(16)}`);
+    // Arrays inline lookups by size: theirs must match unless the template says BPF_F_INNER_MAP (Linux 5.10).
+    if (t.type === 'ARRAY' && !(t.flags & MapFlag.F_INNER_MAP) && inner.maxEntries !== t.maxEntries) {
+      differ.push(`max_entries ${inner.maxEntries}, expected ${t.maxEntries} (or set BPF_F_INNER_MAP in the inner definition's map_flags)`);
+    }
+    if (differ.length) this.fail(`${slot} points to map ${inner.name}, which does not match the inner map definition: ${differ.join('; ')}`);
   }
 
   #readGlobalData(kconfigSize: number): void {

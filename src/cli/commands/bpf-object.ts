@@ -23,7 +23,9 @@ Load an eBPF object built by clang (clang -O2 -g -target bpf -c prog.bpf.c -o pr
 maps (BTF-defined .maps, global data), its programs (typed by SEC() names as libbpf does), with
 CO-RE relocations resolved against this kernel's BTF. Everything is pinned under DIR so it
 outlives the command (default: ${DEFAULT_BPFFS}/OBJECT-NAME): DIR/PROG for programs,
-DIR/maps/MAP for maps, DIR/links/PROG for links.
+DIR/maps/MAP for maps, DIR/links/PROG for links. Maps of maps and program arrays (tail calls)
+get the maps and programs their initial values (.values) name; the pin keeps a program array's
+slots, which the kernel empties once nothing in user space holds the array.
   --pin DIR             where to pin (on bpffs)
   --attach-cgroup PATH  attach cgroup programs (cgroup/sysctl, cgroup_skb/…) to this cgroup
   --attach              attach the others as their section says: raw_tp/NAME, lsm/HOOK,
@@ -104,7 +106,9 @@ export function runLoad(argv: string[]): number {
     m.pin(path);
     pinned.push(path);
     const info = m.info();
-    loaded.maps.push({ name, id: info.id, type: info.typeName.toLowerCase(), pinned: path });
+    // Maps of maps and program arrays: which map or program each initial value put in which slot.
+    const slots = spec.maps.find((x) => x.name === name)?.slots?.map((x) => ({ index: x.index, [x.kind]: x.target }));
+    loaded.maps.push({ name, id: info.id, type: info.typeName.toLowerCase(), pinned: path, ...(slots ? { slots } : {}) });
   }
   for (const [name, p] of coll.programs) {
     const ps = spec.program(name);
@@ -137,7 +141,10 @@ export function runLoad(argv: string[]): number {
   for (const p of loaded.programs as { name: string; section: string; id: number; pinned: string; link?: string }[]) {
     process.stdout.write(`program ${p.name} (SEC("${p.section}")) id ${p.id} pinned at ${p.pinned}${p.link ? `, link ${p.link}` : ''}\n`);
   }
-  for (const m of loaded.maps as { name: string; id: number; type: string; pinned: string }[]) process.stdout.write(`map ${m.name} (${m.type}) id ${m.id} pinned at ${m.pinned}\n`);
+  for (const m of loaded.maps as { name: string; id: number; type: string; pinned: string; slots?: { index: number; map?: string; program?: string }[] }[]) {
+    const slots = m.slots ? `; slots ${m.slots.map((x) => `${x.index}: ${x.map ?? x.program}`).join(', ')}` : '';
+    process.stdout.write(`map ${m.name} (${m.type}) id ${m.id} pinned at ${m.pinned}${slots}\n`);
+  }
   for (const w of loaded.warnings) process.stderr.write(`warning: loaded without BTF: ${w}\n`);
   const unattached = spec.programs.filter((p) => !(loaded.programs as { link?: string; name: string }[]).find((x) => x.name === p.name)?.link);
   const later = unattached.filter((p) => p.def.attach === 'cgroup' || attachable(p));
