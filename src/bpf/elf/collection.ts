@@ -11,7 +11,7 @@ import { attachCgroup, Link, type ProgAttachment } from '../link.js';
 import { BpfMap, validateObjectName } from '../map.js';
 import { Program, VerifierError, summarizeVerifierLog } from '../prog.js';
 import {
-  AttachType, FD, MapType, ProgLoadFlag, ProgType, SysError, btfLoadRaw, cString, errnoName, errnoValue,
+  AttachType, FD, MapFlag, MapType, ProgLoadFlag, ProgType, SysError, btfLoadRaw, cString, errnoName, errnoValue,
   linkCreate, linkCreateTracing, mapCreate, mapFreeze, mapUpdateElem, progLoadRaw, rawTracepointOpen,
 } from '../sys/index.js';
 import { perfEventOpenTracepoint } from '../sys/perf.js';
@@ -231,9 +231,14 @@ function createMap(m: MapObjectSpec, btf: BtfHandle | undefined): BpfMap<unknown
   try {
     fd = mapCreate({ ...base, ...withBtf }, `creating ${m.type} map ${name}`);
   } catch (e) {
-    // A type the kernel's BTF checks refuse (e.g. a value with a kernel pointer, a program array) still works untyped.
-    if (!withBtf.btf_fd || !(e instanceof SysError) || e.code !== 'EINVAL') throw e;
-    fd = mapCreate(base, `creating ${m.type} map ${name}`);
+    if (!(e instanceof SysError) || e.code !== 'EINVAL') throw e;
+    // A type the kernel's BTF checks refuse (e.g. a value with a kernel pointer, a program array)
+    // still works untyped; a kernel before 5.5 has no mappable arrays (global data works without).
+    const plain = { ...base, map_flags: m.data ? m.flags & ~MapFlag.F_MMAPABLE : m.flags };
+    try { fd = mapCreate({ ...plain, ...withBtf }, `creating ${m.type} map ${name}`); } catch (e2) {
+      if (!withBtf.btf_fd || !(e2 instanceof SysError) || e2.code !== 'EINVAL') throw e2;
+      fd = mapCreate(plain, `creating ${m.type} map ${name}`);
+    }
   } finally {
     inner?.close();
   }

@@ -155,6 +155,17 @@ const isDataSection = (s: ElfSection) =>
   (s.flags & SHF.ALLOC) !== 0 && (s.flags & SHF.EXECINSTR) === 0 && (s.type === SHT.PROGBITS || s.type === SHT.NOBITS) &&
   /^\.(rodata|data|bss)(\.|$)/.test(s.name);
 
+/**
+ * libbpf's name for a global-data map: the object's name up to its first dot ("externs" for
+ * externs.bpf.o), cut to leave room for a suffix of at least 7 characters, then the section name
+ * ("externs.kconfig", "callback.bss", "my_objec.rodata"), cut to the kernel's 15 and sanitized.
+ */
+export function internalMapName(objectFile: string, section: string): string {
+  const object = objectFile.split('.')[0]!;
+  const prefix = object.slice(0, Math.min(15 - Math.max(7, section.length), object.length));
+  return `${prefix}${section}`.slice(0, 15).replace(/[^A-Za-z0-9_.]/g, '_');
+}
+
 class ObjectParser {
   #btf?: Btf;
   #ext?: BtfExt;
@@ -379,13 +390,12 @@ class ObjectParser {
   }
 
   #readGlobalData(kconfigSize: number): void {
-    const prefix = this.name.replace(/\.(bpf\.)?o$/, '').replace(/[^A-Za-z0-9_]/g, '_').slice(0, 7);
     if (kconfigSize > 0) {
       // libbpf's .kconfig map: read-only to programs, filled from the kernel's configuration at load, frozen.
-      const name = `${prefix}.kconfig`.slice(0, 15);
+      const name = internalMapName(this.name, '.kconfig');
       const ds = this.#btf?.idsByName('.kconfig', 'DATASEC')[0];
       this.#maps.push({
-        name, type: 'ARRAY', keySize: 4, valueSize: kconfigSize, maxEntries: 1, flags: MapFlag.F_RDONLY_PROG,
+        name, type: 'ARRAY', keySize: 4, valueSize: kconfigSize, maxEntries: 1, flags: MapFlag.F_RDONLY_PROG | MapFlag.F_MMAPABLE,
         btfKeyTypeId: 0, btfValueTypeId: ds ?? 0, section: '.kconfig', data: Buffer.alloc(kconfigSize), freeze: true,
       });
       this.#kconfigMap = name;
@@ -395,12 +405,13 @@ class ObjectParser {
     }
     for (const s of this.elf.sections.filter(isDataSection)) {
       if (s.size === 0) continue;
-      const name = `${prefix}${s.name}`.slice(0, 15).replace(/[^A-Za-z0-9_.]/g, '_');
+      const name = internalMapName(this.name, s.name);
       const readOnly = s.name.startsWith('.rodata');
       const ds = this.#btf?.idsByName(s.name, 'DATASEC')[0];
       this.#maps.push({
         name, type: 'ARRAY', keySize: 4, valueSize: s.size, maxEntries: 1,
-        flags: readOnly ? MapFlag.F_RDONLY_PROG : 0, btfKeyTypeId: 0, btfValueTypeId: ds ?? 0,
+        // Mappable, as libbpf makes them (Linux 5.5): user space can read globals without a syscall.
+        flags: (readOnly ? MapFlag.F_RDONLY_PROG : 0) | MapFlag.F_MMAPABLE, btfKeyTypeId: 0, btfValueTypeId: ds ?? 0,
         section: s.name, data: Buffer.from(s.data), freeze: readOnly,
       });
       this.#dataMap.set(s.index, name);

@@ -37,7 +37,11 @@ test('kernel: bpf_loop and bpf_for_each_map_elem callbacks run as under bpftool,
       const byName = (suffix: string) => maps.find((m) => m.info().name.endsWith(suffix))!;
       VALUES.forEach((v, i) => byName('nums').set(u32(i), u64(v)));
       theirs.testRun({ data: null });
-      assert.deepEqual(byName('.bss').get(u32(0)), ours.map('callbac.bss').get(0));
+      assert.deepEqual(byName('.bss').get(u32(0)), ours.map('callback.bss').get(0));
+      // The maps themselves as libbpf makes them: names ("callback.bss"), types, sizes, flags (mmapable data).
+      const shape = (ms: { info(): { name: string; type: number; keySize: number; valueSize: number; maxEntries: number; flags: number } }[]) =>
+        ms.map((m) => m.info()).map((i) => `${i.name} ${i.type} ${i.keySize}/${i.valueSize}x${i.maxEntries} flags ${i.flags}`).sort();
+      assert.deepEqual(shape([...ours.maps.values()]), shape(maps));
     } finally { for (const m of maps) m.close(); }
   } finally { rmSync(pin, { force: true }); }
 });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ElfError } from '../../../src/bpf/elf/elf.js';
-import { parseObject, readObject } from '../../../src/bpf/elf/object.js';
+import { internalMapName, parseObject, readObject } from '../../../src/bpf/elf/object.js';
 import { matchSection } from '../../../src/bpf/elf/sections.js';
 import { decodeInstructions } from '../../../src/bpf/asm/index.js';
 import { ELF_FIXTURES, compileFixture, withClang } from './compile.js';
@@ -122,4 +122,11 @@ test('every test program compiles and parses', withClang, () => {
   assert.deepEqual(core.coreRelos.map((r) => [r.accessString, r.kind]), [['0:0', 0], ['0:1', 0], ['0:1', 1], ['0:2', 2]]);
   const lsm = readObject(compileFixture('lsm')).programs[0]!;
   assert.deepEqual([lsm.type, lsm.expectedAttachType, lsm.attachTarget], ['LSM', 'LSM_MAC', 'socket_create']);
+});
+
+test('global-data maps are named as libbpf names them (8 characters of the object, 7 reserved for the section)', () => {
+  assert.deepEqual(
+    [['callbacks.bpf.o', '.bss'], ['externs.bpf.o', '.kconfig'], ['my_object_name.o', '.rodata'], ['my_object_name.o', '.rodata.str1.1'], ['a-b.o', '.data']].map(([o, s]) => internalMapName(o!, s!)),
+    ['callback.bss', 'externs.kconfig', 'my_objec.rodata', 'm.rodata.str1.1', 'a_b.data'],
+  );
 });
