@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findCgroup2Mount } from '../src/cgroup/hierarchy.js';
-import { removeGuard } from '../src/guard/runtime/apply.js';
+import { guardStatus, removeGuard } from '../src/guard/runtime/apply.js';
 import { buildC, repeat, withCgroup, type Stats } from './lib.js';
 
 const bin = fileURLToPath(new URL('../../bin/sysward', import.meta.url));
@@ -19,7 +19,22 @@ const wallMs = (argv: string[]) => {
 };
 
 export interface StartRow { command: string; ms: Stats }
-export interface DaemonMemory { restMiB: number; peakMiB: number; afterStormMiB: number; stormEvents: number }
+export interface DaemonMemory {
+  restMiB: number; peakMiB: number; afterStormMiB: number; stormEvents: number;
+  /** The storm's rate, and the daemon's CPU over it (cores). */
+  stormWritesPerSec: number; stormCores: number;
+  /** Audit log lines written, and events the kernel dropped and counted. */
+  written: number; dropped: number;
+}
+
+/** Clock ticks per second of /proc/PID/stat's times (USER_HZ: 100 on Linux's ABI). */
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+/** utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/PID/stat, after the comm). */
+const cpuTicks = (pid: number): number => {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]);
+};
 
 const rssMiB = (pid: number, field: 'VmRSS' | 'VmHWM') => {
   const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -50,11 +65,18 @@ export async function benchCliDaemon(progress: (s: string) => void): Promise<{ s
       await new Promise((r) => setTimeout(r, 3000));
       const restMiB = rssMiB(d.pid!, 'VmRSS');
       const N = 300_000;
+      // The daemon's own CPU time (utime + stime of its process) over the storm's wall time.
+      const cpu0 = cpuTicks(d.pid!);
+      const t0 = process.hrtime.bigint();
       spawnSync('unshare', ['--uts', 'sh', '-c', `echo $$ > "$0/cgroup.procs" && exec "$@"`, cg, writer, 'kernel/hostname', 'x', String(N)]);
+      const stormS = Number(process.hrtime.bigint() - t0) / 1e9;
+      const stormCores = (cpuTicks(d.pid!) - cpu0) / CLK_TCK / stormS;
       await new Promise((r) => setTimeout(r, 2000));
       const peakMiB = rssMiB(d.pid!, 'VmHWM');
       const afterStormMiB = rssMiB(d.pid!, 'VmRSS');
-      return { restMiB, peakMiB, afterStormMiB, stormEvents: N };
+      const written = readFileSync(join(dir, 'audit.jsonl'), 'utf8').split('\n').filter(Boolean).length;
+      const dropped = Number(guardStatus(guard).droppedEvents);
+      return { restMiB, peakMiB, afterStormMiB, stormEvents: N, stormWritesPerSec: N / stormS, stormCores, written, dropped };
     } finally {
       d.kill('SIGTERM');
       await new Promise((r) => d.on('close', r));

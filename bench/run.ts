@@ -110,7 +110,7 @@ if (want('audit')) {
   p('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of a) p(`| ${r.reader} | ${r.writers} | ${fmt(r.writesPerSec, 0)} | ${r.delivered} | ${r.dropped} | ${fmt(r.deliveredPerSec, 0)} | ${fmt(r.readerCores)} |`);
   const daemonRow = a.find((r) => r.reader.includes('daemon') && r.writers === 1);
-  if (daemonRow && daemonRow.readerCores > 0.5) misses.push(`At the highest write rate one core produces (${fmt(daemonRow.writesPerSec, 0)} refused writes/s), the daemon's reader path measured ${fmt(daemonRow.readerCores)} cores (target under half; its reader rests to stay under 0.4, and the figure includes this process starting the writers) and drops ${fmt((100 * daemonRow.dropped) / daemonRow.refused, 0)}% of events — counted, not lost silently. Decoding each event to JSON in JavaScript is the limit.`);
+  if (daemonRow) p(`\nThese readers run inside the benchmark process, whose CPU time includes starting the writers; the daemon's own CPU under the same flood, measured on its process, is in section 5. The daemon's path (resting to stay near 0.4 of a core) delivers ${fmt((100 * daemonRow.delivered) / daemonRow.refused, 0)}% of events at this rate; the kernel counts the rest as dropped.`);
   p();
 }
 
@@ -126,6 +126,10 @@ if (want('cli')) {
   p();
   p(`Daemon resident memory: ${fmt(c.daemon.restMiB, 1)} MiB at rest; ${fmt(c.daemon.afterStormMiB, 1)} MiB after a storm of ${c.daemon.stormEvents.toLocaleString('en')} refused writes (peak ${fmt(c.daemon.peakMiB, 1)} MiB). Target: under 80 MB.`);
   for (const s of c.start.slice(1)) if (s.ms.median > 200) misses.push(`\`${s.command}\` starts in ${fmt(s.ms.median, 0)} ms (target 200 ms); Node.js itself takes ${fmt(floor.ms.median, 0)} ms to start here.`);
+  p();
+  p(`Daemon CPU during that storm (one writer, ${fmt(c.daemon.stormWritesPerSec, 0)} refused writes/s, the highest rate one core produces here): ${fmt(c.daemon.stormCores)} of a core (its process's user + system time over the storm's wall time). Events written to the audit log: ${c.daemon.written.toLocaleString('en')}; dropped and counted by the kernel: ${c.daemon.dropped.toLocaleString('en')} (written + dropped = ${(c.daemon.written + c.daemon.dropped).toLocaleString('en')} of ${c.daemon.stormEvents.toLocaleString('en')}). Target: under half a core, no event lost silently.`);
+  if (c.daemon.stormCores > 0.5) misses.push(`Under a flood of ${fmt(c.daemon.stormWritesPerSec, 0)} refused writes/s the daemon used ${fmt(c.daemon.stormCores)} of a core (target under half).`);
+  if (c.daemon.written + c.daemon.dropped !== c.daemon.stormEvents) misses.push(`Daemon storm: written ${c.daemon.written} + dropped ${c.daemon.dropped} is not the ${c.daemon.stormEvents} refused writes.`);
   if (c.daemon.peakMiB > 80) misses.push(`The daemon's peak resident memory under an event storm is ${fmt(c.daemon.peakMiB, 1)} MiB (target 80 MB).`);
   p();
 }
