@@ -120,3 +120,17 @@ test('kernel: an exempt cgroup (and what is below it) is not guarded; its siblin
     } finally { sysward('guard', 'rm', guard); }
   });
 });
+
+test('kernel: a guard whose program cannot be built leaves nothing behind (no pin folder)', kernel(), async () => {
+  const { applyGuard, guardsDir } = await import('../../src/guard/runtime/apply.js');
+  const { parsePolicy } = await import('../../src/guard/policy/index.js');
+  await withFreshCgroup((abs) => {
+    const guard = `sw-test-nothing-${process.pid}`;
+    const policy = parsePolicy(guardPolicy(guard, `/${relative(findCgroup2Mount(), abs)}`, 'kernel.hostname'), 'p.yaml');
+    // A rule the parser would refuse, made by hand: the compiler refuses it inside applyGuard.
+    const bad = { ...policy, rules: [{ ...policy.rules[0]!, action: 'allow' as const, override: 'x'.repeat(100_000) }] };
+    assert.throws(() => applyGuard(bad), /an override must be 1 to \d+ bytes/);
+    assert.equal(existsSync(join(guardsDir(), guard)), false, 'no folder left in bpffs');
+    assert.deepEqual(queryCgroup(abs, 'CGROUP_SYSCTL').programIds, []);
+  });
+});

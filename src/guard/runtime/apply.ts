@@ -87,11 +87,11 @@ export function applyGuard(policy: Policy, o: { bpffs?: string; mount?: string; 
   ensureBpffs(o.bpffs ?? DEFAULT_BPFFS);
   const dir = join(guardsDir(o.bpffs), policy.name);
   const replacing = existsSync(join(dir, 'prog'));
-  pinDir(dir);
   const events = existsSync(join(dir, 'events')) ? BpfMap.openPinned(join(dir, 'events'), none, bytes(0)) as BpfMap<null, Buffer> : undefined;
-  // Compile, verify and load first: a policy the kernel refuses changes nothing.
+  // Compile, verify and load first: a policy the kernel refuses changes nothing (not even a folder).
   const generation = randomInt(1, 0xffffffff);
   using guard = loadGuard(policy, { ...(events ? { events } : {}), exempt: scope.exempt, generation });
+  pinDir(dir);
   const result: ApplyResult = { name: policy.name, replaced: replacing, attached: [], updated: [], detached: [], notes: scope.notes, programId: guard.program.info().id, instructions: guard.instructionCount, generation };
   const existing = new Map<string, string>(); // cgroup id → link pin
   for (const f of readdirSync(dir)) if (/^link-\d+$/.test(f)) existing.set(f.slice(5), join(dir, f));
