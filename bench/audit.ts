@@ -9,6 +9,7 @@ import { applyGuard, guardStatus, guardsDir, removeGuard } from '../src/guard/ru
 import { decodeEvent } from '../src/guard/runtime/events.js';
 import type { Policy } from '../src/guard/model.js';
 import { buildC, withCgroup } from './lib.js';
+import { DEFAULT_EVENTS_CPU_SHARE } from '../src/daemon/daemon.js';
 
 export interface AuditRow {
   reader: string; writers: number; refused: number; wallMs: number; writesPerSec: number;
@@ -56,8 +57,8 @@ export async function benchAudit(progress: (s: string) => void): Promise<AuditRo
             const r = new RingBufReader(pin);
             const cpu0 = process.cpuUsage();
             const handle = mode === 'ts-count' ? () => { delivered++; } : (rec: Buffer) => { JSON.stringify(decodeEvent(rec, policy)); delivered++; };
-            // The daemon's reader rests to stay under 0.4 of a core (src/daemon/daemon.ts).
-            const consuming = r.consume(handle, mode === 'ts-daemon' ? { maxCpuShare: 0.4 } : {});
+            // The daemon's reader rests to stay under its share of a core (src/daemon/daemon.ts).
+            const consuming = r.consume(handle, mode === 'ts-daemon' ? { maxCpuShare: DEFAULT_EVENTS_CPU_SHARE } : {});
             wallMs = await runWriters(writer, cg, writers);
             r.drain(handle);
             await r.close();

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findCgroup2Mount } from '../src/cgroup/hierarchy.js';
-import { guardStatus, removeGuard } from '../src/guard/runtime/apply.js';
+import { guardStatus, listGuards, removeGuard } from '../src/guard/runtime/apply.js';
 import { buildC, repeat, withCgroup, type Stats } from './lib.js';
 
 const bin = fileURLToPath(new URL('../../bin/sysward', import.meta.url));
@@ -21,6 +21,8 @@ const wallMs = (argv: string[]) => {
 export interface StartRow { command: string; ms: Stats }
 export interface DaemonMemory {
   restMiB: number; peakMiB: number; afterStormMiB: number; stormEvents: number;
+  /** Refused writes as the guard's program counted them (every one an event). */
+  refused: number;
   /** The storm's rate, and the daemon's CPU over it (cores). */
   stormWritesPerSec: number; stormCores: number;
   /** Audit log lines written, and events the kernel dropped and counted. */
@@ -62,7 +64,10 @@ export async function benchCliDaemon(progress: (s: string) => void): Promise<{ s
     // As npm start and the systemd unit run it.
     const d = spawn(process.execPath, ['--max-semi-space-size=4', bin, 'daemon', '--config', dir, '--listen', 'none', '--events', join(dir, 'audit.jsonl')], { stdio: 'ignore' });
     try {
-      await new Promise((r) => setTimeout(r, 3000));
+      // In force (pinned and attached) before the storm, then a moment to settle.
+      for (let i = 0; i < 200 && !listGuards().includes(guard); i++) await new Promise((r) => setTimeout(r, 50));
+      if (!listGuards().includes(guard)) throw new Error('the daemon did not apply its guard within 10 s');
+      await new Promise((r) => setTimeout(r, 2000));
       const restMiB = rssMiB(d.pid!, 'VmRSS');
       const N = 300_000;
       // The daemon's own CPU time (utime + stime of its process) over the storm's wall time.
@@ -74,9 +79,15 @@ export async function benchCliDaemon(progress: (s: string) => void): Promise<{ s
       await new Promise((r) => setTimeout(r, 2000));
       const peakMiB = rssMiB(d.pid!, 'VmHWM');
       const afterStormMiB = rssMiB(d.pid!, 'VmRSS');
-      const written = readFileSync(join(dir, 'audit.jsonl'), 'utf8').split('\n').filter(Boolean).length;
-      const dropped = Number(guardStatus(guard).droppedEvents);
-      return { restMiB, peakMiB, afterStormMiB, stormEvents: N, stormWritesPerSec: N / stormS, stormCores, written, dropped };
+      const status = guardStatus(guard);
+      const dropped = Number(status.droppedEvents);
+      const refused = status.counters.reduce((t, c) => t + Number(c.refused), 0);
+      // The reader may still be working through the ring buffer: wait (up to 10 s) for the log to
+      // account for every event the kernel did not drop.
+      const lines = () => readFileSync(join(dir, 'audit.jsonl'), 'utf8').split('\n').filter(Boolean).length;
+      let written = lines();
+      for (let i = 0; i < 40 && written + dropped < refused; i++) { await new Promise((r) => setTimeout(r, 250)); written = lines(); }
+      return { restMiB, peakMiB, afterStormMiB, stormEvents: N, refused, stormWritesPerSec: N / stormS, stormCores, written, dropped };
     } finally {
       d.kill('SIGTERM');
       await new Promise((r) => d.on('close', r));

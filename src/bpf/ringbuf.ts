@@ -18,6 +18,9 @@ export function createRingBuf(sizeBytes: number, name?: string): BpfMap<null, Bu
   return BpfMap.create({ type: 'RINGBUF', key: none, value: bytes(0), maxEntries: sizeBytes, ...(name ? { name } : {}) });
 }
 
+/** The longest rest between batches of a reader limited to a share of a core. */
+const MAX_REST_MS = 250;
+
 export class RingBufReader implements AsyncIterable<Buffer> {
   readonly #fd: FD;
   readonly #ownsFd: boolean;
@@ -101,14 +104,18 @@ export class RingBufReader implements AsyncIterable<Buffer> {
    * (0..1) the reader rests after each batch so that it uses at most that share of a core: under
    * a flood the producer then finds the buffer full, and BPF programs count what they drop.
    */
-  async consume(onRecord: (record: Buffer) => void, o: { maxCpuShare?: number; batch?: number } = {}): Promise<void> {
+  async consume(onRecord: (record: Buffer) => void, o: { maxCpuShare?: number; batch?: number; onBatch?: (n: number) => void } = {}): Promise<void> {
     const share = o.maxCpuShare;
     while (!this.#closed) {
-      const t0 = process.hrtime.bigint();
+      // CPU time, not wall time: on a busy machine the reader is descheduled mid-batch, and resting
+      // for that time too would leave the buffer unread for seconds after a flood ends.
+      const cpu0 = share !== undefined ? process.cpuUsage() : undefined;
       const n = this.drain(onRecord, o.batch ?? 4096);
+      if (n > 0) o.onBatch?.(n);
       if (share !== undefined && share < 1 && n > 0) {
-        const busyMs = Number(process.hrtime.bigint() - t0) / 1e6;
-        const restMs = (busyMs * (1 - share)) / share;
+        const used = process.cpuUsage(cpu0);
+        const busyMs = (used.user + used.system) / 1000;
+        const restMs = Math.min((busyMs * (1 - share)) / share, MAX_REST_MS);
         if (restMs >= 0.5) await new Promise((r) => setTimeout(r, restMs));
         continue;
       }

@@ -13,12 +13,21 @@ export interface AuditLogOptions {
   stdout?: boolean;
 }
 
+/** Queued bytes that trigger a flush on their own. */
+const FLUSH_BYTES = 64 * 1024;
+
+function writeAll(fd: number, buf: Buffer): void {
+  for (let off = 0; off < buf.length;) off += writeSync(fd, buf, off);
+}
+
 export class AuditLog {
   #fd: number | undefined;
   #size = 0;
+  #queue: string[] = [];
+  #queued = 0;
   readonly maxBytes: number;
   readonly keep: number;
-  /** Lines written to the file (or stdout when there is no file). */
+  /** Lines written to the file (or stdout when there is no file); queued lines are not counted yet. */
   written = 0;
   /** Lines that could not be written (counted as dropped, never silently lost). */
   failed = 0;
@@ -44,23 +53,56 @@ export class AuditLog {
     this.#open();
   }
 
+  /**
+   * Queue an event; it reaches the file at the next flush (the daemon flushes after each batch it
+   * reads from a ring buffer, and whenever 64 KiB are queued): one write(2) per batch instead of
+   * one per event, which was two thirds of the daemon's time under a flood.
+   */
   write(event: object): void {
     const line = `${JSON.stringify(event)}\n`;
+    this.#queue.push(line);
+    this.#queued += line.length;
+    if (this.#queued >= FLUSH_BYTES) this.flush();
+  }
+
+  /** Write what is queued: to stdout, and to the file, rotating where a line would pass maxBytes. */
+  flush(): void {
+    if (this.#queue.length === 0) return;
+    const lines = this.#queue;
+    this.#queue = [];
+    this.#queued = 0;
+    let done = 0;
     try {
-      if (this.o.stdout) process.stdout.write(line);
+      if (this.o.stdout) process.stdout.write(lines.join(''));
       if (this.o.file) {
-        const bytes = Buffer.byteLength(line);
-        if (this.#size > 0 && this.#size + bytes > this.maxBytes) this.#rotate();
-        writeSync(this.#fd!, line);
-        this.#size += bytes;
+        let chunk: string[] = [];
+        let chunkBytes = 0;
+        const writeChunk = () => {
+          if (chunk.length === 0) return;
+          writeAll(this.#fd!, Buffer.from(chunk.join('')));
+          this.#size += chunkBytes;
+          done += chunk.length;
+          chunk = [];
+          chunkBytes = 0;
+        };
+        for (const line of lines) {
+          const bytes = Buffer.byteLength(line);
+          if (this.#size + chunkBytes > 0 && this.#size + chunkBytes + bytes > this.maxBytes) { writeChunk(); this.#rotate(); }
+          chunk.push(line);
+          chunkBytes += bytes;
+        }
+        writeChunk();
+      } else {
+        done = lines.length;
       }
-      this.written++;
     } catch {
-      this.failed++;
+      this.failed += lines.length - done;
     }
+    this.written += done;
   }
 
   close(): void {
+    this.flush();
     if (this.#fd !== undefined) closeSync(this.#fd);
     this.#fd = undefined;
   }

@@ -24,6 +24,12 @@ import { EventFeed, serveDashboard } from './dashboard.js';
 import { guardStatus } from '../guard/runtime/status.js';
 
 export const DEFAULT_LISTEN = { host: '127.0.0.1', port: 9479 };
+/**
+ * The share of a core the event reader's work may take (CPU time of the process per batch, so GC
+ * threads count): under the heaviest flood one writer makes, the daemon process then measures
+ * about 0.42 of a core, under the target of half (docs/BENCHMARKS.md, section 5).
+ */
+export const DEFAULT_EVENTS_CPU_SHARE = 0.35;
 
 export interface DaemonOptions {
   configDir?: string;
@@ -36,7 +42,7 @@ export interface DaemonOptions {
   /** Keep the kernel's BPF run-time statistics on while running. */
   bpfStats?: boolean;
   /**
-   * Most of a core the event reader may use (default 0.4): under a flood of refused writes the
+   * Most of a core the event reader may use (DEFAULT_EVENTS_CPU_SHARE): under a flood of refused writes the
    * kernel then drops, and counts, what the reader cannot take, and the daemon stays light.
    */
   eventsCpuShare?: number;
@@ -193,17 +199,23 @@ export class Daemon {
       const e = decodeEvent(rec, policy, cgroupName);
       this.metrics.event(e);
       this.feed.push(e);
-      const before = this.audit.failed;
-      this.audit.write(e);
-      if (this.audit.failed > before) this.metrics.logFailures.inc();
+      this.#logged(() => this.audit.write(e));
     };
     this.#readers.set(name, { reader, handle });
-    reader.consume(handle, { maxCpuShare: this.o.eventsCpuShare ?? 0.4 }).catch((err) => this.#log(`event reader of ${name} stopped: ${(err as Error).message}`));
+    // Events reach the log once per batch read (one write instead of one per event).
+    reader.consume(handle, { maxCpuShare: this.o.eventsCpuShare ?? DEFAULT_EVENTS_CPU_SHARE, onBatch: () => this.#logged(() => this.audit.flush()) }).catch((err) => this.#log(`event reader of ${name} stopped: ${(err as Error).message}`));
+  }
+
+  /** Run a write or flush of the audit log, counting lines it could not write in the metrics. */
+  #logged(f: () => void): void {
+    const before = this.audit.failed;
+    f();
+    if (this.audit.failed > before) this.metrics.logFailures.inc(this.audit.failed - before);
   }
 
   #stopReader(name: string): void {
     const r = this.#readers.get(name);
-    if (r) { r.reader.drain(r.handle); void r.reader.close(); this.#readers.delete(name); }
+    if (r) { r.reader.drain(r.handle); this.#logged(() => this.audit.flush()); void r.reader.close(); this.#readers.delete(name); }
   }
 
   #stamp(): string {
@@ -369,6 +381,7 @@ export class Daemon {
     // Drain what is queued before leaving, so stopping loses no event that had arrived.
     await Promise.all([...this.#readers.values()].map(async (r) => { r.reader.drain(r.handle); await r.reader.close(); }));
     this.#readers.clear();
+    this.#logged(() => this.audit.flush());
     this.feed.flush();
     this.feed.close();
     await new Promise<void>((r) => (this.#server ? this.#server.close(() => r()) : r()));
