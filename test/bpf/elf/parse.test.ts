@@ -85,11 +85,9 @@ function rng(seed: number): () => number {
   return () => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x / 0x100000000; };
 }
 
-test('fuzz: truncations and byte flips of a valid object throw ElfError or parse, never anything else', () => {
-  const base = readFileSync(VALID);
-  const seed = Number(process.env.SYSWARD_FUZZ_SEED ?? 0x5eed);
+/** Truncations and bit flips of `base`: each must parse or throw ElfError, nothing else. */
+function fuzz(base: Buffer, what: string, n: number, seed: number): void {
   const rand = rng(seed);
-  const n = Number(process.env.SYSWARD_FUZZ_RUNS ?? 3000);
   let parsed = 0;
   for (let i = 0; i < n; i++) {
     let b = Buffer.from(base);
@@ -106,10 +104,23 @@ test('fuzz: truncations and byte flips of a valid object throw ElfError or parse
       parsed++;
       for (const p of o.programs) assert.equal(p.instructions.length % 8, 0);
     } catch (e) {
-      if (!(e instanceof ElfError)) assert.fail(`seed ${seed} case ${i} (mode ${mode}): ${(e as Error).stack}`);
+      if (!(e instanceof ElfError)) assert.fail(`${what}: seed ${seed} case ${i} (mode ${mode}): ${(e as Error).stack}`);
     }
   }
-  assert.ok(parsed > 0 && parsed < n, `${parsed} of ${n} still parsed`);
+  assert.ok(parsed > 0 && parsed < n, `${what}: ${parsed} of ${n} still parsed`);
+}
+
+const FUZZ_SEED = Number(process.env.SYSWARD_FUZZ_SEED ?? 0x5eed);
+const FUZZ_RUNS = Number(process.env.SYSWARD_FUZZ_RUNS ?? 3000);
+
+test('fuzz: truncations and byte flips of a valid object throw ElfError or parse, never anything else', () => {
+  fuzz(readFileSync(VALID), 'sysctl.bpf.o', FUZZ_RUNS, FUZZ_SEED);
+});
+
+test('fuzz: the same for objects with externs, maps of maps, program arrays, callbacks, subprograms and CO-RE', withClang, () => {
+  for (const name of ['externs', 'map_in_map', 'tail_call', 'callbacks', 'subprog', 'core_enum', 'uprobe']) {
+    fuzz(readFileSync(compileFixture(name)), `${name}.bpf.o`, Math.ceil(FUZZ_RUNS / 4), FUZZ_SEED);
+  }
 });
 
 test('every test program compiles and parses', withClang, () => {
