@@ -32,3 +32,18 @@ test('sysward: usage errors exit 2 with a hint, --help exits 0', () => {
   assert.match(help.stdout, /usage: sysward probe/);
   assert.equal(sysward('--help').status, 0);
 });
+
+test('kernel: the set_new_value probe gives the same answer run in the background, and leaves no scratch cgroup', kernel(), async () => {
+  const { clearProbeCache, probeSysctlSetNewValue, probeSysctlSetNewValueAsync } = await import('../../src/bpf/features.js');
+  const { readdirSync } = await import('node:fs');
+  const mount = findCgroup2Mount();
+  clearProbeCache();
+  const sync = probeSysctlSetNewValue(mount);
+  clearProbeCache();
+  const background = await probeSysctlSetNewValueAsync(mount);
+  assert.deepEqual(background, sync);
+  // Kernels from 6.0 have the fix (this machine kind runs 6.18): the helper replaces the written value.
+  const { release } = await import('node:os');
+  if (Number(release().split('.')[0]) >= 6) assert.equal(sync.supported, true, JSON.stringify(sync));
+  assert.deepEqual(readdirSync(mount).filter((d) => d.startsWith('sysward-probe-')), []);
+});

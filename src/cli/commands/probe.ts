@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { release, arch } from 'node:os';
 import { parse, printJson, type Command } from '../command.js';
-import { PROBED_MAP_TYPES, probeCgroupLink, probeHelper, probeMapType, probeProgramType, probeSysctlSetNewValue, type Support } from '../../bpf/features.js';
+import { PROBED_MAP_TYPES, probeCgroupLink, probeHelper, probeMapType, probeProgramType, probeSysctlSetNewValueAsync, type Support } from '../../bpf/features.js';
 import { DEFAULT_BPFFS, isBpffs } from '../../bpf/pin.js';
 import { findCgroup2Mount, isHybrid, NoCgroupV2Error } from '../../cgroup/hierarchy.js';
 import type { ProgTypeName } from '../../bpf/prog.js';
@@ -31,13 +31,15 @@ export interface ProbeReport {
   guardSupported: boolean;
 }
 
-export function probeAll(): ProbeReport {
+export async function probeAll(): Promise<ProbeReport> {
   let cgPath: string | null = null;
   let cgError: string | undefined;
   try { cgPath = findCgroup2Mount(); } catch (e) { if (!(e instanceof NoCgroupV2Error)) throw e; cgError = e.message; }
   const root = process.getuid?.() === 0;
   const needsRoot: Support = { supported: false, reason: 'not probed: needs root' };
   const each = <T extends string>(names: readonly T[], f: (n: T) => Support) => Object.fromEntries(names.map((n) => [n, root ? f(n) : needsRoot]));
+  // The set_new_value probe's child process runs while the other probes load their programs.
+  const setNewValue = root && cgPath ? probeSysctlSetNewValueAsync(cgPath) : null;
   const lsmList = readTrim('/sys/kernel/security/lsm') ?? null;
   const unpriv = readTrim('/proc/sys/kernel/unprivileged_bpf_disabled');
   const r: ProbeReport = {
@@ -52,9 +54,10 @@ export function probeAll(): ProbeReport {
     mapTypes: each(PROBED_MAP_TYPES, probeMapType),
     sysctlHelpers: each(SYSCTL_HELPERS, (h) => probeHelper('CGROUP_SYSCTL', h)),
     cgroupLink: root && cgPath ? probeCgroupLink(cgPath) : null,
-    sysctlSetNewValue: root && cgPath ? probeSysctlSetNewValue(cgPath) : null,
+    sysctlSetNewValue: null,
     guardSupported: false,
   };
+  r.sysctlSetNewValue = setNewValue ? await setNewValue : null;
   r.guardSupported = cgPath !== null && (r.programTypes.CGROUP_SYSCTL?.supported ?? false) && (r.mapTypes.RINGBUF?.supported ?? false);
   return r;
 }
@@ -98,9 +101,9 @@ options:
 
 exit status: 0 when the sysctl guard can run here, 1 when it cannot, 2 on bad usage.
 `,
-  run(argv) {
+  async run(argv) {
     const { values } = parse('probe', argv, { json: { type: 'boolean' } }, false);
-    const r = probeAll();
+    const r = await probeAll();
     if (values.json) printJson(r); else printHuman(r);
     return r.guardSupported ? 0 : 1;
   },
