@@ -22,6 +22,7 @@ import { readConfig, DEFAULT_CONFIG_DIR } from './config.js';
 import { DaemonMetrics } from './metrics.js';
 import { EventFeed, serveDashboard } from './dashboard.js';
 import { guardStatus } from '../guard/runtime/status.js';
+import { readSystemPressure, type PressureLine } from '../observe/psi.js';
 
 export const DEFAULT_LISTEN = { host: '127.0.0.1', port: 9479 };
 /**
@@ -68,7 +69,11 @@ export interface DaemonStatus {
   readers: string[];
   lastReload: { at: string; reason: string; report: ReloadReport } | null;
   events: { written: number; failed: number; dashboardClients: number };
+  /** System-wide pressure (PSI averages, % of time stalled), or null when the kernel has none. */
+  pressure: Record<string, { some: PressureAverages | null; full: PressureAverages | null }> | null;
 }
+
+export type PressureAverages = Pick<PressureLine, 'avg10' | 'avg60' | 'avg300'>;
 
 export class Daemon {
   readonly metrics: DaemonMetrics;
@@ -364,6 +369,7 @@ export class Daemon {
       status: guards.length > 0 && !this.#stopped ? 'ok' : 'no guard in force', configDir: this.configDir, guards,
       readers: [...this.#readers.keys()], lastReload: this.lastReload ?? null,
       events: { written: this.audit.written, failed: this.audit.failed, dashboardClients: this.feed.clients },
+      pressure: systemPressure(),
     };
   }
 
@@ -399,6 +405,13 @@ export class Daemon {
     }
     return removed;
   }
+}
+
+function systemPressure(): DaemonStatus['pressure'] {
+  let set;
+  try { set = readSystemPressure(); } catch { return null; }
+  const avg = (l: PressureLine | null): PressureAverages | null => (l ? { avg10: l.avg10, avg60: l.avg60, avg300: l.avg300 } : null);
+  return Object.fromEntries(Object.entries(set).map(([res, p]) => [res, { some: avg(p.some), full: avg(p.full) }]));
 }
 
 function policyOf(name: string, bpffs?: string): Pick<Policy, 'name' | 'rules'> {

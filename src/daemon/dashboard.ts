@@ -1,8 +1,9 @@
 // The daemon's local web dashboard: one page (no framework, no build step) that shows the guards in
-// force with their counters, the last reload, and audit events as they happen. Served on the
-// daemon's metrics listener (loopback by default): GET / (page), /dashboard.js, /api/status (JSON),
-// /api/events (Server-Sent Events). Under an event storm the stream is batched and thinned: the
-// audit log and the metrics stay exact, the page says how many events it did not show.
+// force with their counters, the last reload, the host's pressure (PSI) and audit events as they
+// happen. Served on the daemon's metrics listener (loopback by default): GET / (page),
+// /dashboard.js, /api/status (JSON), /api/events (Server-Sent Events). Under an event storm the
+// stream is batched and thinned: the audit log and the metrics stay exact, the page says how many
+// events it did not show.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /** Events kept for a page that connects later. */
@@ -116,6 +117,9 @@ const PAGE = `<!doctype html>
 <section><h2>Guards in force</h2>
 <table><thead><tr><th>guard</th><th>mode</th><th>cgroups</th><th>rules</th><th class="num">refused</th><th class="num">audited</th><th class="num">allowed</th><th class="num">events dropped</th></tr></thead>
 <tbody id="guards"><tr><td colspan="8" class="muted">…</td></tr></tbody></table></section>
+<section><h2>Host pressure <span class="muted">(PSI: share of time tasks stalled, averages over 10 s / 60 s / 300 s)</span></h2>
+<table><thead><tr><th>resource</th><th class="num">some</th><th class="num">full</th></tr></thead>
+<tbody id="pressure"><tr><td colspan="3" class="muted">…</td></tr></tbody></table></section>
 <section><h2>Audit events <span id="stream" class="muted"></span></h2>
 <p><input id="filter" placeholder="filter: key, comm, cgroup, verdict…" aria-label="filter events"> <span id="skipped" class="muted"></span></p>
 <table><thead><tr><th>time</th><th>verdict</th><th>access</th><th>key</th><th>value written</th><th>process</th><th>cgroup</th><th>rule</th></tr></thead>
@@ -149,6 +153,9 @@ async function refresh() {
       cell(g.name, 'mono'), cell(g.mode), cell(g.cgroups.join(', ') || '—', 'mono'), cell(String(g.rules)),
       cell(g.refused, 'num'), cell(g.audited, 'num'), cell(g.allowed, 'num'), cell(g.droppedEvents, 'num'),
     ])) : [row([cell('no guard in force', 'bad')])]));
+    const avgs = (a) => a ? a.avg10.toFixed(2) + ' / ' + a.avg60.toFixed(2) + ' / ' + a.avg300.toFixed(2) + ' %' : '—';
+    $('pressure').replaceChildren(...(s.pressure ? Object.entries(s.pressure).map(([res, p]) => row([cell(res), cell(avgs(p.some), 'num'), cell(avgs(p.full), 'num')]))
+      : [row([cell('this kernel reports no pressure (CONFIG_PSI, psi=1)', 'muted')])]));
   } catch (e) {
     $('health').textContent = 'daemon unreachable (' + e.message + ')';
     $('health').className = 'bad';

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { get } from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Daemon, type DaemonStatus } from '../../src/daemon/daemon.js';
@@ -27,6 +27,10 @@ test('kernel: dashboard: the page, the status with counters, and a refused write
       const status = async () => (await (await fetch(`${base}/api/status`)).json()) as DaemonStatus;
       const before = (await status()).guards.find((g) => g.name === guard)!;
       assert.deepEqual([before.mode, before.cgroups, before.rules, before.refused], ['enforce', [`/${relative(findCgroup2Mount(), abs)}`], 1, '0']);
+      // The host's pressure, as /proc/pressure/cpu has it.
+      const s = await status();
+      if (existsSync('/proc/pressure/cpu')) assert.equal(typeof s.pressure!.cpu!.some!.avg10, 'number');
+      else assert.equal(s.pressure, null);
 
       // Subscribe, then write: the event arrives on the stream.
       const event = new Promise<Record<string, unknown>>((resolve, reject) => {
