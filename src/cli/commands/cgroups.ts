@@ -30,7 +30,7 @@ exit status: 0 shown (a non-root user gets everything but the programs, with a n
 async function guardOwners(): Promise<Map<number, string>> {
   const owners = new Map<number, string>();
   if (process.getuid?.() !== 0) return owners;
-  const { guardsDir, listGuards } = await import('../../guard/runtime/apply.js');
+  const { guardsDir, listGuards } = await import('../../guard/runtime/status.js');
   if (!existsSync(guardsDir())) return owners;
   for (const name of listGuards()) {
     try { using p = Program.openPinned(join(guardsDir(), name, 'prog')); owners.set(p.info().id, name); } catch { /* removed meanwhile */ }
