@@ -50,6 +50,9 @@ export async function benchCliDaemon(progress: (s: string) => void): Promise<{ s
     ['sysward --help', [bin, '--help']],
     ['sysward guard ls', [bin, 'guard', 'ls']],
     ['sysward probe', [bin, 'probe']],
+    ['sysward cgroups', [bin, 'cgroups']],
+    // The commands that read a policy (check, explain, test, run, guard apply) load yaml and zod.
+    ['sysward check', [bin, 'check']],
   ] as [string, string[]][]) {
     wallMs(argv); // warm the page cache
     start.push({ command, ms: await repeat(() => wallMs(argv), { min: 7, max: 15, spread: 0.05 }) });
