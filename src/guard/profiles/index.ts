@@ -1,9 +1,9 @@
 // Built-in profiles: policies shipped as YAML beside this file (container-host.yaml, kspp.yaml,
 // audit-all.yaml), parsed by the same parser as a user's policy. docs/profiles.md explains them.
 
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../../package-root.js';
 import type { Policy } from '../model.js';
 import { parsePolicy } from '../policy/parse.js';
 import { closest } from '../../bpf/suggest.js';
@@ -20,13 +20,8 @@ export class UnknownProfileError extends Error {
   override name = 'UnknownProfileError';
 }
 
-// The YAML files stay in src/ (tsc copies no data files): from dist/src/guard/profiles/ that is
-// four levels up; if a build step copies them beside the compiled file, that copy wins.
-function profilesDir(): string {
-  const here = fileURLToPath(new URL('.', import.meta.url));
-  if (existsSync(join(here, 'container-host.yaml'))) return here;
-  return fileURLToPath(new URL('../../../../src/guard/profiles/', import.meta.url));
-}
+// The YAML files stay in src/ (tsc copies no data files, and the CLI bundle lives elsewhere).
+const profilesDir = (): string => join(packageRoot(), 'src', 'guard', 'profiles');
 
 function profileNames(): string[] {
   // NAME.test.yaml beside a profile holds its unit tests (sysward test), not a profile.
