@@ -227,21 +227,24 @@ function createMap(m: MapObjectSpec, btf: BtfHandle | undefined): BpfMap<unknown
     map_type: MapType[m.type], key_size: m.keySize, value_size: m.valueSize, max_entries: m.maxEntries, map_flags: m.flags, map_name: name,
     ...(inner ? { inner_map_fd: inner.fd } : {}),
   };
-  let fd: FD;
+  // A type the kernel's BTF checks refuse (e.g. a value with a kernel pointer, a program array)
+  // still works untyped; a kernel before 5.5 has no mappable arrays (global data works without).
+  // Each fallback is tried once, only when it differs, only after EINVAL.
+  const plain = { ...base, map_flags: m.data ? m.flags & ~MapFlag.F_MMAPABLE : m.flags };
+  const attempts = [{ ...base, ...withBtf }];
+  if (plain.map_flags !== base.map_flags) attempts.push({ ...plain, ...withBtf });
+  if (withBtf.btf_fd) attempts.push(plain);
+  let fd: FD | undefined;
   try {
-    fd = mapCreate({ ...base, ...withBtf }, `creating ${m.type} map ${name}`);
-  } catch (e) {
-    if (!(e instanceof SysError) || e.code !== 'EINVAL') throw e;
-    // A type the kernel's BTF checks refuse (e.g. a value with a kernel pointer, a program array)
-    // still works untyped; a kernel before 5.5 has no mappable arrays (global data works without).
-    const plain = { ...base, map_flags: m.data ? m.flags & ~MapFlag.F_MMAPABLE : m.flags };
-    try { fd = mapCreate({ ...plain, ...withBtf }, `creating ${m.type} map ${name}`); } catch (e2) {
-      if (!withBtf.btf_fd || !(e2 instanceof SysError) || e2.code !== 'EINVAL') throw e2;
-      fd = mapCreate(plain, `creating ${m.type} map ${name}`);
+    for (const [i, attr] of attempts.entries()) {
+      try { fd = mapCreate(attr, `creating ${m.type} map ${name}`); break; } catch (e) {
+        if (i === attempts.length - 1 || !(e instanceof SysError) || e.code !== 'EINVAL') throw e;
+      }
     }
   } finally {
     inner?.close();
   }
+  if (!fd) throw new Error(`map ${name} was not created`);
   try {
     const valueSize = PER_CPU.has(m.type) ? Math.ceil(m.valueSize / 8) * 8 * possibleCpuCount() : m.valueSize;
     const key: Codec<unknown> = m.keySize === 0 ? none : m.keySize === 4 && m.data ? u32Key : bytes(m.keySize);
