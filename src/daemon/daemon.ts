@@ -362,7 +362,7 @@ export class Daemon {
       return {
         name, mode: g.policy?.mode ?? 'unknown', cgroups: g.cgroups.map((c) => c.path), rules: g.policy?.rules.length ?? 0,
         appliedAt: g.appliedAt ?? null, refused: total('refused'), audited: total('audited'), allowed: total('allowed'),
-        droppedEvents: g.droppedEvents.toString(), owner: guardMeta(name, this.o.bpffs)?.owner ?? null,
+        droppedEvents: g.droppedEvents.toString(), owner: g.owner ?? null,
       };
     });
     return {

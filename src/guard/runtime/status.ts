@@ -41,6 +41,8 @@ export interface GuardStatus {
   /** Per rule index (and 'default', 'name-too-long'): allowed, refused, audited. */
   counters: { rule: string; allowed: bigint; refused: bigint; audited: bigint }[];
   droppedEvents: bigint;
+  /** Who applied it (the daemon removes only its own). */
+  owner: GuardOwner | undefined;
 }
 
 /** What `guard ls` shows: scope, rules and counters of a pinned guard. */
@@ -63,7 +65,7 @@ export function guardStatus(name: string, bpffs?: string): GuardStatus {
     }
     droppedEvents = sum(m.get(key(dropsCounterIndex(n))));
   }
-  return { name, policy, appliedAt: meta?.appliedAt, cgroups: meta?.targets ?? [], counters, droppedEvents };
+  return { name, policy, appliedAt: meta?.appliedAt, cgroups: meta?.targets ?? [], counters, droppedEvents, owner: meta?.owner };
 }
 
 /** The pinned guard's metadata, or undefined when there is no such guard. */
