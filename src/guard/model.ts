@@ -61,8 +61,17 @@ export interface Scope {
   exempt: string[];
 }
 
+/**
+ * What a guard name may be: the policy's `name:` (schema.ts) and every name given on the command
+ * line, which becomes a path (/sys/fs/bpf/sysward/guards/NAME; runtime/names.ts). No '/' and no
+ * leading '.', so a name can never reach outside that folder.
+ */
+export const GUARD_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+/** GUARD_NAME in words, for the errors that quote it. */
+export const GUARD_NAME_RULE = '1 to 63 lower-case letters, digits and "-", starting with a letter or digit';
+
 export interface Policy {
-  /** [a-z0-9][a-z0-9-]{0,62}: names the guard, its pins and its events. */
+  /** GUARD_NAME: names the guard, its pins and its events. */
   name: string;
   mode: 'enforce' | 'audit';
   /** For keys no rule matches. */

@@ -4,6 +4,7 @@ import { UsageError } from '../errors.js';
 import { RingBufReader } from '../../bpf/ringbuf.js';
 import { guardStatus, guardsDir, listGuards } from '../../guard/runtime/status.js';
 import { decodeEvent, formatEvent } from '../../guard/runtime/events.js';
+import { checkGuardName } from '../../guard/runtime/names.js';
 import { cgroupNamer } from '../../cgroup/containers.js';
 
 const command: Command = {
@@ -23,6 +24,7 @@ options:
 `,
   async run(argv) {
     const { values, positionals } = parse('events', argv, { follow: { type: 'boolean', short: 'f' }, json: { type: 'boolean' } });
+    positionals.forEach(checkGuardName);
     const names = positionals.length ? positionals : listGuards();
     if (!names.length) throw new UsageError('no guards applied; apply one with `sysward guard apply -f POLICY`');
     const cgroupName = cgroupNamer(undefined, { idLength: 12 });

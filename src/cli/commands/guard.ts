@@ -2,6 +2,7 @@ import { parse, printJson, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
 import { policyFrom, policyOptions } from '../policy-arg.js';
 import { guardStatus, listGuards } from '../../guard/runtime/status.js';
+import { checkGuardName } from '../../guard/runtime/names.js';
 
 const HELP = `usage: sysward guard <apply|ls|rm> [options]
 
@@ -40,6 +41,7 @@ const command: Command = {
         return 0;
       }
       case 'ls': {
+        positionals.forEach(checkGuardName);
         const names = positionals.length ? positionals : listGuards();
         const all = names.map((n) => guardStatus(n));
         if (values.json) { printJson(all); return 0; }
@@ -57,6 +59,7 @@ const command: Command = {
       }
       case 'rm': {
         if (positionals.length !== 1) throw new UsageError('guard rm takes one guard name; list them with `sysward guard ls`');
+        checkGuardName(positionals[0]!);
         const { removeGuard } = await import('../../guard/runtime/apply.js');
         const r = removeGuard(positionals[0]!);
         process.stdout.write(`guard ${positionals[0]} removed (detached from ${r.detached} cgroup${r.detached === 1 ? '' : 's'})\n`);

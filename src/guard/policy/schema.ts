@@ -10,10 +10,10 @@
 // got>; <fix>".
 
 import { z } from 'zod';
+import { GUARD_NAME, GUARD_NAME_RULE } from '../model.js';
 
 export const ACTIONS = ['allow', 'deny', 'audit'] as const;
 export const MODES = ['enforce', 'audit'] as const;
-export const GUARD_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 const action = z.enum(ACTIONS);
 
@@ -95,8 +95,8 @@ export const defaultSchema = z.union([
 
 export const policySchema = z.strictObject({
   name: z.string({ error: 'write a guard name such as web-containers' })
-    .regex(GUARD_NAME, { error: 'use 1 to 63 lower-case letters, digits and "-", starting with a letter or digit' })
-    .meta({ description: 'Names the guard, its pins and its events: [a-z0-9][a-z0-9-]{0,62}.' }),
+    .regex(GUARD_NAME, { error: `use ${GUARD_NAME_RULE}` })
+    .meta({ description: `Names the guard, its pins and its events: ${GUARD_NAME.source.slice(1, -1)}.` }),
   description: z.string({ error: 'write one line of text' }).optional().meta({ description: 'What the policy is for.' }),
   mode: z.enum(MODES).optional().meta({
     description: 'enforce (default) refuses what the rules refuse; audit refuses nothing and reports what enforce would refuse.',

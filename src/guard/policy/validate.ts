@@ -3,14 +3,14 @@
 // the plain data even where the schema found problems, looking only at values of the right type
 // (the schema reports the others), so one pass reports everything.
 
-import type { Action, Policy, Rule, Scope, ValueConstraint } from '../model.js';
+import { GUARD_NAME, type Action, type Policy, type Rule, type Scope, type ValueConstraint } from '../model.js';
 import { MAX_FIELDS, VALUE_MAX, WILD_REM_BUF } from '../compiler/abi.js';
 import { WILDCARD_PREFIX_MAX } from '../compiler/tables.js';
 import { maxValueBytes, suggestDir, suggestKey, vectorFields } from '../../sysctl/keys.js';
 import { dottedName, formatPattern, parseKeyPattern, SysctlNameError, type SysctlPattern } from '../../sysctl/names.js';
 import type { PolicyProblem } from './errors.js';
 import { label } from './issues.js';
-import { ACTIONS, GUARD_NAME, MODES, policySchema, ruleSchema } from './schema.js';
+import { ACTIONS, MODES, policySchema, ruleSchema } from './schema.js';
 import type { Path, YamlSource } from './source.js';
 
 /**
