@@ -43,7 +43,8 @@ commands:
   softirqs     softirq rates per CPU and type, hard IRQs; time per softirq type with eBPF
   df           disk usage, as GNU df shows it (-h, -T, -i)
 
-Every command takes --help. Exit status: 0 success, 1 a problem found, 2 bad usage or input.
+Every command takes --help. Exit status: 0 success, 1 a problem found, 2 bad usage or input
+(or no root for a command that needs it).
 `;
 
 const onStdoutError = (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); throw e; };

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parse, type Command } from '../command.js';
+import { requireRoot } from '../root.js';
 import { loadProfile } from '../../guard/profiles/index.js';
 import { decide } from '../../guard/reference.js';
 import { runGuarded } from '../../guard/runtime/run.js';
@@ -24,7 +25,8 @@ const command: Command = {
 A tour in one minute: a shell in a fresh cgroup and private UTS / network / IPC / mount namespaces,
 guarded by the container-host profile, tries the classic container-escape writes (core_pattern,
 modprobe, ASLR, kptr_restrict, panic_on_oom) and one safe namespaced write. You see each refused
-with EPERM, the safe one allowed, and the audit events the kernel reported. Needs root.
+with EPERM, the safe one allowed, and the audit events the kernel reported. Needs root (without
+it, says so and exits 2).
 
 Nothing on the host changes: the writes are refused in the kernel, and the demo checks the
 host's values afterwards (and would put them back and say so if any had changed).
@@ -32,6 +34,7 @@ host's values afterwards (and would put them back and say so if any had changed)
   async run(argv) {
     const { values } = parse('demo', argv, { profile: { type: 'string', short: 'p' } }, false);
     const policy = loadProfile(values.profile ?? 'container-host');
+    requireRoot('demo', 'it runs a shell in a fresh cgroup and private namespaces, guarded by an eBPF program, which only root can do');
     // Keys this kernel has (kernel.modprobe needs CONFIG_MODULES), and of the host-wide ones only
     // those the policy refuses: then the worst case is a refused write.
     const present = ATTEMPTS.filter((a) => existsSync(`/proc/sys/${a.key}`));

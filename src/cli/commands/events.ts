@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import { parse, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
+import { requireRoot } from '../root.js';
+import { DEFAULT_BPFFS } from '../../bpf/pin.js';
 import { RingBufReader } from '../../bpf/ringbuf.js';
 import { guardStatus, guardsDir, listGuards } from '../../guard/runtime/status.js';
 import { decodeEvent, formatEvent } from '../../guard/runtime/events.js';
@@ -15,7 +17,8 @@ const command: Command = {
 Print the audit events the applied guards recorded (refused, audited and would-refuse accesses)
 and exit; with -f keep following until interrupted. Cgroups are shown as paths, containers as
 runtime:id. Reading takes the events out of the guard's ring buffer: run one reader at a time
-(the daemon, when it runs, is that reader and writes them to its audit log). Needs root.
+(the daemon, when it runs, is that reader and writes them to its audit log). Needs root (or
+access to /sys/fs/bpf); without it, says so and exits 2.
 
 options:
   -f, --follow   keep printing events as they happen
@@ -25,6 +28,8 @@ options:
   async run(argv) {
     const { values, positionals } = parse('events', argv, { follow: { type: 'boolean', short: 'f' }, json: { type: 'boolean' } });
     positionals.forEach(checkGuardName);
+    // bpffs is mounted mode 0700: to a user, listGuards() would find none while guards are in force.
+    requireRoot('events', `guards and their events are pinned in ${DEFAULT_BPFFS}, which only root can read`, { read: guardsDir() });
     const names = positionals.length ? positionals : listGuards();
     if (!names.length) throw new UsageError('no guards applied; apply one with `sysward guard apply -f POLICY`');
     const cgroupName = cgroupNamer(undefined, { idLength: 12 });

@@ -1,13 +1,16 @@
 import { parse, printJson, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
 import { policyFrom, policyOptions } from '../policy-arg.js';
-import { guardStatus, listGuards } from '../../guard/runtime/status.js';
+import { requireRoot } from '../root.js';
+import { DEFAULT_BPFFS } from '../../bpf/pin.js';
+import { guardStatus, guardsDir, listGuards } from '../../guard/runtime/status.js';
 import { checkGuardName } from '../../guard/runtime/names.js';
 
 const HELP = `usage: sysward guard <apply|ls|rm> [options]
 
 Guards that outlive the command: compiled, attached to every cgroup of the policy's scope, pinned
-under /sys/fs/bpf/sysward/guards/NAME. Needs root.
+under /sys/fs/bpf/sysward/guards/NAME. Needs root (or a user that owns the bpffs, with CAP_BPF,
+CAP_NET_ADMIN and CAP_PERFMON); without it each subcommand says so and exits 2.
 
   sysward guard apply (-f POLICY | --profile NAME) [--json]
         attach the policy to its scope. Applying a guard of the same name again replaces its
@@ -30,6 +33,7 @@ const command: Command = {
     switch (sub) {
       case 'apply': {
         const policy = await policyFrom(values, 'guard apply');
+        requireRoot('guard apply', `it loads an eBPF program, attaches it to cgroups and pins it in ${DEFAULT_BPFFS}`, { write: guardsDir(), caps: ['BPF', 'NET_ADMIN', 'PERFMON'] });
         const { applyGuard } = await import('../../guard/runtime/apply.js');
         const r = applyGuard(policy);
         if (values.json) { printJson(r); return 0; }
@@ -42,6 +46,8 @@ const command: Command = {
       }
       case 'ls': {
         positionals.forEach(checkGuardName);
+        // bpffs is mounted mode 0700: to a user, listGuards() would find none while guards are in force.
+        requireRoot('guard ls', `guards are pinned in ${DEFAULT_BPFFS}, which only root can read`, { read: guardsDir() });
         const names = positionals.length ? positionals : listGuards();
         const all = names.map((n) => guardStatus(n));
         if (values.json) { printJson(all); return 0; }
@@ -60,6 +66,7 @@ const command: Command = {
       case 'rm': {
         if (positionals.length !== 1) throw new UsageError('guard rm takes one guard name; list them with `sysward guard ls`');
         checkGuardName(positionals[0]!);
+        requireRoot('guard rm', `guards are pinned in ${DEFAULT_BPFFS}, which only root can change`, { write: guardsDir() });
         const { removeGuard } = await import('../../guard/runtime/apply.js');
         const r = removeGuard(positionals[0]!);
         process.stdout.write(`guard ${positionals[0]} removed (detached from ${r.detached} cgroup${r.detached === 1 ? '' : 's'})\n`);

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { release, arch } from 'node:os';
 import { parse, printJson, type Command } from '../command.js';
+import { requireRoot } from '../root.js';
 import { PROBED_MAP_TYPES, probeCgroupLink, probeHelper, probeMapType, probeProgramType, probeSysctlSetNewValueAsync, type Support } from '../../bpf/features.js';
 import { DEFAULT_BPFFS, isBpffs } from '../../bpf/pin.js';
 import { findCgroup2Mount, isHybrid, NoCgroupV2Error } from '../../cgroup/hierarchy.js';
@@ -27,15 +28,15 @@ export interface ProbeReport {
   sysctlHelpers: Record<string, Support>;
   cgroupLink: Support | null;
   sysctlSetNewValue: Support | null;
-  /** The two things the guard cannot do without. */
-  guardSupported: boolean;
+  /** The two things the guard cannot do without; null when they were not probed (not root). */
+  guardSupported: boolean | null;
 }
 
 export async function probeAll(): Promise<ProbeReport> {
   let cgPath: string | null = null;
   let cgError: string | undefined;
   try { cgPath = findCgroup2Mount(); } catch (e) { if (!(e instanceof NoCgroupV2Error)) throw e; cgError = e.message; }
-  const root = process.getuid?.() === 0;
+  const root = process.geteuid?.() === 0;
   const needsRoot: Support = { supported: false, reason: 'not probed: needs root' };
   const each = <T extends string>(names: readonly T[], f: (n: T) => Support) => Object.fromEntries(names.map((n) => [n, root ? f(n) : needsRoot]));
   // The set_new_value probe's child process runs while the other probes load their programs.
@@ -58,7 +59,7 @@ export async function probeAll(): Promise<ProbeReport> {
     guardSupported: false,
   };
   r.sysctlSetNewValue = setNewValue ? await setNewValue : null;
-  r.guardSupported = cgPath !== null && (r.programTypes.CGROUP_SYSCTL?.supported ?? false) && (r.mapTypes.RINGBUF?.supported ?? false);
+  r.guardSupported = cgPath === null ? false : !root ? null : (r.programTypes.CGROUP_SYSCTL?.supported ?? false) && (r.mapTypes.RINGBUF?.supported ?? false);
   return r;
 }
 
@@ -81,8 +82,9 @@ function printHuman(r: ProbeReport): void {
     process.stdout.write(`\n${title}\n`);
     for (const [k, v] of Object.entries(table)) process.stdout.write(`  ${k.toLowerCase().padEnd(w + 4)}${mark(v)}\n`);
   }
-  process.stdout.write(`\nsysctl guard: ${r.guardSupported ? 'supported on this host' : 'NOT supported on this host (needs cgroup v2, cgroup_sysctl programs and ring buffers)'}\n`);
-  if (!r.root) process.stdout.write('(run as root to probe program types, maps and helpers)\n');
+  const verdict = r.guardSupported === null ? 'not known: program types, maps and helpers were not probed (needs root)'
+    : r.guardSupported ? 'supported on this host' : 'NOT supported on this host (needs cgroup v2, cgroup_sysctl programs and ring buffers)';
+  process.stdout.write(`\nsysctl guard: ${verdict}\n`);
 }
 
 const command: Command = {
@@ -99,12 +101,14 @@ options:
   --json   print the report as JSON
   -h, --help
 
-exit status: 0 when the sysctl guard can run here, 1 when it cannot, 2 on bad usage.
+exit status: 0 when the sysctl guard can run here, 1 when it cannot, 2 on bad usage, or without
+root when the answer needs the kernel probes (what a user can see is printed first).
 `,
   async run(argv) {
     const { values } = parse('probe', argv, { json: { type: 'boolean' } }, false);
     const r = await probeAll();
     if (values.json) printJson(r); else printHuman(r);
+    if (r.guardSupported === null) requireRoot('probe', 'program types, maps and helpers are probed by loading them into the kernel, which only root can do');
     return r.guardSupported ? 0 : 1;
   },
 };

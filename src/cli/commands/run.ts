@@ -2,6 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { parse, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
 import { policyFrom, policyOptions } from '../policy-arg.js';
+import { requireRoot } from '../root.js';
 import { runGuarded } from '../../guard/runtime/run.js';
 import { formatEvent } from '../../guard/runtime/events.js';
 
@@ -21,7 +22,8 @@ options:
   -q, --quiet           no event lines on stderr (the summary line stays)
   -h, --help
 
-exit status: CMD's own; 128+N when a signal N ended it; 2 on bad usage or a bad policy.
+exit status: CMD's own; 128+N when a signal N ended it; 2 on bad usage, a bad policy, or
+without root.
 
 example:
   sysward run -f deny-core-pattern.yaml -- sh -c 'echo x > /proc/sys/kernel/core_pattern'
@@ -34,6 +36,10 @@ example:
     const commandLine = cmd.length ? cmd : positionals;
     if (commandLine.length === 0) throw new UsageError('run needs a command after --, e.g. sysward run -f policy.yaml -- sh -c "…"');
     const policy = await policyFrom(values, 'run');
+    // Root only: the command joins its cgroup by writing cgroup.procs, which the kernel also checks
+    // against the root cgroup's (root's own), and a child that is not root keeps no capabilities
+    // across exec (ambient ones aside).
+    requireRoot('run', 'it makes a cgroup for the command and guards it with an eBPF program, which only root can do');
     const out = values.events === '-' ? process.stdout : values.events ? createWriteStream(values.events, { flags: 'a' }) : undefined;
     const r = await runGuarded(policy, commandLine, {
       onEvent: (e) => {
