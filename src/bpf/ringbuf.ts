@@ -34,6 +34,8 @@ export class RingBufReader implements AsyncIterable<Buffer> {
   readonly #waiter: ReadableWaiter;
   #closed = false;
   readonly stats: RingBufStats = { records: 0, bytes: 0, discarded: 0 };
+  /** The kernel's id of the map read: a pin replaced by another map is told apart by it. */
+  readonly mapId: number;
 
   /** `map`: a ring buffer map (or its fd / pinned path); sizeBytes is its max_entries. */
   constructor(map: BpfMap<null, Buffer> | string, sizeBytes?: number) {
@@ -42,10 +44,12 @@ export class RingBufReader implements AsyncIterable<Buffer> {
       this.#ownsFd = true;
       const m = BpfMap.fromFD(this.#fd, none, bytes(0));
       sizeBytes = m.maxEntries;
+      this.mapId = m.info().id;
     } else {
       this.#fd = map.handle;
       this.#ownsFd = false;
       sizeBytes ??= map.maxEntries;
+      this.mapId = map.info().id;
     }
     const page = pageSize();
     this.#consumer = new Mapping(this.#fd, page, PROT_READ | PROT_WRITE, 0, 'ring buffer consumer page');

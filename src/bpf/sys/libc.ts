@@ -36,6 +36,11 @@ export const read = lib.func('long read(int fd, void *buf, size_t count)');
 export const mount = lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)');
 export const getpagesize = lib.func('int getpagesize(void)');
 export const openat = lib.func('int openat(int dirfd, const char *path, int flags, int mode)');
+/** flock(2): advisory whole-file locks, on any inode (bpffs folders too); released with the fd. */
+export const flock = lib.func('int flock(int fd, int op)');
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const LOCK_UN = 8;
 
 export const errno = (): number => koffi.errno();
 /** The address of a Buffer's memory, for pointer fields of kernel structs. The caller keeps the Buffer alive. */
