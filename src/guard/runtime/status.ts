@@ -21,6 +21,12 @@ export interface Meta {
   /** Stamped into each event of this version of the program. */
   generation: number;
   owner: GuardOwner;
+  /** Kernel ids of what the apply pinned, to tell a half-finished or foreign change (reconcile). */
+  programId?: number; countersId?: number; eventsId?: number;
+  /** Exempt cgroups as resolved at apply (a cgroup made again has a new id). */
+  exempt?: { path: string; id: string }[];
+  /** Scope cgroups that did not exist yet (the daemon guards them when they appear). */
+  pending?: string[];
 }
 
 export function readGuardMeta(dir: string): Meta | undefined {
