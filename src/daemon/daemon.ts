@@ -13,12 +13,16 @@ import { findCgroup2Mount } from '../cgroup/hierarchy.js';
 import { cgroupNamer, classifyCgroup, CONTAINER_ROOTS } from '../cgroup/containers.js';
 import type { Policy } from '../guard/model.js';
 import {
-  applyGuard, extendGuard, guardIsCurrent, guardMeta, guardsDir, listGuards, removeGuard,
+  extendGuard, guardMeta, guardsDir, listGuards, reconcileGuard, removeGuard,
 } from '../guard/runtime/apply.js';
 import { policyFromJson } from '../guard/model-json.js';
+import { HeldGuard } from '../guard/runtime/held.js';
+import { withGuardLock } from '../guard/runtime/lock.js';
 import { decodeEvent, eventGeneration } from '../guard/runtime/events.js';
 import { AuditLog } from './audit-log.js';
-import { readConfig, DEFAULT_CONFIG_DIR } from './config.js';
+import { DEFAULT_CONFIG_DIR, type Config } from './config.js';
+import { readConfigOffThread } from './config-reader.js';
+import { loadDesired, saveDesired, sameDesired, type DesiredGuard } from './desired.js';
 import { DaemonMetrics } from './metrics.js';
 import { EventFeed, serveDashboard } from './dashboard.js';
 import { guardStatus } from '../guard/runtime/status.js';
@@ -31,6 +35,14 @@ export const DEFAULT_LISTEN = { host: '127.0.0.1', port: 9479 };
  * about 0.42 of a core, under the target of half (docs/BENCHMARKS.md, section 5).
  */
 export const DEFAULT_EVENTS_CPU_SHARE = 0.35;
+/**
+ * How often the daemon compares what it should enforce with what the kernel has, and re-reads the
+ * config, when no file or cgroup event told it to sooner: the longest a change that raised no
+ * event (a link detached by another tool, a cgroup made where no watch sees it) stays unrepaired.
+ */
+export const DEFAULT_POLL_MS = 1000;
+/** Guards no longer configured go only after the config has been unchanged this long. */
+export const DEFAULT_SETTLE_MS = 10_000;
 
 export interface DaemonOptions {
   configDir?: string;
@@ -48,20 +60,31 @@ export interface DaemonOptions {
    */
   eventsCpuShare?: number;
   bpffs?: string;
-  /** Re-read the config and rescan containers this often, in case a file event was missed. */
+  /** Reconcile, re-read the config and rescan containers this often (DEFAULT_POLL_MS; 0: only on events). */
   pollMs?: number;
+  /** Remove guards no longer configured only after the config has been unchanged this long (DEFAULT_SETTLE_MS). */
+  settleMs?: number;
+  /** Where the desired state is saved (a restart with a broken file keeps its guard); none when unset. */
+  stateDir?: string;
   log?: (line: string) => void;
 }
 
 /** The host cannot be guarded: named, with the fix (exit 1). */
 export class HostNotSupportedError extends Error { override name = 'HostNotSupportedError'; }
 
-export interface ReloadReport { applied: string[]; adopted: string[]; removed: string[]; errors: string[] }
+/** What a reload or reconcile did: guards applied (or again), adopted as found, repaired, removed; errors. */
+export interface ReloadReport { applied: string[]; adopted: string[]; removed: string[]; repaired: string[]; errors: string[] }
 
 /** GET /api/status. Counters are decimal strings (64-bit). */
 export interface DaemonStatus {
-  status: 'ok' | 'no guard in force';
+  status: 'ok' | 'no guard in force' | 'guard not in force';
   configDir: string;
+  /** Guards the daemon could not put in force, with the reason (status is then not ok). */
+  problems: Record<string, string>;
+  /** Scope cgroups that do not exist yet, per guard: guarded when they appear. */
+  waitingFor: Record<string, string[]>;
+  /** Config files (or the directory) that could not be read; their guards keep the last good policy. */
+  configErrors: string[];
   guards: {
     name: string; mode: string; cgroups: string[]; rules: number; appliedAt: string | null;
     refused: string; audited: string; allowed: string; droppedEvents: string; owner: string | null;
@@ -86,9 +109,27 @@ export class Daemon {
   #readers = new Map<string, { reader: RingBufReader; handle: (rec: Buffer) => void }>();
   /** guard → generation → policy, to name the rule of events from a program being replaced. */
   #policies = new Map<string, Map<number, Policy>>();
-  /** config file → guard name of its last good policy (a file that breaks keeps its guard). */
-  #fileGuards = new Map<string, string>();
+  /** What the daemon should enforce: each guard's last good policy and the file it came from. */
+  #desired = new Map<string, DesiredGuard>();
+  /** The desired state as last saved (or read at start). */
+  #saved = new Map<string, DesiredGuard>();
+  /** Guards that could not be put in force, with the reason (for /healthz, logged once per reason). */
+  #problems = new Map<string, string>();
+  #pending = new Map<string, string[]>();
+  #configErrors: string[] = [];
+  #everApplied = new Set<string>();
+  #removalAnnounced = new Set<string>();
+  #configChangedAt = 0;
+  #started = false;
+  #hupQueued = false;
+  #reconcileTimer: NodeJS.Timeout | undefined;
+  #reloading: Promise<unknown> = Promise.resolve();
+  #scopeWatch: (() => void) | undefined;
   #containerGuards: string[] = [];
+  /** Every desired guard's kernel objects, held open: a deleted pin detaches nothing. */
+  #held = new Map<string, HeldGuard>();
+  /** inotify on each guard's bpffs folder (by inode: a folder made again needs a new watch). */
+  #pinWatchers = new Map<string, { ino: number; w: FSWatcher }>();
   #server: Server | undefined;
   #watchers: FSWatcher[] = [];
   #timers: NodeJS.Timeout[] = [];
@@ -117,74 +158,225 @@ export class Daemon {
   }
 
   async start(): Promise<void> {
+    // A SIGHUP from now on is queued until the first reload is done (systemd's ExecReload may
+    // send one while we start); one sent before this line is queued by bin/sysward.
+    process.on('SIGHUP', this.#onHup);
+    const early = (globalThis as Record<symbol, { count: number; handler: () => void } | undefined>)[Symbol.for('sysward.earlyHup')];
+    if (early) { process.off('SIGHUP', early.handler); if (early.count > 0) this.#hupQueued = true; }
     this.#mount = Daemon.checkHost(this.o.bpffs);
     const o = this.o;
     this.audit = new AuditLog({ ...(o.eventsFile ? { file: o.eventsFile } : {}), ...(o.eventsMaxBytes ? { maxBytes: o.eventsMaxBytes } : {}), ...(o.eventsKeep !== undefined ? { keep: o.eventsKeep } : {}), stdout: o.stdoutEvents ?? false });
     if (this.o.bpfStats) this.#stats = enableStats();
-    this.reload('start');
-    this.#watchConfig();
-    this.#watchCgroups();
-    const poll = this.o.pollMs ?? 2000;
-    if (poll > 0) this.#timers.push(setInterval(() => this.#poll(), poll));
+    if (this.o.stateDir) this.#saved = loadDesired(this.o.stateDir, this.#log);
+    // Health and metrics answer from the start, while the first reload parses and applies.
     if (this.o.listen !== null) await this.#serve(this.o.listen ?? DEFAULT_LISTEN);
-    for (const sig of ['SIGHUP'] as const) process.on(sig, this.#onHup);
+    await this.reload('start');
+    this.#watchConfig();
+    this.#watchGuardsDir();
+    this.#watchCgroups();
+    const poll = this.o.pollMs ?? DEFAULT_POLL_MS;
+    if (poll > 0) this.#timers.push(setInterval(() => this.#poll(), poll));
+    this.#started = true;
+    if (this.#hupQueued) { this.#hupQueued = false; this.#log('SIGHUP during start: reloading'); void this.reload('SIGHUP'); }
   }
 
-  #onHup = () => { this.#log('SIGHUP: reloading'); this.reload('SIGHUP'); };
+  #onHup = () => {
+    if (!this.#started) { this.#hupQueued = true; return; }
+    this.#log('SIGHUP: reloading');
+    void this.reload('SIGHUP');
+  };
 
-  /** Apply the config. A policy that fails leaves its guard as it was; nothing else is touched. */
-  reload(reason: string): ReloadReport {
-    const report: ReloadReport = { applied: [], adopted: [], removed: [], errors: [] };
-    const cfg = readConfig(this.configDir, this.lastReload === undefined);
-    this.#configStamp = this.#stamp();
+  /**
+   * Read the config into the desired state, then reconcile. A file that does not parse keeps the
+   * guard of its last good policy (from this run, the saved desired state, or the pinned guard);
+   * a config directory that is missing or unreadable changes nothing.
+   */
+  reload(reason: string): Promise<ReloadReport> {
+    // One at a time, in order: a SIGHUP during a slow parse waits for it.
+    const run = this.#reloading.then(() => this.#reloadNow(reason));
+    this.#reloading = run.catch(() => undefined);
+    return run;
+  }
+
+  async #reloadNow(reason: string): Promise<ReloadReport> {
+    const report: ReloadReport = { applied: [], adopted: [], removed: [], repaired: [], errors: [] };
+    const first = this.lastReload === undefined;
+    const stamp = this.#stamp();
+    if (stamp !== this.#configStamp) this.#configChangedAt = Date.now();
+    this.#configStamp = stamp;
+    // At start a missing directory means the built-in default, unless a saved desired state says
+    // what was enforced before (a restart while a deploy replaces the directory). Large files are
+    // parsed off this thread: health, metrics and events are served meanwhile.
+    let cfg: Config;
+    try { cfg = await readConfigOffThread(this.configDir, first && !this.#saved.size); } catch (e) {
+      cfg = { policies: new Map(), errors: [], builtin: false, dirError: (e as Error).message };
+    }
+    if (this.#stopped) return report;
+    this.#configErrors = [...(cfg.dirError ? [cfg.dirError] : []), ...cfg.errors.map((f) => f.error!)];
     if (cfg.dirError) {
       report.errors.push(cfg.dirError);
       this.metrics.reloads.inc({ result: 'failure' });
-      this.#log(`${cfg.dirError}; keeping the guards in force`);
-      this.lastReload = { at: new Date().toISOString(), reason, report };
-      return report;
-    }
-    const keep = new Set<string>();
-    for (const f of cfg.errors) {
-      report.errors.push(f.error!);
-      this.metrics.reloads.inc({ result: 'failure' });
-      this.#log(`rejected ${f.file}; its guard keeps the last good policy:\n${f.error}`);
-      const previous = this.#fileGuards.get(f.file);
-      if (previous) keep.add(previous);
-    }
-    for (const policy of cfg.policies.values()) {
-      keep.add(policy.name);
-      try {
-        if (guardIsCurrent(policy, { ...(this.o.bpffs ? { bpffs: this.o.bpffs } : {}), mount: this.#mount })) {
-          report.adopted.push(policy.name);
-          const meta = guardMeta(policy.name, this.o.bpffs);
-          if (meta) this.#remember(policy.name, meta.generation, policy);
-        } else {
-          const r = applyGuard(policy, { ...(this.o.bpffs ? { bpffs: this.o.bpffs } : {}), mount: this.#mount, owner: 'daemon' });
-          this.#remember(policy.name, r.generation, policy);
-          report.applied.push(policy.name);
-          this.#log(`${r.replaced ? 'replaced' : 'applied'} guard ${policy.name} (${policy.rules.length} rules) on ${[...r.attached, ...r.updated].join(', ') || 'no cgroup yet'}${r.notes.length ? `; ${r.notes.join('; ')}` : ''}`);
-        }
-        if (policy.origin && !policy.origin.startsWith('profile:')) this.#fileGuards.set(policy.origin, policy.name);
-        this.metrics.reloads.inc({ result: 'success' });
-      } catch (e) {
-        report.errors.push(`${policy.name}: ${(e as Error).message}`);
+      if (first) {
+        for (const [n, g] of this.#saved) this.#desired.set(n, g);
+        this.#log(`${cfg.dirError}; enforcing the ${this.#desired.size} guard(s) of the last good config (saved in ${this.o.stateDir})`);
+      } else this.#log(`${cfg.dirError}; keeping the guards in force`);
+    } else {
+      const desired = new Map<string, DesiredGuard>();
+      for (const policy of cfg.policies.values()) desired.set(policy.name, { policy, origin: policy.origin ?? policy.name });
+      for (const f of cfg.errors) {
+        report.errors.push(f.error!);
         this.metrics.reloads.inc({ result: 'failure' });
-        this.#log(`could not apply guard ${policy.name}; the one in force stays: ${(e as Error).message}`);
+        const kept = this.#lastGoodOf(f.file).filter(([n]) => !desired.has(n));
+        for (const [n, g] of kept) desired.set(n, g);
+        this.#log(`rejected ${f.file}; ${kept.length ? `guard ${kept.map(([n]) => n).join(', ')} keeps the last good policy` : 'no earlier good policy of it to keep'}:\n${f.error}`);
       }
+      this.#desired = desired;
     }
-    // Guards this daemon applied that the config no longer names go; others' guards stay.
-    for (const name of listGuards(this.o.bpffs)) {
-      if (keep.has(name) || guardMeta(name, this.o.bpffs)?.owner !== 'daemon') continue;
-      this.#stopReader(name);
-      removeGuard(name, this.o.bpffs);
-      report.removed.push(name);
-      this.#log(`removed guard ${name}: no longer in ${this.configDir}`);
+    if (this.o.stateDir && !sameDesired(this.#desired, this.#saved)) {
+      try { saveDesired(this.o.stateDir, this.#desired); this.#saved = new Map(this.#desired); } catch (e) { this.#log(`cannot save the desired state in ${this.o.stateDir}: ${(e as Error).message}; a restart with a broken policy file may then lose its guard`); }
     }
-    this.#containerGuards = [...cfg.policies.values()].filter((p) => p.scope.containers).map((p) => p.name);
-    for (const name of keep) if (listGuards(this.o.bpffs).includes(name)) this.#startReader(name);
+    this.#containerGuards = [...this.#desired.values()].filter((g) => g.policy.scope.containers).map((g) => g.policy.name);
+    this.#reconcile(reason, report);
+    this.#watchScopes();
     this.lastReload = { at: new Date().toISOString(), reason, report };
     return report;
+  }
+
+  /** The desired guards that came from `file` at its last good read. */
+  #lastGoodOf(file: string): [string, DesiredGuard][] {
+    const fromRun = [...this.#desired].filter(([, g]) => g.origin === file);
+    if (fromRun.length) return fromRun;
+    const fromSaved = [...this.#saved].filter(([, g]) => g.origin === file);
+    if (fromSaved.length) return fromSaved;
+    // No saved state (none configured, or unwritable): the pinned guards remember their policy's file.
+    const out: [string, DesiredGuard][] = [];
+    for (const name of listGuards(this.o.bpffs)) {
+      const meta = guardMeta(name, this.o.bpffs);
+      if (meta?.owner !== 'daemon') continue;
+      const policy = policyFromJson(meta.policy);
+      if (policy.origin === file) out.push([name, { policy, origin: file }]);
+    }
+    return out;
+  }
+
+  /**
+   * Make the kernel enforce the desired state: each guard's program, maps, links on every scope
+   * cgroup; readers on the ring buffers pinned now. Guards the daemon applied that are no longer
+   * desired are removed only once the config has been unchanged for settleMs (a directory
+   * replaced file by file never lifts protection in between).
+   */
+  reconcile(reason = 'check'): ReloadReport {
+    const report: ReloadReport = { applied: [], adopted: [], removed: [], repaired: [], errors: [] };
+    this.#reconcile(reason, report);
+    return report;
+  }
+
+  #reconcile(reason: string, report: ReloadReport): void {
+    const opts = { ...(this.o.bpffs ? { bpffs: this.o.bpffs } : {}), mount: this.#mount, owner: 'daemon' as const, missing: 'pending' as const };
+    const quiet = reason === 'timer';
+    for (const [name, { policy }] of this.#desired) {
+      try {
+        const held = this.#held.get(name);
+        if (held) {
+          const restored = withGuardLock(this.o.bpffs, () => held.restorePins());
+          if (restored.length) {
+            report.repaired.push(name);
+            this.metrics.repairs.inc({ guard: name });
+            this.#log(`repaired guard ${name}: pinned again ${restored.join(', ')} (unpinned while in force; nothing was detached)`);
+          }
+        }
+        const r = reconcileGuard(policy, opts);
+        if (!held || r.applied || r.repaired.length || held.programId !== r.programId) this.#hold(name);
+        this.#watchPins(name);
+        if (r.applied) {
+          this.#remember(name, r.applied.generation, policy);
+          report.applied.push(name);
+          if (this.#everApplied.has(name) && r.repaired.length) { report.repaired.push(name); this.metrics.repairs.inc({ guard: name }); }
+          const a = r.applied;
+          this.#log(`${a.replaced ? 'replaced' : 'applied'} guard ${name} (${policy.rules.length} rules) on ${[...a.attached, ...a.updated].join(', ') || 'no cgroup yet'}${a.notes.length ? `; ${a.notes.join('; ')}` : ''}${this.#everApplied.has(name) && r.repaired.length ? ` (${r.repaired.join('; ')})` : ''}`);
+          if (!quiet) this.metrics.reloads.inc({ result: 'success' });
+        } else if (r.repaired.length) {
+          report.repaired.push(name);
+          this.metrics.repairs.inc({ guard: name });
+          this.#log(`repaired guard ${name}: ${r.repaired.join('; ')}`);
+        } else if (!quiet) {
+          report.adopted.push(name);
+          const meta = guardMeta(name, this.o.bpffs);
+          if (meta) this.#remember(name, meta.generation, policy);
+          this.metrics.reloads.inc({ result: 'success' });
+        }
+        this.#everApplied.add(name);
+        this.#pending.set(name, r.pending);
+        this.#followEvents(name, r.eventsId);
+        if (this.#problems.has(name)) this.#log(`guard ${name} is in force again`);
+        this.#problems.delete(name);
+      } catch (e) {
+        const msg = (e as Error).message;
+        report.errors.push(`${name}: ${msg}`);
+        this.metrics.reloads.inc({ result: 'failure' });
+        if (this.#problems.get(name) !== msg) this.#log(`could not put guard ${name} in force; ${listGuards(this.o.bpffs).includes(name) ? 'the one pinned stays' : 'it is not in force'}: ${msg}`);
+        this.#problems.set(name, msg);
+        // Still read what a pinned version of it reports.
+        if (listGuards(this.o.bpffs).includes(name)) this.#followEvents(name, undefined);
+      }
+    }
+    const settled = Date.now() - this.#configChangedAt >= (this.o.settleMs ?? DEFAULT_SETTLE_MS);
+    for (const name of listGuards(this.o.bpffs)) {
+      if (this.#desired.has(name) || guardMeta(name, this.o.bpffs)?.owner !== 'daemon') continue;
+      if (!settled) {
+        if (!this.#removalAnnounced.has(name)) this.#log(`guard ${name} is no longer in ${this.configDir}; it is removed once the config has been unchanged for ${(this.o.settleMs ?? DEFAULT_SETTLE_MS) / 1000} s`);
+        this.#removalAnnounced.add(name);
+        continue;
+      }
+      this.#stopReader(name);
+      this.#release(name);
+      try { removeGuard(name, this.o.bpffs); } catch (e) { this.#log(`could not remove guard ${name}: ${(e as Error).message}`); continue; }
+      report.removed.push(name);
+      this.#removalAnnounced.delete(name);
+      this.#everApplied.delete(name);
+      this.#log(`removed guard ${name}: no longer in ${this.configDir}`);
+    }
+    for (const [name] of this.#readers) if (!listGuards(this.o.bpffs).includes(name)) this.#stopReader(name);
+    for (const name of this.#problems.keys()) if (!this.#desired.has(name)) this.#problems.delete(name);
+    this.metrics.notInForce.reset();
+    for (const name of this.#problems.keys()) this.metrics.notInForce.set({ guard: name }, 1);
+  }
+
+  #hold(name: string): void {
+    this.#release(name);
+    try { this.#held.set(name, HeldGuard.open(name, this.o.bpffs)); } catch (e) { this.#log(`cannot hold the objects of guard ${name}: ${(e as Error).message}`); }
+  }
+
+  #release(name: string): void {
+    this.#held.get(name)?.close();
+    this.#held.delete(name);
+    this.#pinWatchers.get(name)?.w.close();
+    this.#pinWatchers.delete(name);
+  }
+
+  /** A pin removed or replaced in the guard's folder (guard rm, rm -r, another tool): reconcile at once. */
+  #watchPins(name: string): void {
+    const dir = join(guardsDir(this.o.bpffs), name);
+    let ino: number;
+    try { ino = statSync(dir).ino; } catch { return; }
+    const known = this.#pinWatchers.get(name);
+    if (known?.ino === ino) return;
+    known?.w.close();
+    try {
+      const w = watch(dir, (type, file) => { if (type === 'rename' && file && !file.endsWith('-new')) this.#reconcileSoon(); });
+      w.on('error', () => { /* the folder went: the watch on the guards folder and the timer notice */ });
+      this.#pinWatchers.set(name, { ino, w });
+    } catch { /* gone meanwhile */ }
+  }
+
+  /** Read the guard's pinned ring buffer; switch when the pin now holds another map. */
+  #followEvents(name: string, eventsId: number | undefined): void {
+    const r = this.#readers.get(name);
+    if (r && eventsId !== undefined && r.reader.mapId !== eventsId) {
+      this.#log(`guard ${name}: its event ring buffer was replaced; reading the new one`);
+      this.#stopReader(name);
+    }
+    if (!this.#readers.has(name)) this.#startReader(name);
   }
 
   #remember(name: string, generation: number, policy: Policy): void {
@@ -196,7 +388,11 @@ export class Daemon {
 
   #startReader(name: string): void {
     if (this.#readers.has(name)) return;
-    const reader = new RingBufReader(join(guardsDir(this.o.bpffs), name, 'events'));
+    let reader: RingBufReader;
+    try { reader = new RingBufReader(join(guardsDir(this.o.bpffs), name, 'events')); } catch (e) {
+      this.#log(`cannot read the events of guard ${name}: ${(e as Error).message}`);
+      return;
+    }
     const cgroupName = cgroupNamer(this.#mount);
     const handle = (rec: Buffer) => {
       const gens = this.#policies.get(name);
@@ -232,7 +428,16 @@ export class Daemon {
 
   #scheduleReload(reason: string): void {
     clearTimeout(this.#reloadTimer);
-    this.#reloadTimer = setTimeout(() => { if (!this.#stopped) this.reload(reason); }, 100);
+    this.#reloadTimer = setTimeout(() => { if (!this.#stopped) void this.reload(reason); }, 100);
+  }
+
+  /** A guard folder removed (guard rm, rm -r): reconcile at once rather than at the next poll. */
+  #watchGuardsDir(): void {
+    try {
+      const w = watch(guardsDir(this.o.bpffs), (type) => { if (type === 'rename') this.#reconcileSoon(); });
+      w.on('error', () => { /* bpffs folder gone: the timer notices */ });
+      this.#watchers.push(w);
+    } catch { /* not there yet: the timer notices */ }
   }
 
   #watchConfig(): void {
@@ -244,9 +449,27 @@ export class Daemon {
   }
 
   #poll(): void {
+    if (this.#stopped) return;
     if (this.#stamp() !== this.#configStamp) this.#scheduleReload('config change (poll)');
     this.#scanContainers();
+    this.#reconcile('timer', { applied: [], adopted: [], removed: [], repaired: [], errors: [] });
   }
+
+  /** Reconcile now-ish (coalescing bursts of cgroup events into one pass). */
+  #reconcileSoon(): void {
+    if (this.#reconcileTimer || this.#stopped) return;
+    this.#reconcileTimer = setTimeout(() => { this.#reconcileTimer = undefined; if (!this.#stopped) this.#reconcile('cgroup change', { applied: [], adopted: [], removed: [], repaired: [], errors: [] }); }, 0);
+  }
+
+  /** The cgroups the desired guards name (scope and exemptions): made again → reconcile at once. */
+  #scopePaths(): Set<string> {
+    const out = new Set<string>();
+    for (const { policy } of this.#desired.values()) for (const p of [...policy.scope.cgroups, ...policy.scope.exempt]) out.add(p.replace(/\/+$/, '') || '/');
+    return out;
+  }
+
+  /** Watch the folder of each scope cgroup (or its nearest existing ancestor). */
+  #watchScopes(): void { this.#scopeWatch?.(); }
 
   /**
    * New container cgroups: one inotify watch per cgroup directory that may hold containers (not
@@ -255,16 +478,21 @@ export class Daemon {
    */
   #watchCgroups(): void {
     const watched = new Set<string>();
-    const watchDir = (rel: string) => {
-      if (watched.has(rel) || CONTAINER_ROOTS.includes(rel)) return;
+    const watchDir = (rel: string, scope = false) => {
+      if (watched.has(rel) || (!scope && CONTAINER_ROOTS.includes(rel))) return;
       let w: FSWatcher;
       try {
         w = watch(join(this.#mount, rel), (type, name) => {
-          if (type !== 'rename' || !name || name.includes('.') && !/\.(scope|slice|service)$/.test(name)) return;
+          if (type !== 'rename' || !name) return;
+          if (name.includes('.') && !/\.(scope|slice|service)$/.test(name) && !this.#scopePaths().has(`${rel === '/' ? '' : rel}/${name}`)) return;
           const seen = process.hrtime.bigint();
           const path = `${rel === '/' ? '' : rel}/${name}`;
+          const scopes = this.#scopePaths();
+          if (scopes.has(path)) this.#reconcileSoon();
           if (!existsSync(join(this.#mount, path))) { watched.delete(path); return; }
           if (classifyCgroup(path)) { if (this.#containerGuards.length) this.#guardContainer(path, seen); } else watchDir(path);
+          // A folder on the way to a scope cgroup: watch it, so the cgroup's creation is seen.
+          if ([...scopes].some((p) => p.startsWith(`${path}/`))) this.#watchScopes();
         });
       } catch { return; }
       w.on('error', () => { watched.delete(rel); });
@@ -283,6 +511,14 @@ export class Daemon {
       }
     };
     walk('/', 0);
+    this.#scopeWatch = () => {
+      for (const p of this.#scopePaths()) {
+        let dir = p.split('/').slice(0, -1).join('/') || '/';
+        while (dir !== '/' && !existsSync(join(this.#mount, dir))) dir = dir.split('/').slice(0, -1).join('/') || '/';
+        watchDir(dir, true);
+      }
+    };
+    this.#scopeWatch();
   }
 
   #scanContainers(): void {
@@ -309,6 +545,8 @@ export class Daemon {
       try {
         if (extendGuard(name, path, { ...(this.o.bpffs ? { bpffs: this.o.bpffs } : {}), mount: this.#mount })) {
           this.metrics.containersGuarded.inc();
+          this.#hold(name);
+          this.#watchPins(name);
           this.metrics.attachDelay.observe(Number(process.hrtime.bigint() - seen) / 1e9);
           this.#log(`guarded new container ${path} with ${name}`);
         }
@@ -329,9 +567,9 @@ export class Daemon {
       }
       if (req.url === '/healthz' || req.url === '/health') {
         const guards = listGuards(this.o.bpffs);
-        const ok = guards.length > 0 && !this.#stopped;
-        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
-        res.end(`${JSON.stringify({ status: ok ? 'ok' : 'no guard in force', guards, readers: [...this.#readers.keys()], lastReload: this.lastReload, events: { written: this.audit.written, failed: this.audit.failed } })}\n`);
+        const status = this.#health(guards);
+        res.writeHead(status === 'ok' ? 200 : 503, { 'content-type': 'application/json' });
+        res.end(`${JSON.stringify({ status, guards, problems: Object.fromEntries(this.#problems), waitingFor: this.#waiting(), configErrors: this.#configErrors, readers: [...this.#readers.keys()], lastReload: this.lastReload, events: { written: this.audit.written, failed: this.audit.failed } })}\n`);
         return;
       }
       if (req.url === '/api/status') {
@@ -366,11 +604,22 @@ export class Daemon {
       };
     });
     return {
-      status: guards.length > 0 && !this.#stopped ? 'ok' : 'no guard in force', configDir: this.configDir, guards,
+      status: this.#health(guards.map((g) => g.name)), configDir: this.configDir, guards,
+      problems: Object.fromEntries(this.#problems), waitingFor: this.#waiting(), configErrors: this.#configErrors,
       readers: [...this.#readers.keys()], lastReload: this.lastReload ?? null,
       events: { written: this.audit.written, failed: this.audit.failed, dashboardClients: this.feed.clients },
       pressure: systemPressure(),
     };
+  }
+
+  /** ok only while every desired guard is in force (a cgroup not made yet is no problem). */
+  #health(guards: string[]): DaemonStatus['status'] {
+    if (this.#stopped || guards.length === 0) return 'no guard in force';
+    return this.#problems.size ? 'guard not in force' : 'ok';
+  }
+
+  #waiting(): Record<string, string[]> {
+    return Object.fromEntries([...this.#pending].filter(([, p]) => p.length));
   }
 
   /** The port actually listened on (for --listen 127.0.0.1:0). */
@@ -382,8 +631,10 @@ export class Daemon {
     this.#stopped = true;
     process.off('SIGHUP', this.#onHup);
     clearTimeout(this.#reloadTimer);
+    clearTimeout(this.#reconcileTimer);
     for (const t of this.#timers) clearInterval(t);
     for (const w of this.#watchers) w.close();
+    for (const name of [...this.#held.keys()]) this.#release(name);
     // Drain what is queued before leaving, so stopping loses no event that had arrived.
     await Promise.all([...this.#readers.values()].map(async (r) => { r.reader.drain(r.handle); await r.reader.close(); }));
     this.#readers.clear();

@@ -1,9 +1,23 @@
+import { spawnSync } from 'node:child_process';
 import { parse, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
+import { requireRoot } from '../root.js';
 import { Daemon, DEFAULT_LISTEN } from '../../daemon/daemon.js';
 import { DEFAULT_CONFIG_DIR } from '../../daemon/config.js';
+import { DEFAULT_STATE_DIR } from '../../daemon/desired.js';
+import { DEFAULT_POLL_MS, DEFAULT_SETTLE_MS } from '../../daemon/daemon.js';
 
 const DEFAULT_EVENTS = '/var/log/sysward/audit.jsonl';
+
+/**
+ * Under systemd with Type=notify, say that the guards are in force: systemd then orders the
+ * container runtimes after it for real, and sends ExecReload (SIGHUP) only after this point.
+ */
+function notifySystemdReady(): void {
+  if (!process.env.NOTIFY_SOCKET) return;
+  const r = spawnSync('systemd-notify', ['--ready', `--pid=${process.pid}`], { stdio: 'ignore', timeout: 5000 });
+  if (r.status !== 0) process.stderr.write(`sysward daemon: systemd-notify --ready failed (${r.error?.message ?? `exit ${r.status}`}); with Type=notify systemd will time the start out\n`);
+}
 
 function parseListen(s: string): { host: string; port: number } | null {
   if (s === 'none' || s === 'off') return null;
@@ -20,6 +34,7 @@ export const DAEMON_OPTIONS = {
   config: { type: 'string' }, listen: { type: 'string' }, events: { type: 'string' },
   'events-max-bytes': { type: 'string' }, 'events-keep': { type: 'string' }, stdout: { type: 'boolean' },
   'bpf-stats': { type: 'boolean' }, teardown: { type: 'boolean' }, 'poll-ms': { type: 'string' },
+  'settle-ms': { type: 'string' }, 'state-dir': { type: 'string' },
 } as const;
 
 const command: Command = {
@@ -35,7 +50,16 @@ loopback.
 Needs root.
 
 - Reloads on SIGHUP and when a file in the config directory changes. A policy that does not parse
-  or that the kernel refuses is logged with its error and its guard keeps the last good policy.
+  or that the kernel refuses is logged with its error and its guard keeps the last good policy,
+  across restarts too (saved in the state directory).
+- Reconciles: compares what it should enforce with what the kernel has (programs, links on each
+  cgroup, pins) on every cgroup or config change and every --poll-ms, and puts back what differs:
+  a guard removed or detached, a guarded cgroup removed and made again (a service restart), a
+  scope cgroup that did not exist yet. /healthz answers 503 with the reason while a configured
+  guard cannot be put in force.
+- A missing config directory changes nothing (at start with no saved state: the built-in
+  default); an empty one means the built-in default. Guards no longer configured are removed
+  once the config has been unchanged for --settle-ms.
 - New container cgroups are guarded as they appear.
 - Stopping the daemon (SIGTERM, kill -9, a crash) leaves every guard pinned and enforcing; the next
   daemon adopts them without a gap. --teardown removes the guards the daemon applied.
@@ -48,12 +72,16 @@ options:
   --events-max-bytes N  rotate past N bytes [10485760]
   --events-keep N       rotated files kept [5]
   --stdout              also print each event as a JSON line on stdout
+  --state-dir DIR       where the last good desired state is saved [${DEFAULT_STATE_DIR}]; "none"
+  --poll-ms N           reconcile and re-read the config at least this often [${DEFAULT_POLL_MS}]
+  --settle-ms N         remove unconfigured guards after the config is unchanged this long [${DEFAULT_SETTLE_MS}]
   --bpf-stats           keep the kernel's BPF run-time statistics on (program run count and time)
   --teardown            remove the guards the daemon applied, then exit
   -h, --help
 `,
   async run(argv) {
     const { values } = parse('daemon', argv, DAEMON_OPTIONS, false);
+    requireRoot(values.teardown ? 'daemon --teardown' : 'daemon', 'it loads eBPF programs, attaches them to cgroups and pins them in /sys/fs/bpf (or install it as deploy/systemd/sysward.service)');
     if (values.teardown) {
       const removed = Daemon.teardown();
       process.stdout.write(removed.length ? `removed ${removed.join(', ')}\n` : 'no guard applied by the daemon\n');
@@ -69,6 +97,8 @@ options:
     const maxBytes = int('events-max-bytes', values['events-max-bytes']);
     const keep = int('events-keep', values['events-keep']);
     const poll = int('poll-ms', values['poll-ms']);
+    const settle = int('settle-ms', values['settle-ms']);
+    const stateDir = values['state-dir'] ?? DEFAULT_STATE_DIR;
     const daemon = new Daemon({
       ...(values.config ? { configDir: values.config } : {}),
       listen: values.listen === undefined ? DEFAULT_LISTEN : parseListen(values.listen),
@@ -76,17 +106,25 @@ options:
       ...(maxBytes !== undefined ? { eventsMaxBytes: maxBytes } : {}),
       ...(keep !== undefined ? { eventsKeep: keep } : {}),
       ...(poll !== undefined ? { pollMs: poll } : {}),
+      ...(settle !== undefined ? { settleMs: settle } : {}),
+      ...(stateDir !== 'none' ? { stateDir } : {}),
       stdoutEvents: values.stdout ?? false,
       bpfStats: values['bpf-stats'] ?? false,
     });
+    // SIGTERM / SIGINT from the start (systemd may stop a unit that is still starting): once
+    // start() is done the daemon stops cleanly instead of dying mid-apply.
+    let stopping: string | undefined;
+    let onStop: (sig: string) => void = (sig) => { stopping ??= sig; };
+    process.once('SIGTERM', () => onStop('SIGTERM'));
+    process.once('SIGINT', () => onStop('SIGINT'));
     await daemon.start();
+    notifySystemdReady();
     await new Promise<void>((resolve) => {
-      const stop = (sig: string) => {
+      onStop = (sig: string) => {
         process.stderr.write(`${new Date().toISOString()} sysward daemon: ${sig}: stopping; the guards stay in force\n`);
         void daemon.stop().then(resolve);
       };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+      if (stopping) onStop(stopping);
     });
     return 0;
   },
