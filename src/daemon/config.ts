@@ -1,8 +1,8 @@
 // The daemon's configuration: every *.yaml / *.yml policy in a directory, or the built-in default.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Policy } from '../guard/model.js';
-import { parsePolicy } from '../guard/policy/index.js';
+import { loadPolicyFile } from '../guard/policy/index.js';
 import { loadProfile } from '../guard/profiles/index.js';
 
 export const DEFAULT_CONFIG_DIR = '/etc/sysward';
@@ -49,7 +49,7 @@ export function readConfig(dir: string, missingIsDefault = true): Config {
   for (const f of names) {
     const file = join(dir, f);
     try {
-      const policy = parsePolicy(readFileSync(file, 'utf8'), file);
+      const policy = loadPolicyFile(file);
       const other = seen.get(policy.name);
       if (other) { errors.push({ file, error: `${file}: guard name "${policy.name}" is already used by ${other}; give each policy its own name` }); continue; }
       seen.set(policy.name, file);

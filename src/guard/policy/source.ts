@@ -1,8 +1,13 @@
 // YAML text → plain data, remembering where every value and every mapping key came from, so
 // that a problem found later (by the schema or by validate.ts) can name its line and column.
+// Hostile text is refused on the way (limits.ts): tokens are counted before yaml parses them,
+// and the values aliases stand for as they are expanded.
 
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Scalar } from 'yaml';
+import {
+  CST, isAlias, isMap, isScalar, isSeq, Lexer, LineCounter, parseDocument, visit, type Alias, type Document, type Node, type Scalar,
+} from 'yaml';
 import type { PolicyProblem } from './errors.js';
+import { MAX_ALIAS_VALUES, MAX_NESTING_DEPTH, MAX_POLICY_TOKENS } from './limits.js';
 
 export type Path = readonly (string | number)[];
 
@@ -102,10 +107,28 @@ export class YamlSource {
 const YAML_HINTS: Record<string, string> = {
   TAB_AS_INDENT: 'indent with spaces',
   MULTIPLE_DOCS: 'a policy file holds one YAML document; remove the second ---',
-  DUPLICATE_KEY: 'each field may appear once in a mapping; keep one',
   MISSING_CHAR: 'close the quote or bracket',
   BAD_INDENT: 'check the indentation and the closing bracket',
+  // yaml reports a stack overflow in its composer (thousands of nested brackets) as this code.
+  RESOURCE_EXHAUSTION: `nested too deep; a policy nests at most ${MAX_NESTING_DEPTH} levels and needs four`,
 };
+
+// Lexer tokens that mark what follows and stand for no source text (yaml's CST docs).
+const MARKERS = new Set<string>([CST.DOCUMENT, CST.FLOW_END, CST.SCALAR]);
+
+/**
+ * The offset of the first token past MAX_POLICY_TOKENS, or -1. The lexer alone is cheap (a
+ * tenth of the parse), and refusing here costs no memory: the parser is never run.
+ */
+function tokenLimitOffset(text: string): number {
+  let tokens = 0;
+  let offset = 0;
+  for (const lexeme of new Lexer().lex(text)) {
+    if (++tokens > MAX_POLICY_TOKENS) return offset;
+    if (!MARKERS.has(lexeme)) offset += lexeme.length;
+  }
+  return -1;
+}
 
 /**
  * Parse YAML text. Syntax errors come back as problems (at most one per line: the first, since
@@ -113,8 +136,18 @@ const YAML_HINTS: Record<string, string> = {
  */
 export function readYaml(text: string, file: string): { source: YamlSource; problems: PolicyProblem[] } {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, intAsBigInt: true, prettyErrors: false, uniqueKeys: true });
   const source = new YamlSource(file, text, lines);
+  const tooMany = tokenLimitOffset(text);
+  if (tooMany >= 0) {
+    const before = text.slice(0, tooMany);
+    const line = before.split('\n').length;
+    const message = `the policy has more than ${MAX_POLICY_TOKENS} YAML tokens (values, punctuation, spaces, line breaks), too many to load safely; `
+      + 'write fewer rules (one rule with keys: [...] or a pattern such as net.ipv4.conf.*.forwarding covers many keys) or split it into several policies';
+    return { source, problems: [{ file, line, column: tooMany - before.lastIndexOf('\n'), message, severity: 'error' }] };
+  }
+  // uniqueKeys off: yaml checks each key against every earlier key of its mapping, so a mapping of
+  // 100,000 keys took a minute; convert() checks with a hash instead.
+  const doc = parseDocument(text, { lineCounter: lines, intAsBigInt: true, prettyErrors: false, uniqueKeys: false });
   const problems: PolicyProblem[] = [];
   const seenLines = new Set<number>();
   for (const e of doc.errors) {
@@ -126,58 +159,120 @@ export function readYaml(text: string, file: string): { source: YamlSource; prob
     problems.push({ file, line, column: col, message: `YAML: ${what}${hint ? `; ${hint}` : ''}`, severity: 'error' });
   }
   if (problems.length > 0) return { source, problems };
-  source.value = convert(doc, doc.contents, [], source, problems, 0);
+  source.value = new Converter(doc, source, problems).convert(doc.contents, [], 0);
   return { source, problems };
 }
 
-const MAX_DEPTH = 64;
+/**
+ * Each alias's anchored node, found in one walk of the document (yaml's Alias.resolve(doc) walks
+ * the whole document for every alias, quadratic in a large policy), by yaml's rule: the last node
+ * with that anchor before the alias, in document order. `cycles`: aliases inside their target.
+ */
+function aliasTargets(doc: Document): { targets: Map<Alias, Node>; cycles: Set<Alias> } {
+  const anchored = new Map<string, Node>();
+  const targets = new Map<Alias, Node>();
+  const cycles = new Set<Alias>();
+  visit(doc, {
+    Node: (_key, node, ancestors) => {
+      if (isAlias(node)) {
+        const target = anchored.get(node.source);
+        if (target) targets.set(node, target);
+        if (target && (isMap(target) || isSeq(target)) && ancestors.includes(target)) cycles.add(node);
+      } else if (node.anchor) {
+        anchored.set(node.anchor, node);
+      }
+    },
+  });
+  return { targets, cycles };
+}
 
-function convert(doc: Document, node: unknown, path: Path, source: YamlSource, problems: PolicyProblem[], depth: number): unknown {
-  if (node === null || node === undefined) return null;
-  if (depth > MAX_DEPTH) {
-    problems.push(source.problem(path, `nested more than ${MAX_DEPTH} levels deep; a policy needs at most four`));
+/** yaml's nodes → plain data, recording each value's place in the source. */
+class Converter {
+  private readonly targets: Map<Alias, Node>;
+  private readonly cycles: Set<Alias>;
+  private readonly cyclesReported = new Set<Alias>();
+  /** Values produced by expanding aliases, against MAX_ALIAS_VALUES. */
+  private aliasValues = 0;
+  /** The outermost alias being expanded (where a too-large expansion is reported). */
+  private expanding: Alias | undefined;
+  /** Past MAX_ALIAS_VALUES: convert nothing more, one problem says why. */
+  private exhausted = false;
+
+  constructor(doc: Document, private readonly source: YamlSource, private readonly problems: PolicyProblem[]) {
+    ({ targets: this.targets, cycles: this.cycles } = aliasTargets(doc));
+  }
+
+  convert(node: unknown, path: Path, depth: number): unknown {
+    const { source, problems } = this;
+    if (node === null || node === undefined || this.exhausted) return null;
+    if (depth > MAX_NESTING_DEPTH) {
+      problems.push(source.problem(path, `nested more than ${MAX_NESTING_DEPTH} levels deep; a policy needs at most four`));
+      return null;
+    }
+    if (this.expanding && ++this.aliasValues > MAX_ALIAS_VALUES) {
+      this.exhausted = true;
+      problems.push(source.nodeProblem(this.expanding, `the policy expands aliases to more than ${MAX_ALIAS_VALUES} values (an alias bomb?); write the values out or use fewer aliases`));
+      return null;
+    }
+    if (isAlias(node)) return this.alias(node, path, depth);
+    if (isScalar(node)) {
+      source.remember(path, { node });
+      const v = node.value;
+      if (v === null || typeof v === 'string' || typeof v === 'bigint' || typeof v === 'number' || typeof v === 'boolean') return v;
+      problems.push(source.problem(path, `value of type ${node.tag ?? typeof v} is not supported; write plain text or a number`));
+      return null;
+    }
+    if (isMap(node)) {
+      source.remember(path, { node });
+      const out: Record<string, unknown> = Object.create(null);
+      for (const pair of node.items) {
+        const keyNode = pair.key as Node | null;
+        const keyValue = keyNode && isScalar(keyNode) ? keyNode.value : undefined;
+        if (typeof keyValue !== 'string') {
+          const shown = keyNode && isScalar(keyNode) ? String(keyNode.source ?? keyValue) : 'a list or mapping';
+          const message = `field name ${shown} is not a word; field names are words such as key or action`;
+          problems.push(keyNode ? source.nodeProblem(keyNode, message) : source.problem(path, message));
+          continue;
+        }
+        const childPath = [...path, keyValue];
+        if (keyValue in out) {
+          // yaml's words for it, as when it checked (uniqueKeys), at the second key.
+          problems.push(source.nodeProblem(keyNode!, 'YAML: Map keys must be unique; each field may appear once in a mapping; keep one'));
+          continue;
+        }
+        if (keyNode) source.remember(childPath, { key: keyNode });
+        out[keyValue] = this.convert(pair.value, childPath, depth + 1);
+      }
+      return out;
+    }
+    if (isSeq(node)) {
+      source.remember(path, { node });
+      return node.items.map((item, i) => this.convert(item, [...path, i], depth + 1));
+    }
+    problems.push(source.problem(path, 'unsupported YAML node; write plain text, numbers, lists and mappings'));
     return null;
   }
-  if (isAlias(node)) {
-    const target = node.resolve(doc);
+
+  private alias(node: Alias, path: Path, depth: number): unknown {
+    const { source, problems } = this;
     source.remember(path, { node });
+    const target = this.targets.get(node);
     if (!target) {
       problems.push(source.problem(path, `alias *${node.source} has no anchor &${node.source} before it; define the anchor first`));
       return null;
     }
-    const value = convert(doc, target, path, source, problems, depth + 1);
+    if (this.cycles.has(node)) {
+      // Once, at the alias: its anchor's value may be expanded again elsewhere.
+      if (!this.cyclesReported.has(node)) problems.push(source.nodeProblem(node, `alias *${node.source} is inside the value &${node.source} it names, so it never ends; write the value out`));
+      this.cyclesReported.add(node);
+      return null;
+    }
+    const outermost = this.expanding === undefined;
+    if (outermost) this.expanding = node;
+    const value = this.convert(target, path, depth + 1);
+    if (outermost) this.expanding = undefined;
+    // Problems in the value are placed where the alias is used, not at the anchor.
     source.remember(path, { node });
     return value;
   }
-  if (isScalar(node)) {
-    source.remember(path, { node });
-    const v = node.value;
-    if (v === null || typeof v === 'string' || typeof v === 'bigint' || typeof v === 'number' || typeof v === 'boolean') return v;
-    problems.push(source.problem(path, `value of type ${node.tag ?? typeof v} is not supported; write plain text or a number`));
-    return null;
-  }
-  if (isMap(node)) {
-    source.remember(path, { node });
-    const out: Record<string, unknown> = Object.create(null);
-    for (const pair of node.items) {
-      const keyNode = pair.key as Node | null;
-      const keyValue = keyNode && isScalar(keyNode) ? keyNode.value : undefined;
-      if (typeof keyValue !== 'string') {
-        const shown = keyNode && isScalar(keyNode) ? String(keyNode.source ?? keyValue) : 'a list or mapping';
-        const message = `field name ${shown} is not a word; field names are words such as key or action`;
-        problems.push(keyNode ? source.nodeProblem(keyNode, message) : source.problem(path, message));
-        continue;
-      }
-      const childPath = [...path, keyValue];
-      if (keyNode) source.remember(childPath, { key: keyNode });
-      out[keyValue] = convert(doc, pair.value, childPath, source, problems, depth + 1);
-    }
-    return out;
-  }
-  if (isSeq(node)) {
-    source.remember(path, { node });
-    return node.items.map((item, i) => convert(doc, item, [...path, i], source, problems, depth + 1));
-  }
-  problems.push(source.problem(path, 'unsupported YAML node; write plain text, numbers, lists and mappings'));
-  return null;
 }
