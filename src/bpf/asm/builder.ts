@@ -9,7 +9,7 @@
  *   .ldx('u32', R2, R1, 0)        // r2 = ctx->write (struct bpf_sysctl)
  *   .mov(R0, 1)                   // allow ...
  *   .jeq(R2, 0, 'done')           // ... reads
- *   .ldMapFd(R1, policyMap)       // any object with `readonly fd: number`
+ *   .ldMapFd(R1, policyMap)       // any object with `readonly fd: number`, or a map's name in a spec
  *   .stx('u64', R10, -8, R2)
  *   .mov(R2, R10)
  *   .add(R2, -8)
@@ -51,11 +51,14 @@ export interface MapLike {
   readonly fd: number;
 }
 
-/** Where a program refers to a map, for a loader that needs to know (e.g. to use fd_array). */
+/**
+ * Where a program refers to a map, for a loader that needs to know (e.g. to use fd_array). A map
+ * given by name (a spec: src/bpf/spec.ts) is resolved by the loader; its slot holds 0 until then.
+ */
 export interface MapReference {
   /** Index of the first slot of the ld_imm64 that loads the map. */
   readonly index: number;
-  readonly map: MapLike;
+  readonly map: MapLike | string;
   /** `fd`: the map itself (BPF_PSEUDO_MAP_FD); `value`: an address in its value (BPF_PSEUDO_MAP_VALUE). */
   readonly kind: 'fd' | 'value';
   /** Byte offset into the value, for kind `value`; 0 otherwise. */
@@ -98,7 +101,7 @@ const atomicOps: Record<AtomicAluOp, number> = {
 /** A slot still waiting for assemble(): a jump to a label or a map's fd. */
 type Pending =
   | { kind: 'label'; label: string; field: 'off' | 'imm' }
-  | { kind: 'map'; map: MapLike; pseudo: number; valueOffset: number };
+  | { kind: 'map'; map: MapLike | string; pseudo: number; valueOffset: number };
 
 interface Item {
   readonly insn: Instruction;
@@ -325,13 +328,13 @@ export class Assembler {
   }
 
   /** dst = the map (a pointer the kernel substitutes for its fd), e.g. for map_lookup_elem. */
-  ldMapFd(dst: Register, map: MapLike): this {
+  ldMapFd(dst: Register, map: MapLike | string): this {
     const slots = loadImm64Slots(dst.index, PseudoLdImm64.MAP_FD, 0n);
     return this.#pushLdImm64(slots, { kind: 'map', map, pseudo: PseudoLdImm64.MAP_FD, valueOffset: 0 });
   }
 
   /** dst = the address of byte `valueOffset` of the map's value (array maps of one entry). */
-  ldMapValue(dst: Register, map: MapLike, valueOffset = 0): this {
+  ldMapValue(dst: Register, map: MapLike | string, valueOffset = 0): this {
     const offset = this.#checkImm('ldMapValue', valueOffset, [0, S32[1]]);
     const slots = loadImm64Slots(dst.index, PseudoLdImm64.MAP_VALUE, BigInt(offset) << 32n);
     return this.#pushLdImm64(slots, { kind: 'map', map, pseudo: PseudoLdImm64.MAP_VALUE, valueOffset: offset });
@@ -466,7 +469,8 @@ export class Assembler {
   }
 }
 
-function mapFd(index: number, map: MapLike): number {
+function mapFd(index: number, map: MapLike | string): number {
+  if (typeof map === 'string') return 0; // by name: the loader puts the fd in
   const fd = map.fd;
   if (!Number.isInteger(fd) || fd < 0 || fd > S32[1]) {
     throw new AsmError(

@@ -1,6 +1,7 @@
 // Guard tables → the eBPF program, written with the toolkit's assembler. The program's cost does
 // not depend on the number of rules: one hash lookup for exact keys, one LPM lookup for subtrees,
-// and one block per distinct wildcard prefix (not per rule). See docs/design.md.
+// and one block per distinct wildcard prefix (not per rule). See docs/guard.md ("The program")
+// and docs/design.md.
 import { Assembler, R0, R1, R2, R3, R4, R6, R7, R8, R9, R10, type AssembledProgram, type MapLike } from '../../bpf/asm/index.js';
 import {
   ConfigIndex, ConstraintCode, CounterKind, Ev, MAX_FIELDS, NAME_BUF, Reason, Rec, Scratch, VALUE_BUF, VALUE_MAX,
@@ -8,10 +9,12 @@ import {
 } from './abi.js';
 import type { GuardTables } from './tables.js';
 
+/** The program's maps: by name in a spec (compile.ts), or as objects. */
 export interface GuardMaps {
-  scratch: MapLike; exact: MapLike; subtree: MapLike; wild: MapLike; values: MapLike;
-  config: MapLike; counters: MapLike; events: MapLike; exempt: MapLike;
+  scratch: MapRef; exact: MapRef; subtree: MapRef; wild: MapRef; values: MapRef;
+  config: MapRef; counters: MapRef; events: MapRef; exempt: MapRef;
 }
+type MapRef = MapLike | string;
 
 export interface ProgramOptions {
   mode: 'enforce' | 'audit';
@@ -36,7 +39,7 @@ export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: Program
   const refuseRet = o.mode === 'enforce' ? 0 : 1;
 
   /** r0 = map[idx] (array map, u32 key); jumps to `onNull` when absent. Clobbers r1-r5. */
-  const arrayLookup = (map: MapLike, idx: number | typeof R1, onNull: string) => {
+  const arrayLookup = (map: MapRef, idx: number | typeof R1, onNull: string) => {
     if (typeof idx === 'number') a.st('u32', R10, KEY, idx); else a.stx('u32', R10, KEY, idx);
     a.ldMapFd(R1, map).mov(R2, R10).add(R2, KEY).call('map_lookup_elem').jeq(R0, 0, onNull);
   };

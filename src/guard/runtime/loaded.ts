@@ -1,30 +1,20 @@
-// A compiled guard in the kernel: its maps (filled) and its program, not yet attached anywhere.
-import { BpfMap } from '../../bpf/map.js';
-import { Program } from '../../bpf/prog.js';
-import { createRingBuf } from '../../bpf/ringbuf.js';
+// A compiled guard in the kernel: the spec compileGuard made (src/guard/compiler/compile.ts)
+// loaded by the toolkit's one loader: its maps filled, its program verified, attached nowhere yet.
+import type { BpfMap } from '../../bpf/map.js';
+import type { Program } from '../../bpf/prog.js';
+import { loadCollection } from '../../bpf/collection.js';
 import type { Policy } from '../model.js';
 import { probeSysctlSetNewValue } from '../../bpf/features.js';
 import { findCgroup2Mount } from '../../cgroup/hierarchy.js';
 import { GuardInputError } from './errors.js';
-import { buildTables, generateGuardProgram, type GuardTables } from '../compiler/index.js';
-import { fillGuardMaps, guardMapSpecs, type GuardMapName } from './guard-maps.js';
+import { compileGuard, GUARD_PROGRAM, type ExemptCgroup, type GuardMapName, type GuardTables } from '../compiler/index.js';
 
-export const DEFAULT_EVENTS_BYTES = 256 * 1024;
+export { DEFAULT_EVENTS_BYTES, type ExemptCgroup } from '../compiler/index.js';
 
-export interface GuardObjects {
-  scratch: BpfMap<number, Buffer[]>;
-  exact: BpfMap<Buffer, Buffer>;
-  subtree: BpfMap<Buffer, Buffer>;
-  wild: BpfMap<Buffer, Buffer>;
-  values: BpfMap<Buffer, number>;
-  config: BpfMap<number, Buffer>;
+export type GuardObjects = Record<Exclude<GuardMapName, 'events' | 'counters'>, BpfMap<unknown, unknown>> & {
   counters: BpfMap<number, bigint[]>;
   events: BpfMap<null, Buffer>;
-  exempt: BpfMap<bigint, number>;
-}
-
-/** A cgroup the guard never applies to (nor to its descendants). */
-export interface ExemptCgroup { id: bigint; level: number }
+};
 
 export interface LoadedGuard extends Disposable {
   policy: Policy;
@@ -50,34 +40,16 @@ function requireWorkingOverride(policy: Policy): void {
 }
 
 /**
- * Create and fill the maps, generate and load the program. `events` reuses an existing ring buffer
- * (a reload keeps readers of the old one working); otherwise a new one of `eventsBytes`.
+ * Compile and load. `events` reuses an existing ring buffer (a reload keeps readers of the old one
+ * working); otherwise a new one of `eventsBytes`.
  */
 export function loadGuard(policy: Policy, o: { events?: BpfMap<null, Buffer>; eventsBytes?: number; exempt?: ExemptCgroup[]; generation?: number } = {}): LoadedGuard {
   requireWorkingOverride(policy);
-  const tables = buildTables(policy);
-  const made: { close(): void }[] = [];
-  const track = <T extends { close(): void }>(x: T): T => { made.push(x); return x; };
-  try {
-    const specs = guardMapSpecs(tables, o.exempt?.length ?? 0);
-    const make = (n: GuardMapName) => track(BpfMap.create(specs[n] as never));
-    const maps = {
-      scratch: make('scratch'), exact: make('exact'), subtree: make('subtree'), wild: make('wild'), values: make('values'),
-      config: make('config'), counters: make('counters'), exempt: make('exempt'),
-      events: o.events ?? track(createRingBuf(o.eventsBytes ?? DEFAULT_EVENTS_BYTES, 'sw_events')),
-    } as unknown as GuardObjects;
-    fillGuardMaps(maps as never, tables, policy, o.exempt ?? []);
-    const asm = generateGuardProgram(tables, maps, { mode: policy.mode, exemptLevels: (o.exempt ?? []).map((e) => e.level), generation: o.generation ?? 0 });
-    const program = Program.load({ type: 'CGROUP_SYSCTL', expectedAttachType: 'CGROUP_SYSCTL', name: `sw_${policy.name}`.slice(0, 15).replace(/-/g, '_'), instructions: asm });
-    const all = [...made];
-    return {
-      policy, tables, program, maps, instructionCount: asm.instructions.length,
-      close() { program.close(); for (const m of all) m.close(); },
-      [Symbol.dispose]() { this.close(); },
-    };
-  } catch (e) {
-    for (const m of made) m.close();
-    throw e;
-  }
+  const spec = compileGuard(policy, o);
+  const c = loadCollection(spec, o.events ? { replaceMaps: { events: o.events as BpfMap<unknown, unknown> } } : {});
+  return {
+    policy, tables: spec.tables, program: c.programs[GUARD_PROGRAM]!, maps: c.maps as unknown as GuardObjects, instructionCount: spec.instructionCount,
+    close() { c.close(); },
+    [Symbol.dispose]() { this.close(); },
+  };
 }
-

@@ -1,11 +1,11 @@
-// A compiled guard in sysward's eBPF interpreter: the same program and the same map contents as
-// in the kernel (loaded.ts), run on simulated accesses — no root, no BPF needed. `explain`, `test`
+// A compiled guard in sysward's eBPF interpreter: the same spec as in the kernel (loaded.ts:
+// compileGuard, loaded by the interpreter's loader), run on simulated accesses — no root, no BPF needed. `explain`, `test`
 // and the differential tests stand on it.
-import { VmMap, VmProgram, createVmRingBuf, type VmRingBuf, type VmSysctlRunResult, type VmTask } from '../../bpf/vm/index.js';
+import { type VmProgram, type VmRingBuf, type VmSysctlRunResult, type VmTask, type TypedVmMap } from '../../bpf/vm/index.js';
+import { loadVmCollection } from '../../bpf/vm/collection.js';
 import type { Policy } from '../model.js';
-import { buildTables, dropsCounterIndex, generateGuardProgram, type GuardTables } from '../compiler/index.js';
+import { compileGuard, dropsCounterIndex, GUARD_PROGRAM, type GuardTables } from '../compiler/index.js';
 import { decodeEvent, type GuardEvent } from './events.js';
-import { fillGuardMaps, guardMapSpecs, type GuardMapName } from './guard-maps.js';
 
 export interface VmAccess {
   /** Kernel name (kernel/hostname). */
@@ -35,24 +35,17 @@ export class VmGuard {
   readonly tables: GuardTables;
   readonly program: VmProgram;
   readonly #events: VmRingBuf;
-  readonly #counters: VmMap;
+  readonly #counters: TypedVmMap<number, bigint[]>;
   readonly instructionCount: number;
 
   constructor(readonly policy: Policy, o: { exempt?: { id: bigint; level: number }[] } = {}) {
-    this.tables = buildTables(policy);
-    const specs = guardMapSpecs(this.tables, o.exempt?.length ?? 0);
-    const make = (n: GuardMapName) => VmMap.create(specs[n] as never);
-    const maps = {
-      scratch: make('scratch'), exact: make('exact'), subtree: make('subtree'), wild: make('wild'), values: make('values'),
-      config: make('config'), counters: make('counters'), exempt: make('exempt'),
-      events: createVmRingBuf(1 << 20, 'sw_events'),
-    };
-    fillGuardMaps(maps as never, this.tables, policy, o.exempt ?? []);
-    const asm = generateGuardProgram(this.tables, maps, { mode: policy.mode, exemptLevels: (o.exempt ?? []).map((e) => e.level) });
-    this.program = new VmProgram(asm);
-    this.instructionCount = asm.instructions.length;
-    this.#events = maps.events;
-    this.#counters = maps.counters as unknown as VmMap;
+    const spec = compileGuard(policy, { ...o, eventsBytes: 1 << 20 });
+    const c = loadVmCollection(spec);
+    this.tables = spec.tables;
+    this.program = c.programs[GUARD_PROGRAM]!;
+    this.instructionCount = spec.instructionCount;
+    this.#events = c.maps.events as VmRingBuf;
+    this.#counters = c.maps.counters as TypedVmMap<number, bigint[]>;
   }
 
   run(a: VmAccess): VmOutcome {
@@ -69,7 +62,6 @@ export class VmGuard {
 
   /** Events the ring buffer had no room for. */
   get dropped(): bigint {
-    const v = (this.#counters as unknown as { get(k: number): bigint[] | undefined }).get(dropsCounterIndex(this.tables.nRules));
-    return (v ?? []).reduce((a, b) => a + b, 0n);
+    return (this.#counters.get(dropsCounterIndex(this.tables.nRules)) ?? []).reduce((a, b) => a + b, 0n);
   }
 }

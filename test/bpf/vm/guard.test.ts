@@ -1,15 +1,12 @@
-// The real guard program in the interpreter: built by the compiler from a hand-written policy, with
-// VM maps created and filled as src/guard/runtime/loaded.ts fills the kernel's, run on sysctl
+// The real guard program in the interpreter: compiled from a hand-written policy into the spec the
+// kernel loader takes too (compileGuard), loaded by the interpreter's loader, run on sysctl
 // accesses. No root needed: this is how `sysward explain` / `test` can decide without a kernel.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { u32, u64 } from '../../../src/bpf/codec.js';
-import {
-  VmMap, VmProgram, createVmRingBuf, type TypedVmMap, type VmRingBuf, type VmSysctlRunResult, type VmTask,
-} from '../../../src/bpf/vm/index.js';
-import { CounterKind, Reason, Verdict, buildTables, dropsCounterIndex, generateGuardProgram } from '../../../src/guard/compiler/index.js';
-import { fillGuardMaps, guardMapSpecs, type GuardMapName } from '../../../src/guard/runtime/guard-maps.js';
+import { type TypedVmMap, type VmRingBuf, type VmSysctlRunResult, type VmTask } from '../../../src/bpf/vm/index.js';
+import { CounterKind, GUARD_PROGRAM, Reason, Verdict, compileGuard, dropsCounterIndex } from '../../../src/guard/compiler/index.js';
+import { loadVmCollection } from '../../../src/bpf/vm/collection.js';
 import { decodeEvent, type GuardEvent } from '../../../src/guard/runtime/events.js';
 import type { KeyPattern, Policy, Rule } from '../../../src/guard/model.js';
 
@@ -28,19 +25,13 @@ function policyOf(rules: Rule[], mode: Policy['mode'] = 'enforce'): Policy {
   };
 }
 
-/** loadGuard with VM maps: the same maps, sizes and contents, and the same program. */
+/** The guard's spec in the interpreter: the same maps, sizes, contents and program as in the kernel. */
 function vmGuard(policy: Policy, o: { exempt?: { id: bigint; level: number }[] } = {}) {
-  const tables = buildTables(policy);
-  const specs = guardMapSpecs(tables, o.exempt?.length ?? 0);
-  const make = (n: GuardMapName) => VmMap.create(specs[n] as never) as TypedVmMap<Buffer, Buffer>;
-  const maps = {
-    scratch: make('scratch'), exact: make('exact'), subtree: make('subtree'), wild: make('wild'), values: make('values'),
-    config: make('config'), counters: VmMap.create({ ...specs.counters, key: u32, value: u64 } as never) as TypedVmMap<number, bigint[]>,
-    exempt: make('exempt'), events: createVmRingBuf(256 * 1024, 'sw_events'),
-  };
-  fillGuardMaps(maps as never, tables, policy, o.exempt ?? []);
-  const asm = generateGuardProgram(tables, maps, { mode: policy.mode, exemptLevels: (o.exempt ?? []).map((e) => e.level), generation: 3 });
-  const program = new VmProgram(asm);
+  const spec = compileGuard(policy, { ...o, generation: 3 });
+  const c = loadVmCollection(spec);
+  const program = c.programs[GUARD_PROGRAM]!;
+  const maps = { ...c.maps, counters: c.maps.counters as TypedVmMap<number, bigint[]>, events: c.maps.events as VmRingBuf };
+  const asm = { instructions: program.instructions };
   const task: VmTask = { pid: 1234, tgid: 1200, uid: 1000, gid: 1001, comm: 'sh', cgroupId: 99n, ktimeNs: 5_000_000n };
   return {
     maps,

@@ -1,0 +1,75 @@
+// Specs: what a set of maps and programs is, before any of it exists in a kernel. A spec is plain
+// data — map shapes with their initial contents, programs whose instructions name their maps —
+// made without a syscall (by a compiler, an object-file parser, a test) and loaded by one loader
+// into the kernel (collection.ts) or into the interpreter (vm/collection.ts). As cilium/ebpf's
+// CollectionSpec → Collection, and aya-obj beside aya.
+import type { AssembledProgram } from './asm/builder.js';
+import type { Codec } from './codec.js';
+import type { MapTypeName } from './map.js';
+import type { AttachTypeName, ProgTypeName } from './prog.js';
+
+export interface MapSpec<K = unknown, V = unknown> {
+  type: MapTypeName;
+  key: Codec<K>;
+  /** For per-CPU maps: one CPU's value (a loader sets every CPU's). */
+  value: Codec<V>;
+  maxEntries: number;
+  flags?: number;
+  /** The kernel object's name (15 characters at most); the spec's key is what programs refer to. */
+  name?: string;
+  /** Initial contents, written after creation. */
+  contents?: readonly (readonly [K, V])[];
+  /** Made read-only for programs' writers after filling (BPF_MAP_FREEZE). */
+  freeze?: boolean;
+}
+
+export interface ProgramSpec {
+  type: ProgTypeName;
+  expectedAttachType?: AttachTypeName;
+  /** The kernel object's name (15 characters at most). */
+  name?: string;
+  license?: string;
+  /** Instructions whose map references name maps of the same collection (Assembler.ldMapFd('name')). */
+  program: AssembledProgram;
+}
+
+export interface CollectionSpec {
+  maps: Record<string, MapSpec>;
+  programs: Record<string, ProgramSpec>;
+}
+
+/** The maps a program refers to by name that its collection does not define. */
+export function missingMaps(spec: CollectionSpec): { program: string; map: string }[] {
+  const out: { program: string; map: string }[] = [];
+  for (const [program, p] of Object.entries(spec.programs)) {
+    for (const r of p.program.mapReferences) if (typeof r.map === 'string' && !(r.map in spec.maps)) out.push({ program, map: r.map });
+  }
+  return out;
+}
+
+/** The program's instructions with each map named by reference given the number `fdOf` returns. */
+export function withMapFds(p: AssembledProgram, fdOf: (name: string) => number): AssembledProgram['instructions'] {
+  const insns = [...p.instructions];
+  for (const r of p.mapReferences) {
+    if (typeof r.map !== 'string') continue;
+    insns[r.index] = { ...insns[r.index]!, imm: fdOf(r.map) };
+  }
+  return insns;
+}
+
+const PER_CPU = new Set<MapTypeName>(['PERCPU_HASH', 'PERCPU_ARRAY', 'LRU_PERCPU_HASH']);
+
+/** What both the kernel's and the interpreter's maps offer for filling. */
+export interface Fillable { set(k: unknown, v: unknown): unknown; updateBatch(e: readonly (readonly [unknown, unknown])[]): number }
+
+/** Write a spec's initial contents (a per-CPU value to each of `cpus` CPUs). */
+export function fillMap(m: Fillable, spec: MapSpec, cpus: number): void {
+  const contents = spec.contents ?? [];
+  if (!contents.length) return;
+  const entries = PER_CPU.has(spec.type) ? contents.map(([k, v]) => [k, Array(cpus).fill(v)] as const) : contents;
+  // One syscall for many entries where the kernel has batches (hash maps, 5.6+); else one each.
+  if (spec.type === 'HASH' && entries.length > 1) {
+    try { m.updateBatch(entries); return; } catch { /* an older kernel: one by one below */ }
+  }
+  for (const [k, v] of entries) m.set(k, v);
+}
