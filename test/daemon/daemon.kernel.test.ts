@@ -83,7 +83,7 @@ test('kernel: daemon: hundreds of reloads under a write storm let no refused wri
       assert.equal(queryCgroup(abs, 'CGROUP_SYSCTL').programIds.length, 1);
     } finally {
       await d.stop();
-      removeGuard(guard);
+      if (listGuards().includes(guard)) removeGuard(guard);
       rmSync(dir, { recursive: true, force: true });
     }
   });
@@ -94,7 +94,8 @@ test('kernel: daemon: kill -9 leaves the guard enforcing; a new daemon adopts it
     const dir = mkdtempSync(join(tmpdir(), 'sysward-cfg-'));
     const guard = `sw-test-kill-${process.pid}`;
     writeFileSync(join(dir, 'p.yaml'), policy(guard, relCg(abs)));
-    const start = () => spawn(bin, ['daemon', '--config', dir, '--listen', 'none', '--events', 'none', '--state-dir', `${dir}-state`], { stdio: 'ignore' });
+    const daemons: ChildProcess[] = [];
+    const start = () => { const p = spawn(bin, ['daemon', '--config', dir, '--listen', 'none', '--events', 'none', '--state-dir', `${dir}-state`], { stdio: 'ignore' }); daemons.push(p); return p; };
     const waitFor = async (f: () => boolean) => { for (let i = 0; i < 200 && !f(); i++) await new Promise((r) => setTimeout(r, 25)); assert.ok(f()); };
     try {
       const first = start();
@@ -113,7 +114,10 @@ test('kernel: daemon: kill -9 leaves the guard enforcing; a new daemon adopts it
       await new Promise((r) => second.on('close', r));
       assert.deepEqual(queryCgroup(abs, 'CGROUP_SYSCTL').programIds, prog, 'SIGTERM leaves the guard');
     } finally {
-      removeGuard(guard);
+      // A daemon left running would put the guard back after the test removed it.
+      for (const p of daemons) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+      await Promise.all(daemons.map((p) => (p.exitCode === null && p.signalCode === null ? new Promise((r) => p.on('close', r)) : undefined)));
+      if (listGuards().includes(guard)) removeGuard(guard);
       rmSync(dir, { recursive: true, force: true });
       rmSync(`${dir}-state`, { recursive: true, force: true });
     }
@@ -145,7 +149,7 @@ for i in range(${N}):
       assert.equal(BigInt(written) + s.droppedEvents + BigInt(d.audit.failed), BigInt(N), `written ${written} dropped ${s.droppedEvents}`);
     } finally {
       await d.stop();
-      removeGuard(guard);
+      if (listGuards().includes(guard)) removeGuard(guard);
       rmSync(dir, { recursive: true, force: true });
     }
   });
@@ -185,7 +189,7 @@ test('kernel: daemon: malformed and unreadable files and a vanished config dir k
       renameSync(moved, dir);
     } finally {
       await d.stop();
-      removeGuard(guard);
+      if (listGuards().includes(guard)) removeGuard(guard);
       rmSync(dir, { recursive: true, force: true });
       if (existsSync(`${dir}-gone`)) rmSync(`${dir}-gone`, { recursive: true, force: true });
     }
@@ -232,7 +236,7 @@ test('kernel: daemon: a new container cgroup is guarded as it appears; metrics a
       assert.equal((await fetch(`${base}/nope`)).status, 404);
     } finally {
       await d.stop();
-      removeGuard(guard);
+      if (listGuards().includes(guard)) removeGuard(guard);
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -269,21 +269,28 @@ test('kernel: reconcile: SIGHUP right after start is queued, never fatal', kerne
     writeFileSync(join(dir, 'p.yaml'), policy(guard, relCg(abs)));
     // From the first instruction of bin/sysward (SIGHUP caught: bit 0 of SigCgt) to well after start.
     const catchesHup = (pid: number) => { try { return (BigInt(`0x${/SigCgt:\s*([0-9a-f]+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]}`) & 1n) === 1n; } catch { return false; } };
-    for (const delayMs of [0, 5, 20, 60, 150, 300]) {
-      const p = spawn(process.execPath, [bin, 'daemon', '--config', dir, '--listen', 'none', '--events', 'none', '--state-dir', state], { stdio: ['ignore', 'ignore', 'pipe'] });
-      let err = '';
-      p.stderr!.on('data', (b) => { err += b; });
-      const exited = new Promise<number | string | null>((r) => p.on('exit', (code, sig) => r(sig ?? code)));
-      await waitFor('bin/sysward to run', () => catchesHup(p.pid!));
-      await sleep(delayMs);
-      p.kill('SIGHUP');
-      // It says it took the signal, and goes on (the guard stays, one attachment).
-      await waitFor(`the daemon to take SIGHUP sent ${delayMs} ms after it ran`, () => /SIGHUP/.test(err) || p.exitCode !== null || p.signalCode !== null);
-      await sleep(100);
-      assert.ok(listGuards().includes(guard) && attached(abs).length === 1);
-      assert.equal(p.exitCode, null, `SIGHUP ${delayMs} ms after start killed the daemon: ${err}`);
-      p.kill('SIGTERM');
-      assert.equal(await exited, 0, `delay ${delayMs} ms: ${err}`);
+    const live: ChildProcess[] = [];
+    try {
+      for (const delayMs of [0, 5, 20, 60, 150, 300]) {
+        const p = spawn(process.execPath, [bin, 'daemon', '--config', dir, '--listen', 'none', '--events', 'none', '--state-dir', state], { stdio: ['ignore', 'ignore', 'pipe'] });
+        live.push(p);
+        let err = '';
+        p.stderr!.on('data', (b) => { err += b; });
+        const exited = new Promise<number | string | null>((r) => p.on('exit', (code, sig) => r(sig ?? code)));
+        await waitFor('bin/sysward to run', () => catchesHup(p.pid!));
+        await sleep(delayMs);
+        p.kill('SIGHUP');
+        // It says it took the signal, and goes on (the guard stays, one attachment).
+        await waitFor(`the daemon to take SIGHUP sent ${delayMs} ms after it ran`, () => /SIGHUP/.test(err) || p.exitCode !== null || p.signalCode !== null);
+        await sleep(100);
+        assert.ok(listGuards().includes(guard) && attached(abs).length === 1);
+        assert.equal(p.exitCode, null, `SIGHUP ${delayMs} ms after start killed the daemon: ${err}`);
+        p.kill('SIGTERM');
+        assert.equal(await exited, 0, `delay ${delayMs} ms: ${err}`);
+      }
+    } finally {
+      // A daemon left running would put the guard back after the test removed it.
+      for (const p of live) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
     }
   }));
 });
