@@ -4,7 +4,6 @@
 import { existsSync, statSync, watch, readdirSync, type FSWatcher } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
-import { RingBufReader } from '../bpf/ringbuf.js';
 import { FD } from '../bpf/sys/fd.js';
 import { enableStats } from '../bpf/sys/bpf.js';
 import { ensureBpffs } from '../bpf/pin.js';
@@ -18,7 +17,8 @@ import {
 import { policyFromJson } from '../guard/model-json.js';
 import { HeldGuard } from '../guard/runtime/held.js';
 import { withGuardLock } from '../guard/runtime/lock.js';
-import { decodeEvent, eventGeneration } from '../guard/runtime/events.js';
+import type { GuardEvent } from '../guard/runtime/events.js';
+import { GuardEventStream } from '../guard/runtime/event-stream.js';
 import { AuditLog } from './audit-log.js';
 import { DEFAULT_CONFIG_DIR, type Config } from './config.js';
 import { readConfigOffThread } from './config-reader.js';
@@ -106,9 +106,7 @@ export class Daemon {
   readonly configDir: string;
   #log: (line: string) => void;
   #mount = '';
-  #readers = new Map<string, { reader: RingBufReader; handle: (rec: Buffer) => void }>();
-  /** guard → generation → policy, to name the rule of events from a program being replaced. */
-  #policies = new Map<string, Map<number, Policy>>();
+  #readers = new Map<string, { stream: GuardEventStream; handle: (e: GuardEvent) => void }>();
   /** What the daemon should enforce: each guard's last good policy and the file it came from. */
   #desired = new Map<string, DesiredGuard>();
   /** The desired state as last saved (or read at start). */
@@ -372,39 +370,33 @@ export class Daemon {
   /** Read the guard's pinned ring buffer; switch when the pin now holds another map. */
   #followEvents(name: string, eventsId: number | undefined): void {
     const r = this.#readers.get(name);
-    if (r && eventsId !== undefined && r.reader.mapId !== eventsId) {
+    if (r && eventsId !== undefined && r.stream.mapId !== eventsId) {
       this.#log(`guard ${name}: its event ring buffer was replaced; reading the new one`);
       this.#stopReader(name);
     }
     if (!this.#readers.has(name)) this.#startReader(name);
   }
 
+  /** The version the guard runs now, for its event stream (events carry their generation). */
   #remember(name: string, generation: number, policy: Policy): void {
-    let m = this.#policies.get(name);
-    if (!m) { m = new Map(); this.#policies.set(name, m); }
-    m.set(generation, policy);
-    while (m.size > 8) m.delete(m.keys().next().value!);
+    this.#readers.get(name)?.stream.remember(generation, policy);
   }
 
   #startReader(name: string): void {
     if (this.#readers.has(name)) return;
-    let reader: RingBufReader;
-    try { reader = new RingBufReader(join(guardsDir(this.o.bpffs), name, 'events')); } catch (e) {
+    let stream: GuardEventStream;
+    try { stream = new GuardEventStream(name, { ...(this.o.bpffs ? { bpffs: this.o.bpffs } : {}), cgroupName: cgroupNamer(this.#mount) }); } catch (e) {
       this.#log(`cannot read the events of guard ${name}: ${(e as Error).message}`);
       return;
     }
-    const cgroupName = cgroupNamer(this.#mount);
-    const handle = (rec: Buffer) => {
-      const gens = this.#policies.get(name);
-      const policy = gens?.get(eventGeneration(rec)) ?? [...(gens?.values() ?? [])].at(-1) ?? policyOf(name, this.o.bpffs);
-      const e = decodeEvent(rec, policy, cgroupName);
+    const handle = (e: GuardEvent) => {
       this.metrics.event(e);
       this.feed.push(e);
       this.#logged(() => this.audit.write(e));
     };
-    this.#readers.set(name, { reader, handle });
+    this.#readers.set(name, { stream, handle });
     // Events reach the log once per batch read (one write instead of one per event).
-    reader.consume(handle, { maxCpuShare: this.o.eventsCpuShare ?? DEFAULT_EVENTS_CPU_SHARE, onBatch: () => this.#logged(() => this.audit.flush()) }).catch((err) => this.#log(`event reader of ${name} stopped: ${(err as Error).message}`));
+    stream.consume(handle, { maxCpuShare: this.o.eventsCpuShare ?? DEFAULT_EVENTS_CPU_SHARE, onBatch: () => this.#logged(() => this.audit.flush()) }).catch((err) => this.#log(`event reader of ${name} stopped: ${(err as Error).message}`));
   }
 
   /** Run a write or flush of the audit log, counting lines it could not write in the metrics. */
@@ -416,7 +408,7 @@ export class Daemon {
 
   #stopReader(name: string): void {
     const r = this.#readers.get(name);
-    if (r) { r.reader.drain(r.handle); this.#logged(() => this.audit.flush()); void r.reader.close(); this.#readers.delete(name); }
+    if (r) { r.stream.drain(r.handle); this.#logged(() => this.audit.flush()); void r.stream.close(); this.#readers.delete(name); }
   }
 
   #stamp(): string {
@@ -636,7 +628,7 @@ export class Daemon {
     for (const w of this.#watchers) w.close();
     for (const name of [...this.#held.keys()]) this.#release(name);
     // Drain what is queued before leaving, so stopping loses no event that had arrived.
-    await Promise.all([...this.#readers.values()].map(async (r) => { r.reader.drain(r.handle); await r.reader.close(); }));
+    await Promise.all([...this.#readers.values()].map(async (r) => { r.stream.drain(r.handle); await r.stream.close(); }));
     this.#readers.clear();
     this.#logged(() => this.audit.flush());
     this.feed.flush();
@@ -663,9 +655,4 @@ function systemPressure(): DaemonStatus['pressure'] {
   try { set = readSystemPressure(); } catch { return null; }
   const avg = (l: PressureLine | null): PressureAverages | null => (l ? { avg10: l.avg10, avg60: l.avg60, avg300: l.avg300 } : null);
   return Object.fromEntries(Object.entries(set).map(([res, p]) => [res, { some: avg(p.some), full: avg(p.full) }]));
-}
-
-function policyOf(name: string, bpffs?: string): Pick<Policy, 'name' | 'rules'> {
-  const meta = guardMeta(name, bpffs);
-  return meta ? policyFromJson(meta.policy) : { name, rules: [] };
 }

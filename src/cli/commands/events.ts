@@ -3,9 +3,10 @@ import { parse, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
 import { requireRoot } from '../root.js';
 import { DEFAULT_BPFFS } from '../../bpf/pin.js';
-import { RingBufReader } from '../../bpf/ringbuf.js';
-import { guardStatus, guardsDir, listGuards } from '../../guard/runtime/status.js';
-import { decodeEvent, formatEvent } from '../../guard/runtime/events.js';
+import { existsSync } from 'node:fs';
+import { guardsDir, listGuards } from '../../guard/runtime/status.js';
+import { formatEvent, type GuardEvent } from '../../guard/runtime/events.js';
+import { GuardEventStream } from '../../guard/runtime/event-stream.js';
 import { checkGuardName } from '../../guard/runtime/names.js';
 import { cgroupNamer } from '../../cgroup/containers.js';
 
@@ -33,24 +34,20 @@ options:
     const names = positionals.length ? positionals : listGuards();
     if (!names.length) throw new UsageError('no guards applied; apply one with `sysward guard apply -f POLICY`');
     const cgroupName = cgroupNamer(undefined, { idLength: 12 });
-    const readers = names.map((name) => {
-      const status = guardStatus(name);
-      const policy = status.policy ?? { name, rules: [] };
-      const reader = new RingBufReader(join(guardsDir(), name, 'events'));
-      const print = (rec: Buffer) => {
-        const e = decodeEvent(rec, policy, cgroupName);
-        process.stdout.write(values.json ? `${JSON.stringify(e)}\n` : `${formatEvent(e)}\n`);
-      };
-      return { reader, print };
+    const print = (e: GuardEvent) => { process.stdout.write(values.json ? `${JSON.stringify(e)}\n` : `${formatEvent(e)}\n`); };
+    const streams = names.map((name) => {
+      if (!existsSync(join(guardsDir(), name, 'events'))) throw new UsageError(`no guard named ${name}; list them with \`sysward guard ls\``);
+      // Each event is decoded with the version of the policy that produced it.
+      return new GuardEventStream(name, { cgroupName });
     });
     if (!values.follow) {
-      for (const r of readers) { r.reader.drain(r.print); await r.reader.close(); }
+      for (const s of streams) { s.drain(print); await s.close(); }
       return 0;
     }
-    const stop = () => { for (const r of readers) void r.reader.close(); };
+    const stop = () => { for (const s of streams) void s.close(); };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    await Promise.all(readers.map((r) => r.reader.consume(r.print)));
+    await Promise.all(streams.map((s) => s.consume(print)));
     return 0;
   },
 };

@@ -15,7 +15,7 @@ import { DEFAULT_BPFFS, ensureBpffs, pinDir } from '../../bpf/pin.js';
 import { cgroupId, findCgroup2Mount } from '../../cgroup/hierarchy.js';
 import { resolveContainerScope } from '../../cgroup/containers.js';
 import type { Policy } from '../model.js';
-import { policyToJson } from '../model-json.js';
+import { policyFromJson, policyToJson } from '../model-json.js';
 import { loadGuard, type ExemptCgroup } from './loaded.js';
 import { GuardInputError } from './errors.js';
 import { META_VERSION, guardsDir, readGuardMeta, type GuardOwner, type Meta } from './status.js';
@@ -154,7 +154,8 @@ function applyLocked(policy: Policy, o: ApplyOptions): ApplyResult {
   // Live links by the cgroup they are attached to now (a link whose cgroup is gone is defunct).
   const links = existed ? pinnedLinks(dir) : [];
   const live = new Map(links.filter((l) => l.live).map((l) => [l.cgroupId.toString(), l]));
-  const previous = replacing ? readGuardMeta(dir)?.targets ?? [] : [];
+  const previousMeta = replacing ? readGuardMeta(dir) : undefined;
+  const previous = previousMeta?.targets ?? [];
   const oldProg = replacing ? Program.openPinned(join(dir, 'prog')) : undefined;
   const rollback: (() => void)[] = [];
   try {
@@ -178,6 +179,7 @@ function applyLocked(policy: Policy, o: ApplyOptions): ApplyResult {
       targets: scope.targets.map((t) => ({ path: t.path, id: t.id.toString() })), generation, owner: o.owner ?? 'cli',
       programId: result.programId, countersId: guard.maps.counters.info().id, eventsId: (events ?? guard.maps.events).info().id,
       exempt: scope.exempt.map((e) => ({ path: e.path, id: e.id.toString() })), pending: scope.pending,
+      history: ruleHistory(previousMeta),
     });
     pinReplacing(meta, join(dir, 'meta'));
   } catch (e) {
@@ -194,6 +196,15 @@ function applyLocked(policy: Policy, o: ApplyOptions): ApplyResult {
     if (l.live) result.detached.push(previous.find((p) => p.id === l.cgroupId.toString())?.path ?? `cgroup id ${l.cgroupId}`);
   }
   return result;
+}
+
+/** Versions whose events a reader may still find queued: at most 4, at most 1 MiB of patterns. */
+function ruleHistory(previous: Meta | undefined): Meta['history'] {
+  if (!previous) return [];
+  const rules = policyFromJson(previous.policy).rules.map((r) => r.key.text);
+  const out = [{ generation: previous.generation, rules }, ...(previous.history ?? [])].slice(0, 4);
+  let bytes = 0;
+  return out.filter((h) => (bytes += h.rules.reduce((t, r) => t + r.length + 3, 0)) <= 1 << 20);
 }
 
 /** Attach the program to a target with a new pinned link; `rollback` undoes it. */

@@ -1,6 +1,5 @@
 // Audit events: decode the program's ring buffer records into what a person reads.
 import { Ev, EV_VALUE_BUF, REASON_NAMES, VERDICT_NAMES, specialRuleIds } from '../compiler/abi.js';
-import type { Policy } from '../model.js';
 import { dottedName } from '../../sysctl/names.js';
 
 export interface GuardEvent {
@@ -33,8 +32,8 @@ export interface GuardEvent {
   generation: number;
 }
 
-/** The policy of each generation a reader may still see events of. */
-export type PolicyOf = (generation: number) => Pick<Policy, 'name' | 'rules'> | undefined;
+/** What decoding needs of a policy: the guard's name and each rule's key pattern, by index. */
+export interface RuleNames { name: string; rules: readonly { key: { text: string } }[] }
 
 /** The generation of a raw event record. */
 export const eventGeneration = (rec: Buffer): number => rec.readUInt32LE(Ev.GENERATION);
@@ -55,7 +54,7 @@ const value = (b: Buffer, off: number, len: number): string | null => {
   return text(b, off, Math.min(len, EV_VALUE_BUF)).replace(/\n$/, '');
 };
 
-export function decodeEvent(rec: Buffer, policy: Pick<Policy, 'name' | 'rules'>, cgroupName?: (id: bigint) => string | undefined): GuardEvent {
+export function decodeEvent(rec: Buffer, policy: RuleNames, cgroupName?: (id: bigint) => string | undefined): GuardEvent {
   const ts = rec.readBigUInt64LE(Ev.TS);
   const pidTgid = rec.readBigUInt64LE(Ev.PID_TGID);
   const uidGid = rec.readBigUInt64LE(Ev.UID_GID);

@@ -27,6 +27,11 @@ export interface Meta {
   exempt?: { path: string; id: string }[];
   /** Scope cgroups that did not exist yet (the daemon guards them when they appear). */
   pending?: string[];
+  /**
+   * The rule patterns of the versions applied before this one, newest first: events still queued
+   * from them name their rules right (each event carries its generation).
+   */
+  history?: { generation: number; rules: string[] }[];
 }
 
 export function readGuardMeta(dir: string): Meta | undefined {
