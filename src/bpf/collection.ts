@@ -8,7 +8,7 @@ import { possibleCpuCount } from './cpus.js';
 import { fillMap, missingMaps, withMapFds, type CollectionSpec, type MapSpec } from './spec.js';
 import { encodeInstructions } from './asm/insn.js';
 
-export class Collection implements Disposable {
+export class LoadedCollection implements Disposable {
   /** Maps the caller supplied: not closed with the collection. */
   readonly #borrowed: Set<string>;
 
@@ -25,7 +25,7 @@ export class Collection implements Disposable {
 }
 
 /** Create and fill one map from its spec. */
-export function createMapFromSpec(name: string, spec: MapSpec): BpfMap<unknown, unknown> {
+export function createMapFromSpec(name: string, spec: MapSpec<unknown, unknown>): BpfMap<unknown, unknown> {
   const m = BpfMap.create({ type: spec.type, key: spec.key, value: spec.value, maxEntries: spec.maxEntries, ...(spec.flags !== undefined ? { flags: spec.flags } : {}), name: spec.name ?? name.slice(0, 15) });
   try {
     fillMap(m, spec, possibleCpuCount());
@@ -34,7 +34,7 @@ export function createMapFromSpec(name: string, spec: MapSpec): BpfMap<unknown, 
   } catch (e) { m.close(); throw e; }
 }
 
-export function loadCollection(spec: CollectionSpec, o: { replaceMaps?: Record<string, BpfMap<unknown, unknown>> } = {}): Collection {
+export function loadCollection(spec: CollectionSpec, o: { replaceMaps?: Record<string, BpfMap<unknown, unknown>> } = {}): LoadedCollection {
   const missing = missingMaps(spec);
   if (missing.length) throw new Error(`program ${missing[0]!.program} refers to map "${missing[0]!.map}", which its collection does not define; add it to the spec's maps`);
   const maps: Record<string, BpfMap<unknown, unknown>> = {};
@@ -57,5 +57,5 @@ export function loadCollection(spec: CollectionSpec, o: { replaceMaps?: Record<s
     for (const [name, m] of Object.entries(maps)) if (!borrowed.has(name)) m.close();
     throw e;
   }
-  return new Collection(maps, programs, borrowed);
+  return new LoadedCollection(maps, programs, borrowed);
 }

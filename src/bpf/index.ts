@@ -4,6 +4,9 @@ export { BpfMap, type MapSpec, type MapTypeName, type MapInfoData } from './map.
 export { Program, VerifierError, type ProgramSpec, type ProgramInfo, type ProgTypeName, type AttachTypeName } from './prog.js';
 export { attachCgroup, detachCgroup, queryCgroup, openCgroup, Link, ProgAttachment } from './link.js';
 export { ensureBpffs, pinDir, unpin, DEFAULT_BPFFS } from './pin.js';
+// Specs (no kernel needed) and the loader that makes them kernel objects (docs/design.md).
+export { missingMaps, type CollectionSpec, type CollectionProgramSpec } from './spec.js';
+export { loadCollection, createMapFromSpec, LoadedCollection } from './collection.js';
 export { RingBufReader, createRingBuf } from './ringbuf.js';
 export * as features from './features.js';
 export * as asm from './asm/index.js';

@@ -19,6 +19,10 @@ export interface MapSpec<K, V> {
   flags?: number;
   /** Up to 15 characters: [A-Za-z0-9_.]. Shown by bpftool and `sysward bpf maps`. */
   name?: string;
+  /** Initial contents, written by a loader after creation (spec.ts; BpfMap.create ignores them). */
+  contents?: readonly (readonly [K, V])[];
+  /** Made read-only for user space after filling (BPF_MAP_FREEZE), by a loader. */
+  freeze?: boolean;
 }
 
 const PER_CPU = new Set<MapTypeName>(['PERCPU_HASH', 'PERCPU_ARRAY', 'LRU_PERCPU_HASH', 'PERCPU_CGROUP_STORAGE']);

@@ -4,26 +4,13 @@
 // into the kernel (collection.ts) or into the interpreter (vm/collection.ts). As cilium/ebpf's
 // CollectionSpec → Collection, and aya-obj beside aya.
 import type { AssembledProgram } from './asm/builder.js';
-import type { Codec } from './codec.js';
-import type { MapTypeName } from './map.js';
+import type { MapSpec, MapTypeName } from './map.js';
 import type { AttachTypeName, ProgTypeName } from './prog.js';
 
-export interface MapSpec<K = unknown, V = unknown> {
-  type: MapTypeName;
-  key: Codec<K>;
-  /** For per-CPU maps: one CPU's value (a loader sets every CPU's). */
-  value: Codec<V>;
-  maxEntries: number;
-  flags?: number;
-  /** The kernel object's name (15 characters at most); the spec's key is what programs refer to. */
-  name?: string;
-  /** Initial contents, written after creation. */
-  contents?: readonly (readonly [K, V])[];
-  /** Made read-only for programs' writers after filling (BPF_MAP_FREEZE). */
-  freeze?: boolean;
-}
+/** A map: its shape, and optionally its initial contents (the toolkit's one MapSpec, map.ts). */
+export type { MapSpec };
 
-export interface ProgramSpec {
+export interface CollectionProgramSpec {
   type: ProgTypeName;
   expectedAttachType?: AttachTypeName;
   /** The kernel object's name (15 characters at most). */
@@ -34,8 +21,8 @@ export interface ProgramSpec {
 }
 
 export interface CollectionSpec {
-  maps: Record<string, MapSpec>;
-  programs: Record<string, ProgramSpec>;
+  maps: Record<string, MapSpec<unknown, unknown>>;
+  programs: Record<string, CollectionProgramSpec>;
 }
 
 /** The maps a program refers to by name that its collection does not define. */
@@ -63,7 +50,7 @@ const PER_CPU = new Set<MapTypeName>(['PERCPU_HASH', 'PERCPU_ARRAY', 'LRU_PERCPU
 export interface Fillable { set(k: unknown, v: unknown): unknown; updateBatch(e: readonly (readonly [unknown, unknown])[]): number }
 
 /** Write a spec's initial contents (a per-CPU value to each of `cpus` CPUs). */
-export function fillMap(m: Fillable, spec: MapSpec, cpus: number): void {
+export function fillMap(m: Fillable, spec: MapSpec<unknown, unknown>, cpus: number): void {
   const contents = spec.contents ?? [];
   if (!contents.length) return;
   const entries = PER_CPU.has(spec.type) ? contents.map(([k, v]) => [k, Array(cpus).fill(v)] as const) : contents;

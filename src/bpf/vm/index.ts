@@ -85,6 +85,7 @@
  */
 
 export { VmProgram, alu32, alu64, bswap, compare } from './interpreter.js';
+export { loadVmCollection, type VmCollection } from './collection.js';
 export type {
   VmMapInput, VmProgramInput, VmProgramOptions, VmRunOptions, VmRunResult, VmSysctlRunResult, VmTraceStep,
 } from './interpreter.js';

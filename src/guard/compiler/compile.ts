@@ -40,9 +40,9 @@ export function compileGuard(policy: Policy, o: CompileOptions = {}): GuardSpec 
   const t = buildTables(policy);
   const exempt = o.exempt ?? [];
   const rec = bytes(Rec.SIZE) as Codec<unknown>;
-  const spec = (type: MapSpec['type'], key: Codec<unknown>, value: Codec<unknown>, maxEntries: number, what: string, contents: readonly (readonly [unknown, unknown])[] = []): MapSpec =>
+  const spec = (type: MapSpec<unknown, unknown>['type'], key: Codec<unknown>, value: Codec<unknown>, maxEntries: number, what: string, contents: readonly (readonly [unknown, unknown])[] = []): MapSpec<unknown, unknown> =>
     ({ type, key, value, maxEntries: Math.max(1, maxEntries), name: objectName(what), contents });
-  const maps: Record<GuardMapName, MapSpec> = {
+  const maps: Record<GuardMapName, MapSpec<unknown, unknown>> = {
     scratch: spec('PERCPU_ARRAY', u32 as Codec<unknown>, bytes(Scratch.SIZE) as Codec<unknown>, 1, 'scratch'),
     exact: spec('HASH', bytes(NAME_BUF) as Codec<unknown>, rec, t.exact.length, 'exact', t.exact),
     subtree: spec('LPM_TRIE', bytes(4 + NAME_BUF) as Codec<unknown>, rec, t.subtree.length, 'subtree', t.subtree),
