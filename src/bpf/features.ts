@@ -8,7 +8,7 @@ import { helperId } from './asm/helpers.js';
 import { BpfMap, type MapTypeName } from './map.js';
 import { bytes, lpmKey, none, u32, u64 } from './codec.js';
 import { Program, VerifierError, type ProgTypeName } from './prog.js';
-import { attachCgroup, Link } from './link.js';
+import { attachCgroup } from './link.js';
 import { SysError, isErrno } from './sys/errors.js';
 import { pageSize } from './sys/mmap.js';
 
@@ -102,7 +102,7 @@ export function probeCgroupLink(cgroupRoot: string): Support {
   return cached('cgroup-link', () => withScratchCgroup(cgroupRoot, (cg) => {
     using p = Program.load({ type: 'CGROUP_SYSCTL', expectedAttachType: 'CGROUP_SYSCTL', instructions: encodeInstructions([mov(0, 1), exit]) });
     const a = attachCgroup({ cgroup: cg, program: p, attachType: 'CGROUP_SYSCTL' });
-    const isLink = a instanceof Link;
+    const isLink = a.kind === 'link';
     a.detach();
     a.close();
     return isLink ? yes : no('this kernel attaches cgroup programs with PROG_ATTACH only');

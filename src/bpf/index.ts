@@ -2,7 +2,7 @@
 export * from './codec.js';
 export { BpfMap, type MapSpec, type MapTypeName, type MapInfoData } from './map.js';
 export { Program, VerifierError, type ProgramSpec, type ProgramInfo, type ProgTypeName, type AttachTypeName } from './prog.js';
-export { attachCgroup, detachCgroup, queryCgroup, openCgroup, Link, ProgAttachment } from './link.js';
+export { attachCgroup, detachCgroup, queryCgroup, openCgroup, Link, ProgAttachment, type CgroupLink } from './link.js';
 export { ensureBpffs, pinDir, unpin, DEFAULT_BPFFS } from './pin.js';
 // Specs (no kernel needed) and the loader that makes them kernel objects (docs/design.md).
 export { missingMaps, type CollectionSpec, type CollectionProgramSpec } from './spec.js';
@@ -10,7 +10,7 @@ export { loadCollection, createMapFromSpec, LoadedCollection } from './collectio
 export { RingBufReader, createRingBuf } from './ringbuf.js';
 export * as features from './features.js';
 export * as asm from './asm/index.js';
-export { SysError, NotSupportedError, FD, enableStats } from './sys/index.js';
+export { SysError, NotSupportedError, NotExistError, FD, enableStats } from './sys/index.js';
 // Objects built by clang (docs/elf-btf.md): parse, load, attach; BTF and the kernel's view of programs.
 export { readObject, parseObject, ObjectSpec, type ProgramObjectSpec, type MapObjectSpec, type MapSlot } from './elf/object.js';
 export { Collection, type LoadOptions } from './elf/collection.js';

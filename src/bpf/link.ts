@@ -1,10 +1,12 @@
 // Attaching programs to cgroups: a bpf_link first (always multi, pinnable, updatable atomically),
-// PROG_ATTACH with ALLOW_MULTI where the kernel has no cgroup links (before 5.7).
+// PROG_ATTACH with ALLOW_MULTI where the kernel has no cgroup links (before 5.7). Callers get one
+// CgroupLink either way; what the fallback cannot do (pin) fails with NotSupportedError, and a
+// cgroup, pin or link that is not there with NotExistError.
 import { openSync, constants } from 'node:fs';
 import { Program, type AttachTypeName } from './prog.js';
 import {
-  AttachFlag, AttachType, Cmd, FD, LinkInfo, LinkType, QueryFlag, getFdById, isErrno, linkCreate,
-  linkDetach, linkUpdate, objGet, objGetInfo, objPin, progAttach, progDetach, progQuery,
+  AttachFlag, AttachType, Cmd, FD, LinkInfo, LinkType, NotExistError, NotSupportedError, QueryFlag, getFdById, isErrno,
+  linkCreate, linkDetach, linkUpdate, objGet, objGetInfo, objPin, progAttach, progDetach, progQuery,
 } from './sys/index.js';
 
 export interface LinkInfoData { id: number; type: number; typeName: string; programId: number; cgroupId: bigint; attachType: number }
@@ -17,7 +19,7 @@ export function openCgroup(path: string): FD {
     return new FD(openSync(path, constants.O_RDONLY | constants.O_DIRECTORY), 'cgroup');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new Error(`ENOENT opening cgroup ${path}: the cgroup does not exist; create it or pass an existing path under the cgroup v2 mount`);
+    if (code === 'ENOENT') throw new NotExistError(`cgroup ${path}`, `ENOENT opening cgroup ${path}: the cgroup does not exist; create it or pass an existing path under the cgroup v2 mount`);
     if (code === 'ENOTDIR') throw new Error(`ENOTDIR opening cgroup ${path}: not a directory; pass a cgroup folder under the cgroup v2 mount`);
     throw e;
   }
@@ -29,15 +31,34 @@ const withCgroup = <T>(cgroup: string | FD, f: (fd: FD, what: string) => T): T =
   try { return f(fd, `cgroup ${cgroup}`); } finally { fd.close(); }
 };
 
+/** A program attached to a cgroup, however the kernel allows it (Link or ProgAttachment). */
+export interface CgroupLink extends Disposable {
+  /** `link`: a bpf_link (pinnable, survives its process when pinned); `prog-attach`: the pre-5.7 fallback. */
+  readonly kind: 'link' | 'prog-attach';
+  /** Swap the program atomically: no moment without one. */
+  update(program: Program): void;
+  /** Detach now. */
+  detach(): void;
+  /** Pin in bpffs so it outlives the process; NotSupportedError for the fallback. */
+  pin(path: string): void;
+  close(): void;
+}
+
 /** A kernel bpf_link. Closing the last fd detaches it unless it is pinned. */
-export class Link implements Disposable {
+export class Link implements CgroupLink {
+  readonly kind = 'link' as const;
   constructor(readonly handle: FD) {}
   get fd(): number { return this.handle.value; }
 
-  static openPinned(path: string): Link { return new Link(objGet(path, 0, 'link')); }
+  static openPinned(path: string): Link {
+    try { return new Link(objGet(path, 0, 'link')); } catch (e) {
+      if (isErrno(e, 'ENOENT')) throw new NotExistError(`pinned link ${path}`, `no link is pinned at ${path}`);
+      throw e;
+    }
+  }
   static fromId(id: number): Link {
     const fd = getFdById(Cmd.LINK_GET_FD_BY_ID, id, 'link');
-    if (!fd) throw new Error(`link id ${id} does not exist (any more)`);
+    if (!fd) throw new NotExistError(`link id ${id}`, `link id ${id} does not exist (any more)`);
     return new Link(fd);
   }
 
@@ -59,8 +80,10 @@ export class Link implements Disposable {
 }
 
 /** A PROG_ATTACH attachment (old kernels): lives until detached, cannot be pinned. */
-export class ProgAttachment implements Disposable {
+export class ProgAttachment implements CgroupLink {
+  readonly kind = 'prog-attach' as const;
   constructor(readonly cgroupPath: string, readonly program: Program, readonly attachType: AttachTypeName) {}
+  pin(): void { throw new NotSupportedError('cgroup bpf_link', 'Linux 5.7+', 'this kernel has no cgroup bpf_link, so an attachment cannot be pinned to outlive its process (Linux 5.7+)'); }
   update(program: Program): void {
     withCgroup(this.cgroupPath, (fd, what) => progAttach(fd, program.handle, AttachType[this.attachType], AttachFlag.F_ALLOW_MULTI | AttachFlag.F_REPLACE, this.program.handle, what));
   }
@@ -79,8 +102,8 @@ export interface CgroupAttachOptions {
   forceProgAttach?: boolean;
 }
 
-/** Attach to a cgroup. Returns a Link (preferred) or, on kernels without cgroup links, a ProgAttachment. */
-export function attachCgroup(o: CgroupAttachOptions): Link | ProgAttachment {
+/** Attach to a cgroup: a bpf_link (preferred) or, on kernels without cgroup links, PROG_ATTACH. */
+export function attachCgroup(o: CgroupAttachOptions): CgroupLink {
   const type = AttachType[o.attachType];
   return withCgroup(o.cgroup, (cg, what) => {
     if (!o.forceProgAttach) {

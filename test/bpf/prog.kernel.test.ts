@@ -2,7 +2,7 @@
 // detach / pin / reopen on a fresh cgroup, and the deny-writes example end to end.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Assembler, R0, R1, R2, decodeInstructions } from '../../src/bpf/asm/index.js';
 import { Program, VerifierError, summarizeVerifierLog } from '../../src/bpf/prog.js';
@@ -10,6 +10,8 @@ import { attachCgroup, Link, ProgAttachment, queryCgroup } from '../../src/bpf/l
 import { DEFAULT_BPFFS, ensureBpffs } from '../../src/bpf/pin.js';
 import { enableStats } from '../../src/bpf/sys/bpf.js';
 import { AttachFlag } from '../../src/bpf/sys/abi.js';
+import { NotExistError, NotSupportedError } from '../../src/bpf/sys/errors.js';
+import { findCgroup2Mount } from '../../src/cgroup/hierarchy.js';
 import { runDenyWritesDemo } from '../../examples/deny-sysctl-writes.js';
 import { kernel } from '../helpers/env.js';
 import { shInCgroup, withFreshCgroup } from '../helpers/cgroup.js';
@@ -113,7 +115,17 @@ test('kernel: effective query lists the ancestors\' programs', kernel(), async (
 test('kernel: attaching to a cgroup that does not exist names the cause and the fix', kernel(), () => {
   using p = sysctlProgram('sw_missing');
   assert.throws(() => attachCgroup({ cgroup: '/sys/fs/cgroup/definitely-not-here', program: p, attachType: 'CGROUP_SYSCTL' }),
-    /ENOENT opening cgroup .*: the cgroup does not exist; create it or pass an existing path/);
+    (e: unknown) => e instanceof NotExistError && /ENOENT opening cgroup .*: the cgroup does not exist; create it or pass an existing path/.test(e.message));
+  // Callers match what is missing by class, and the fallback's limits as "not supported".
+  assert.throws(() => Link.openPinned('/sys/fs/bpf/sysward-definitely-not-here'), NotExistError);
+  assert.throws(() => Link.fromId(0x7ffffff0), NotExistError);
+  const cg = mkdtempSync(join(findCgroup2Mount(), 'sysward-test-'));
+  try {
+    using a = attachCgroup({ cgroup: cg, program: p, attachType: 'CGROUP_SYSCTL', forceProgAttach: true });
+    assert.equal(a.kind, 'prog-attach');
+    assert.throws(() => a.pin('/sys/fs/bpf/x'), NotSupportedError);
+    a.detach();
+  } finally { rmdirSync(cg); }
 });
 
 test('kernel: example: a write from the guarded cgroup fails with EPERM and the value is unchanged', kernel(), () => {

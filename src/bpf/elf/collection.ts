@@ -7,7 +7,7 @@ import { decodeValue, type BtfValue } from '../btf/decode.js';
 import { resolveCoreRelo, patchCoreInsn } from '../btf/core.js';
 import { type Codec, bytes, none } from '../codec.js';
 import { possibleCpuCount } from '../cpus.js';
-import { attachCgroup, Link, type ProgAttachment } from '../link.js';
+import { attachCgroup, Link, type CgroupLink } from '../link.js';
 import { BpfMap, validateObjectName } from '../map.js';
 import { Program, VerifierError, summarizeVerifierLog } from '../prog.js';
 import {
@@ -60,7 +60,7 @@ export class BtfHandle implements Disposable {
 export class Collection implements Disposable {
   /** Why the object's BTF was not given to the kernel, when it was not (programs load without it). */
   btfWarning?: string;
-  readonly links: (Link | ProgAttachment)[] = [];
+  readonly links: (Link | CgroupLink)[] = [];
 
   private constructor(
     readonly spec: ObjectSpec,
@@ -166,10 +166,10 @@ export class Collection implements Disposable {
    * kprobe/FUNC[+OFFSET] and uprobe/BINARY:FUNC[+OFFSET] (kretprobe, uretprobe, uprobe.s) through a perf event of the kprobe or
    * uprobe PMU. The link is kept in `links` and closed with the collection unless pinned.
    */
-  attach(name: string, o: { cgroup?: string } = {}): Link | ProgAttachment {
+  attach(name: string, o: { cgroup?: string } = {}): CgroupLink {
     const p = this.spec.program(name);
     const prog = this.program(name);
-    let link: Link | ProgAttachment;
+    let link: CgroupLink;
     switch (p.def.attach) {
       case 'cgroup':
         if (!o.cgroup) throw new Error(`${name} (${p.section}) attaches to a cgroup: pass its path (--attach-cgroup PATH)`);

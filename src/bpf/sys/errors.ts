@@ -47,4 +47,12 @@ export class NotSupportedError extends Error {
   }
 }
 
+/** An object (a cgroup, a pin, an id) that does not exist (any more): callers match it by class. */
+export class NotExistError extends Error {
+  override name = 'NotExistError';
+  constructor(readonly what: string, message?: string) {
+    super(message ?? `${what} does not exist`);
+  }
+}
+
 export const isErrno = (e: unknown, ...codes: string[]): e is SysError => e instanceof SysError && codes.includes(e.code);
