@@ -1,15 +1,12 @@
 // bpffs: where pinned maps, programs and links live beyond the process that made them.
-import { mkdirSync, readFileSync, existsSync, rmSync, readdirSync, statSync } from 'node:fs';
+import { mkdirSync, existsSync, rmSync, readdirSync, statSync } from 'node:fs';
+import { mountsOfType } from '../util/mounts.js';
 import { join } from 'node:path';
 import { SysError } from './sys/errors.js';
 import { errno, mount } from './sys/libc.js';
 
 export const DEFAULT_BPFFS = '/sys/fs/bpf';
 
-/** Mount points of a filesystem type from /proc/self/mounts. */
-export function mountsOfType(fsType: string, mountsText = readFileSync('/proc/self/mounts', 'utf8')): string[] {
-  return mountsText.split('\n').map((l) => l.split(' ')).filter((f) => f[2] === fsType).map((f) => f[1]!.replace(/\\040/g, ' '));
-}
 
 export const isBpffs = (path: string): boolean => mountsOfType('bpf').includes(path);
 

@@ -2,7 +2,7 @@
 // create and remove cgroups, move tasks, map cgroup ids to paths.
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { mountsOfType } from '../bpf/pin.js';
+import { mountsOfType } from '../util/mounts.js';
 
 export class NoCgroupV2Error extends Error {
   override name = 'NoCgroupV2Error';

@@ -8,7 +8,7 @@ import { Program } from '../bpf/prog.js';
 import { openCgroup, queryCgroup } from '../bpf/link.js';
 import type { AttachTypeName } from '../bpf/prog.js';
 import { AttachFlag, AttachType, isErrno, type FD } from '../bpf/sys/index.js';
-import { mountsOfType } from '../bpf/pin.js';
+import { mountsOfType } from '../util/mounts.js';
 import { cgroupId } from '../cgroup/hierarchy.js';
 import { classifyCgroup, type Runtime } from '../cgroup/containers.js';
 import { readCgroupPressure, type PressureSet } from './psi.js';

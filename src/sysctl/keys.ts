@@ -8,7 +8,7 @@
 
 import { KNOWN_KEYS } from './known-keys.js';
 import { kernelName } from './names.js';
-import { closest } from '../bpf/suggest.js';
+import { closest } from '../util/suggest.js';
 
 /** The namespace whose copy of a key a write changes. */
 export type SysctlNamespace = 'net' | 'uts' | 'ipc' | 'user' | 'pid';

@@ -7,7 +7,7 @@
 // '/', the name is already in kernel form; otherwise every '.' and '/' swap. We do the same, so a
 // name means here what it means to sysctl(8).
 
-import { closest } from '../bpf/suggest.js';
+import { closest } from '../util/suggest.js';
 
 /**
  * The directories directly below /proc/sys. The first ten exist on every current x86-64 and arm64

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import {
   dottedName, formatPattern, kernelName, MAX_NAME_BYTES, parseKeyPattern, parseSysctlName, procPath, SysctlNameError,
 } from '../../src/sysctl/names.js';
-import { closest, editDistance } from '../../src/bpf/suggest.js';
+import { closest, editDistance } from '../../src/util/suggest.js';
 
 test('the three ways to write a name give the same kernel segments', () => {
   const want = ['net', 'ipv4', 'conf', 'eth0.100', 'forwarding'];

@@ -26,4 +26,4 @@ export class AsmError extends Error {
   }
 }
 
-export { closest as closestName } from '../suggest.js';
+export { closest as closestName } from '../../util/suggest.js';

@@ -3,7 +3,7 @@
 // its address mapped to a file offset by the PT_LOAD segment that holds it.
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
-import { didYouMean } from '../suggest.js';
+import { didYouMean } from '../../util/suggest.js';
 import { ElfFile, STB, STT, type ElfSymbol } from './elf.js';
 
 /** Debian's multiarch triple per Node architecture: where its 64-bit libraries live. */

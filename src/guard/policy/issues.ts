@@ -1,7 +1,7 @@
 // zod's issues about the shape of a policy → problems a person can act on, placed in the file.
 
 import type { z } from 'zod';
-import { didYouMean } from '../../bpf/suggest.js';
+import { didYouMean } from '../../util/suggest.js';
 import type { PolicyProblem } from './errors.js';
 import { policySchema } from './schema.js';
 import type { Path, YamlSource } from './source.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../../package-root.js';
 import type { Policy } from '../model.js';
 import { parsePolicy } from '../policy/parse.js';
-import { closest } from '../../bpf/suggest.js';
+import { closest } from '../../util/suggest.js';
 
 export interface ProfileInfo {
   name: string;
