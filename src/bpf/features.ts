@@ -1,6 +1,5 @@
 // Feature probes: ask the kernel, cache the answer. Each probe loads the smallest program or map
 // that can only succeed when the feature exists; "not supported" is one answer, errors another.
-import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { mkdtempSync, rmdirSync } from 'node:fs';
 import { encodeInstructions, type Instruction } from './asm/insn.js';
@@ -109,90 +108,14 @@ export function probeCgroupLink(cgroupRoot: string): Support {
   }));
 }
 
-/**
- * Whether bpf_sysctl_set_new_value really replaces the written value. It returned 0 and stored
- * nothing on kernels from about 5.18 until a later fix, so a load test is not enough: write
- * kernel.domainname in a private UTS namespace from a guarded cgroup and read it back.
- */
-export function probeSysctlSetNewValue(cgroupRoot: string): Support {
-  const hit = cache.get(SET_NEW_VALUE);
-  if (hit) return hit;
-  const setup = setNewValueSetup(cgroupRoot);
-  let r: Support;
-  try { r = setNewValueVerdict(spawnSync(...setup.argv, { encoding: 'utf8' })); } finally { setup.cleanup(); }
-  cache.set(SET_NEW_VALUE, r);
-  return r;
-}
-
-/**
- * The same probe with its child process run in the background (`sysward probe` does its other
- * probes meanwhile). Loading and attaching still happen before it returns.
- */
-export function probeSysctlSetNewValueAsync(cgroupRoot: string): Promise<Support> {
-  const hit = cache.get(SET_NEW_VALUE);
-  if (hit) return Promise.resolve(hit);
-  const setup = setNewValueSetup(cgroupRoot);
-  return new Promise<Support>((resolve) => {
-    const c = spawn(setup.argv[0], setup.argv[1], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    c.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    c.on('error', (error) => resolve(setNewValueVerdict({ error, status: null, stdout, stderr })));
-    c.on('close', (status) => resolve(setNewValueVerdict({ status, stdout, stderr })));
-  }).then((r) => { setup.cleanup(); cache.set(SET_NEW_VALUE, r); return r; }, (e: unknown) => { setup.cleanup(); throw e; });
-}
-
-const SET_NEW_VALUE = 'sysctl-set-new-value';
-
-/** The probe program attached to a scratch cgroup, and the child that writes from it. */
-function setNewValueSetup(cgroupRoot: string): { argv: [string, string[]]; cleanup: () => void } {
-  const wanted = Buffer.from('swprobe\0');
-  const setter: Instruction[] = [
-    { code: 0xbf, dst: 6, src: 1, off: 0, imm: 0 },                           // r6 = ctx
-    { code: 0x18, dst: 1, src: 0, off: 0, imm: wanted.readInt32LE(0) },       // r1 = "swprobe\0"
-    { code: 0, dst: 0, src: 0, off: 0, imm: wanted.readInt32LE(4) },
-    { code: 0x7b, dst: 10, src: 1, off: -8, imm: 0 },                          // *(u64 *)(r10 -8) = r1
-    { code: 0xbf, dst: 1, src: 6, off: 0, imm: 0 },                            // r1 = ctx
-    { code: 0xbf, dst: 2, src: 10, off: 0, imm: 0 },                           // r2 = r10
-    { code: 0x07, dst: 2, src: 0, off: 0, imm: -8 },                           // r2 += -8
-    mov(3, 7),                                                                 // r3 = 7: no NUL, as long as the probe's write so the syscall sees a full write
-    call(helperId('sysctl_set_new_value')),
-    mov(0, 1), exit,
-  ];
-  const cg = mkdtempSync(join(cgroupRoot, 'sysward-probe-'));
-  let p: Program | undefined;
-  let a: ReturnType<typeof attachCgroup> | undefined;
-  const cleanup = () => {
-    if (a) { a.detach(); a.close(); }
-    p?.close();
-    removeScratchCgroup(cg);
-  };
-  try {
-    p = Program.load({ type: 'CGROUP_SYSCTL', expectedAttachType: 'CGROUP_SYSCTL', instructions: encodeInstructions(setter) });
-    a = attachCgroup({ cgroup: cg, program: p, attachType: 'CGROUP_SYSCTL' });
-  } catch (e) { cleanup(); throw e; }
-  return {
-    argv: ['unshare', ['--uts', 'sh', '-c', `echo $$ > ${cg}/cgroup.procs && printf written > /proc/sys/kernel/domainname && read -r v < /proc/sys/kernel/domainname && echo "$v"`]],
-    cleanup,
-  };
-}
-
-function setNewValueVerdict(r: { error?: Error; status: number | null; stdout: string; stderr: string }): Support {
-  if (r.error) return no(`cannot run unshare(1): ${r.error.message}; install util-linux`);
-  if (r.status !== 0) return no(`the probe write failed: ${r.stderr.trim()}`);
-  const got = r.stdout.trim();
-  if (got === 'swprobe') return yes;
-  return no(got === 'written' ? 'the helper returns 0 but the kernel stores the written value (the 5.18-era bug)' : `unexpected value read back: ${got}`);
-}
-
-function withScratchCgroup<T>(root: string, f: (path: string) => T): T {
+/** Run `f` with a fresh cgroup under `root`, removed after (probes that attach). */
+export function withScratchCgroup<T>(root: string, f: (path: string) => T): T {
   const cg = mkdtempSync(join(root, 'sysward-probe-'));
   try { return f(cg); } finally { removeScratchCgroup(cg); }
 }
 
 /** rmdir a scratch cgroup; the kernel may say EBUSY for a moment after its last task exited. */
-function removeScratchCgroup(cg: string): void {
+export function removeScratchCgroup(cg: string): void {
   for (let i = 0; ; i++) {
     try { rmdirSync(cg); return; } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EBUSY' || i > 50) throw e;

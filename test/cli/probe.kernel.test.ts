@@ -34,7 +34,7 @@ test('sysward: usage errors exit 2 with a hint, --help exits 0', () => {
 });
 
 test('kernel: the set_new_value probe gives the same answer run in the background, and leaves no scratch cgroup', kernel(), async () => {
-  const { clearProbeCache, probeSysctlSetNewValue, probeSysctlSetNewValueAsync } = await import('../../src/bpf/features.js');
+  const { clearOverrideProbeCache: clearProbeCache, probeSysctlSetNewValue, probeSysctlSetNewValueAsync } = await import('../../src/guard/runtime/override-probe.js');
   const { readdirSync } = await import('node:fs');
   const mount = findCgroup2Mount();
   clearProbeCache();

@@ -4,7 +4,7 @@ import type { BpfMap } from '../../bpf/map.js';
 import type { Program } from '../../bpf/prog.js';
 import { loadCollection } from '../../bpf/collection.js';
 import type { Policy } from '../model.js';
-import { probeSysctlSetNewValue } from '../../bpf/features.js';
+import { probeSysctlSetNewValue } from './override-probe.js';
 import { findCgroup2Mount } from '../../cgroup/hierarchy.js';
 import { GuardInputError } from './errors.js';
 import { compileGuard, GUARD_PROGRAM, type ExemptCgroup, type GuardMapName, type GuardTables } from '../compiler/index.js';
