@@ -45,18 +45,24 @@ export function readConfig(dir: string, missingIsDefault = true): Config {
   if (names.length === 0) return { policies: byName(builtinPolicies()), errors: [], builtin: true };
   const policies = new Map<string, Policy>();
   const errors: ConfigFile[] = [];
-  const seen = new Map<string, string>();
+  const files = new Map<string, string[]>(); // guard name → files naming it
   for (const f of names) {
     const file = join(dir, f);
     try {
       const policy = loadPolicyFile(file);
-      const other = seen.get(policy.name);
-      if (other) { errors.push({ file, error: `${file}: guard name "${policy.name}" is already used by ${other}; give each policy its own name` }); continue; }
-      seen.set(policy.name, file);
+      files.set(policy.name, [...(files.get(policy.name) ?? []), file]);
       policies.set(policy.name, policy);
     } catch (e) {
       errors.push({ file, error: (e as Error).message });
     }
+  }
+  // Two files naming one guard: neither is trusted (whichever sorts first is not necessarily the
+  // one in force: a file added beside it could replace a guard), so the guard keeps its last good
+  // policy until one of them is renamed.
+  for (const [name, fs] of files) {
+    if (fs.length < 2) continue;
+    policies.delete(name);
+    for (const file of fs) errors.push({ file, error: `${file}: guard name "${name}" is used by ${fs.filter((f) => f !== file).join(', ')} too; give each policy its own name (the guard keeps its last good policy meanwhile)` });
   }
   return { policies, errors, builtin: false };
 }

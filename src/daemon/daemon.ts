@@ -3,7 +3,7 @@
 // containers as they appear, writes the audit log, serves metrics, health and a dashboard on loopback.
 import { existsSync, statSync, watch, readdirSync, type FSWatcher } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { FD } from '../bpf/sys/fd.js';
 import { enableStats } from '../bpf/sys/bpf.js';
 import { ensureBpffs } from '../bpf/pin.js';
@@ -16,6 +16,8 @@ import {
 } from '../guard/runtime/apply.js';
 import { policyFromJson } from '../guard/model-json.js';
 import { HeldGuard } from '../guard/runtime/held.js';
+import type { Meta } from '../guard/runtime/status.js';
+import { guardPins } from '../guard/runtime/layout.js';
 import { withGuardLock } from '../guard/runtime/lock.js';
 import type { GuardEvent } from '../guard/runtime/events.js';
 import { GuardEventStream } from '../guard/runtime/event-stream.js';
@@ -43,6 +45,10 @@ export const DEFAULT_EVENTS_CPU_SHARE = 0.35;
 export const DEFAULT_POLL_MS = 1000;
 /** Guards no longer configured go only after the config has been unchanged this long. */
 export const DEFAULT_SETTLE_MS = 10_000;
+/** How long a reconcile pass waits for another writer's lock before trying again at the next. */
+const DAEMON_LOCK_WAIT_MS = 50;
+/** Deepest cgroup folder watched for new containers (and walked at start). */
+const MAX_WATCH_DEPTH = 4;
 
 export interface DaemonOptions {
   configDir?: string;
@@ -122,12 +128,16 @@ export class Daemon {
   #hupQueued = false;
   #reconcileTimer: NodeJS.Timeout | undefined;
   #reloading: Promise<unknown> = Promise.resolve();
+  #reloadQueued: Promise<ReloadReport> | undefined;
+  #stateError: string | undefined;
   #scopeWatch: (() => void) | undefined;
   #containerGuards: string[] = [];
   /** Every desired guard's kernel objects, held open: a deleted pin detaches nothing. */
   #held = new Map<string, HeldGuard>();
   /** inotify on each guard's bpffs folder (by inode: a folder made again needs a new watch). */
   #pinWatchers = new Map<string, { ino: number; w: FSWatcher }>();
+  /** inotify watches on cgroup folders, by path: closed when the folder goes. */
+  #cgroupWatchers = new Map<string, FSWatcher>();
   #server: Server | undefined;
   #watchers: FSWatcher[] = [];
   #timers: NodeJS.Timeout[] = [];
@@ -180,8 +190,8 @@ export class Daemon {
 
   #onHup = () => {
     if (!this.#started) { this.#hupQueued = true; return; }
-    this.#log('SIGHUP: reloading');
-    void this.reload('SIGHUP');
+    // A burst of signals is one reload (a SIGHUP loop cost a core and a log line each).
+    this.#scheduleReload('SIGHUP');
   };
 
   /**
@@ -190,8 +200,10 @@ export class Daemon {
    * a config directory that is missing or unreadable changes nothing.
    */
   reload(reason: string): Promise<ReloadReport> {
-    // One at a time, in order: a SIGHUP during a slow parse waits for it.
-    const run = this.#reloading.then(() => this.#reloadNow(reason));
+    // One at a time, in order; one waiting behind a running reload serves every later request.
+    if (this.#reloadQueued) return this.#reloadQueued;
+    const run = this.#reloading.then(() => { this.#reloadQueued = undefined; return this.#reloadNow(reason); });
+    this.#reloadQueued = run;
     this.#reloading = run.catch(() => undefined);
     return run;
   }
@@ -211,6 +223,7 @@ export class Daemon {
     }
     if (this.#stopped) return report;
     this.#configErrors = [...(cfg.dirError ? [cfg.dirError] : []), ...cfg.errors.map((f) => f.error!)];
+    if (this.#stateError) this.#configErrors.push(this.#stateError);
     if (cfg.dirError) {
       report.errors.push(cfg.dirError);
       this.metrics.reloads.inc({ result: 'failure' });
@@ -231,13 +244,22 @@ export class Daemon {
       this.#desired = desired;
     }
     if (this.o.stateDir && !sameDesired(this.#desired, this.#saved)) {
-      try { saveDesired(this.o.stateDir, this.#desired); this.#saved = new Map(this.#desired); } catch (e) { this.#log(`cannot save the desired state in ${this.o.stateDir}: ${(e as Error).message}; a restart with a broken policy file may then lose its guard`); }
+      try { saveDesired(this.o.stateDir, this.#desired); this.#saved = new Map(this.#desired); this.#stateError = undefined; } catch (e) {
+        const msg = `cannot save the desired state in ${this.o.stateDir}: ${(e as Error).message}; a restart with a broken policy file may then lose its guard (fix --state-dir)`;
+        if (msg !== this.#stateError) this.#log(msg);
+        this.#stateError = msg;
+      }
     }
     this.#containerGuards = [...this.#desired.values()].filter((g) => g.policy.scope.containers).map((g) => g.policy.name);
-    this.#reconcile(reason, report);
+    this.#reconcile(reason, report, true);
     this.#watchScopes();
     this.lastReload = { at: new Date().toISOString(), reason, report };
     return report;
+  }
+
+  /** A guard this daemon applied (not the CLI's, not another daemon's with another config). */
+  #manages(meta: Meta | undefined): boolean {
+    return meta?.owner === 'daemon' && (meta.managedBy ?? resolve(DEFAULT_CONFIG_DIR)) === resolve(this.configDir);
   }
 
   /** The desired guards that came from `file` at its last good read. */
@@ -250,7 +272,7 @@ export class Daemon {
     const out: [string, DesiredGuard][] = [];
     for (const name of listGuards(this.o.bpffs)) {
       const meta = guardMeta(name, this.o.bpffs);
-      if (meta?.owner !== 'daemon') continue;
+      if (!meta || !this.#manages(meta)) continue;
       const policy = policyFromJson(meta.policy);
       if (policy.origin === file) out.push([name, { policy, origin: file }]);
     }
@@ -269,14 +291,31 @@ export class Daemon {
     return report;
   }
 
-  #reconcile(reason: string, report: ReloadReport): void {
-    const opts = { ...(this.o.bpffs ? { bpffs: this.o.bpffs } : {}), mount: this.#mount, owner: 'daemon' as const, missing: 'pending' as const };
-    const quiet = reason === 'timer';
-    for (const [name, { policy }] of this.#desired) {
+  /** `reload`: a pass after reading the config (it counts in sysward_reloads_total); else a check. */
+  #reconcile(reason: string, report: ReloadReport, reload = false): void {
+    // Nothing in a pass may throw out of it: an exception here would stop the daemon (and with an
+    // event reader waiting on a worker thread, hang it rather than exit).
+    try { this.#reconcileGuards(report, reload); } catch (e) {
+      report.errors.push((e as Error).message);
+      this.#log(`reconcile pass failed (retried at the next one): ${(e as Error).message}`);
+    }
+  }
+
+  #reconcileGuards(report: ReloadReport, reload: boolean): void {
+    // A writer that holds the guards' lock (a `guard apply` stopped with Ctrl-Z) must not freeze
+    // health, events and signals: wait briefly, and retry at the next pass.
+    const opts = { ...(this.o.bpffs ? { bpffs: this.o.bpffs } : {}), mount: this.#mount, owner: 'daemon' as const, managedBy: resolve(this.configDir), missing: 'pending' as const, lockTimeoutMs: DAEMON_LOCK_WAIT_MS };
+    const quiet = !reload;
+    for (const [name, { policy, origin }] of this.#desired) {
       try {
+        // A guard of this name applied by `sysward guard apply`, or by another daemon: not ours to change.
+        const pinned = guardMeta(name, this.o.bpffs);
+        if (pinned && !this.#manages(pinned)) {
+          throw new Error(`a guard named ${name} is already in force, applied by ${pinned.owner === 'cli' ? '`sysward guard apply`' : `another sysward daemon (config ${pinned.managedBy ?? DEFAULT_CONFIG_DIR})`}; the daemon does not take it over: rename the policy in ${origin}, or remove that guard (sysward guard rm ${name})`);
+        }
         const held = this.#held.get(name);
         if (held) {
-          const restored = withGuardLock(this.o.bpffs, () => held.restorePins());
+          const restored = withGuardLock(this.o.bpffs, () => held.restorePins(), DAEMON_LOCK_WAIT_MS);
           if (restored.length) {
             report.repaired.push(name);
             this.metrics.repairs.inc({ guard: name });
@@ -284,7 +323,11 @@ export class Daemon {
           }
         }
         const r = reconcileGuard(policy, opts);
-        if (!held || r.applied || r.repaired.length || held.programId !== r.programId) this.#hold(name);
+        if (!held || r.applied || r.repaired.length || r.added.length || held.programId !== r.programId) this.#hold(name);
+        for (const path of r.added) {
+          if (classifyCgroup(path)) this.metrics.containersGuarded.inc();
+          this.#log(`guarded ${classifyCgroup(path) ? 'new container' : 'cgroup'} ${path} with ${name}`);
+        }
         this.#watchPins(name);
         if (r.applied) {
           this.#remember(name, r.applied.generation, policy);
@@ -320,7 +363,9 @@ export class Daemon {
     }
     const settled = Date.now() - this.#configChangedAt >= (this.o.settleMs ?? DEFAULT_SETTLE_MS);
     for (const name of listGuards(this.o.bpffs)) {
-      if (this.#desired.has(name) || guardMeta(name, this.o.bpffs)?.owner !== 'daemon') continue;
+      let meta: Meta | undefined;
+      try { meta = guardMeta(name, this.o.bpffs); } catch { continue; /* not readable as ours: leave it */ }
+      if (this.#desired.has(name) || !this.#manages(meta)) continue;
       if (!settled) {
         if (!this.#removalAnnounced.has(name)) this.#log(`guard ${name} is no longer in ${this.configDir}; it is removed once the config has been unchanged for ${(this.o.settleMs ?? DEFAULT_SETTLE_MS) / 1000} s`);
         this.#removalAnnounced.add(name);
@@ -328,7 +373,7 @@ export class Daemon {
       }
       this.#stopReader(name);
       this.#release(name);
-      try { removeGuard(name, this.o.bpffs); } catch (e) { this.#log(`could not remove guard ${name}: ${(e as Error).message}`); continue; }
+      try { removeGuard(name, this.o.bpffs, DAEMON_LOCK_WAIT_MS); } catch (e) { this.#log(`could not remove guard ${name}: ${(e as Error).message}`); continue; }
       report.removed.push(name);
       this.#removalAnnounced.delete(name);
       this.#everApplied.delete(name);
@@ -340,9 +385,15 @@ export class Daemon {
     for (const name of this.#problems.keys()) this.metrics.notInForce.set({ guard: name }, 1);
   }
 
+  /** Hold the guard's pinned objects: the new ones opened before the old ones are let go. */
   #hold(name: string): void {
-    this.#release(name);
-    try { this.#held.set(name, HeldGuard.open(name, this.o.bpffs)); } catch (e) { this.#log(`cannot hold the objects of guard ${name}: ${(e as Error).message}`); }
+    let next: HeldGuard;
+    try { next = HeldGuard.open(name, this.o.bpffs); } catch (e) { this.#log(`cannot hold the objects of guard ${name}: ${(e as Error).message}`); return; }
+    const old = this.#held.get(name);
+    // Pins deleted at this very moment: keep holding what we have (the next pass pins it again).
+    if (old && !next.complete) { next.close(); return; }
+    this.#held.set(name, next);
+    old?.close();
   }
 
   #release(name: string): void {
@@ -354,7 +405,7 @@ export class Daemon {
 
   /** A pin removed or replaced in the guard's folder (guard rm, rm -r, another tool): reconcile at once. */
   #watchPins(name: string): void {
-    const dir = join(guardsDir(this.o.bpffs), name);
+    const dir = guardPins(name, this.o.bpffs).dir;
     let ino: number;
     try { ino = statSync(dir).ino; } catch { return; }
     const known = this.#pinWatchers.get(name);
@@ -420,7 +471,11 @@ export class Daemon {
 
   #scheduleReload(reason: string): void {
     clearTimeout(this.#reloadTimer);
-    this.#reloadTimer = setTimeout(() => { if (!this.#stopped) void this.reload(reason); }, 100);
+    this.#reloadTimer = setTimeout(() => {
+      if (this.#stopped) return;
+      if (reason === 'SIGHUP') this.#log('SIGHUP: reloading');
+      void this.reload(reason);
+    }, 100);
   }
 
   /** A guard folder removed (guard rm, rm -r): reconcile at once rather than at the next poll. */
@@ -442,8 +497,10 @@ export class Daemon {
 
   #poll(): void {
     if (this.#stopped) return;
-    if (this.#stamp() !== this.#configStamp) this.#scheduleReload('config change (poll)');
-    this.#scanContainers();
+    try {
+      if (this.#stamp() !== this.#configStamp) this.#scheduleReload('config change (poll)');
+      this.#scanContainers();
+    } catch (e) { this.#log(`scan failed (retried at the next poll): ${(e as Error).message}`); }
     this.#reconcile('timer', { applied: [], adopted: [], removed: [], repaired: [], errors: [] });
   }
 
@@ -469,31 +526,38 @@ export class Daemon {
    * docs/daemon.md); new slices get their own watch. The poll is the safety net.
    */
   #watchCgroups(): void {
-    const watched = new Set<string>();
+    const watched = this.#cgroupWatchers;
+    /** Stop watching a cgroup that went, and everything below it (the kernel keeps a watch on a removed folder). */
+    const unwatch = (rel: string) => {
+      for (const [p, w] of watched) if (p === rel || p.startsWith(`${rel}/`)) { w.close(); watched.delete(p); }
+    };
+    const depthOf = (rel: string) => rel.split('/').filter(Boolean).length;
     const watchDir = (rel: string, scope = false) => {
       if (watched.has(rel) || (!scope && CONTAINER_ROOTS.includes(rel))) return;
+      // Containers sit at most a few levels down; deeper folders (a delegated subtree that anyone
+      // in it may fill) are not watched unless a scope names a cgroup there. The poll covers them.
+      if (!scope && depthOf(rel) > MAX_WATCH_DEPTH) return;
       let w: FSWatcher;
       try {
-        w = watch(join(this.#mount, rel), (type, name) => {
+        w = watch(join(this.#mount, rel), (type, name) => { try {
           if (type !== 'rename' || !name) return;
           if (name.includes('.') && !/\.(scope|slice|service)$/.test(name) && !this.#scopePaths().has(`${rel === '/' ? '' : rel}/${name}`)) return;
           const seen = process.hrtime.bigint();
           const path = `${rel === '/' ? '' : rel}/${name}`;
           const scopes = this.#scopePaths();
           if (scopes.has(path)) this.#reconcileSoon();
-          if (!existsSync(join(this.#mount, path))) { watched.delete(path); return; }
+          if (!existsSync(join(this.#mount, path))) { unwatch(path); return; }
           if (classifyCgroup(path)) { if (this.#containerGuards.length) this.#guardContainer(path, seen); } else watchDir(path);
           // A folder on the way to a scope cgroup: watch it, so the cgroup's creation is seen.
           if ([...scopes].some((p) => p.startsWith(`${path}/`))) this.#watchScopes();
-        });
+        } catch (e) { this.#log(`cgroup watch: ${(e as Error).message}`); } });
       } catch { return; }
-      w.on('error', () => { watched.delete(rel); });
-      watched.add(rel);
-      this.#watchers.push(w);
+      w.on('error', () => { unwatch(rel); });
+      watched.set(rel, w);
     };
     const walk = (rel: string, depth: number) => {
       watchDir(rel);
-      if (depth >= 4) return;
+      if (depth >= MAX_WATCH_DEPTH) return;
       let entries;
       try { entries = readdirSync(join(this.#mount, rel), { withFileTypes: true }); } catch { return; }
       for (const e of entries) {
@@ -535,7 +599,7 @@ export class Daemon {
     if (CONTAINER_ROOTS.some((r) => path.startsWith(`${r}/`))) return; // inherited from the root
     for (const name of this.#containerGuards) {
       try {
-        if (extendGuard(name, path, { ...(this.o.bpffs ? { bpffs: this.o.bpffs } : {}), mount: this.#mount })) {
+        if (extendGuard(name, path, { ...(this.o.bpffs ? { bpffs: this.o.bpffs } : {}), mount: this.#mount, lockTimeoutMs: DAEMON_LOCK_WAIT_MS })) {
           this.metrics.containersGuarded.inc();
           this.#hold(name);
           this.#watchPins(name);
@@ -586,14 +650,15 @@ export class Daemon {
 
   /** What the dashboard shows: the guards in force with their counters, the last reload, the event log. */
   status(): DaemonStatus {
-    const guards = listGuards(this.o.bpffs).map((name) => {
-      const g = guardStatus(name, this.o.bpffs);
+    const guards = listGuards(this.o.bpffs).flatMap((name) => {
+      let g;
+      try { g = guardStatus(name, this.o.bpffs); } catch { return []; /* removed meanwhile */ }
       const total = (k: 'allowed' | 'refused' | 'audited') => g.counters.reduce((t, c) => t + c[k], 0n).toString();
-      return {
+      return [{
         name, mode: g.policy?.mode ?? 'unknown', cgroups: g.cgroups.map((c) => c.path), rules: g.policy?.rules.length ?? 0,
         appliedAt: g.appliedAt ?? null, refused: total('refused'), audited: total('audited'), allowed: total('allowed'),
         droppedEvents: g.droppedEvents.toString(), owner: g.owner ?? null,
-      };
+      }];
     });
     return {
       status: this.#health(guards.map((g) => g.name)), configDir: this.configDir, guards,
@@ -627,6 +692,8 @@ export class Daemon {
     for (const t of this.#timers) clearInterval(t);
     for (const w of this.#watchers) w.close();
     for (const name of [...this.#held.keys()]) this.#release(name);
+    for (const w of this.#cgroupWatchers.values()) w.close();
+    this.#cgroupWatchers.clear();
     // Drain what is queued before leaving, so stopping loses no event that had arrived.
     await Promise.all([...this.#readers.values()].map(async (r) => { r.stream.drain(r.handle); await r.stream.close(); }));
     this.#readers.clear();

@@ -2,8 +2,7 @@
 import client from 'prom-client';
 import { guardStatus, listGuards } from '../guard/runtime/status.js';
 import { Program } from '../bpf/prog.js';
-import { guardsDir } from '../guard/runtime/status.js';
-import { join } from 'node:path';
+import { guardPins } from '../guard/runtime/layout.js';
 import type { GuardEvent } from '../guard/runtime/events.js';
 
 export class DaemonMetrics {
@@ -43,7 +42,7 @@ export class DaemonMetrics {
       this.reset();
       for (const name of listGuards(bpffs)) {
         try {
-          using p = Program.openPinned(join(guardsDir(bpffs), name, 'prog'));
+          using p = Program.openPinned(guardPins(name, bpffs).prog);
           const i = p.info();
           this.set({ guard: name }, what === 'runCount' ? Number(i.runCount) : Number(i.runTimeNs) / 1e9);
         } catch { /* removed meanwhile */ }

@@ -30,10 +30,10 @@ exit status: 0 shown (a non-root user gets everything but the programs, with a n
 async function guardOwners(): Promise<Map<number, string>> {
   const owners = new Map<number, string>();
   if (process.getuid?.() !== 0) return owners;
-  const { guardsDir, listGuards } = await import('../../guard/runtime/status.js');
+  const [{ guardsDir, listGuards }, { guardPins }] = await Promise.all([import('../../guard/runtime/status.js'), import('../../guard/runtime/layout.js')]);
   if (!existsSync(guardsDir())) return owners;
   for (const name of listGuards()) {
-    try { using p = Program.openPinned(join(guardsDir(), name, 'prog')); owners.set(p.info().id, name); } catch { /* removed meanwhile */ }
+    try { using p = Program.openPinned(guardPins(name).prog); owners.set(p.info().id, name); } catch { /* removed meanwhile */ }
   }
   return owners;
 }

@@ -117,6 +117,15 @@ options:
     let onStop: (sig: string) => void = (sig) => { stopping ??= sig; };
     process.once('SIGTERM', () => onStop('SIGTERM'));
     process.once('SIGINT', () => onStop('SIGINT'));
+    // A bug that escapes must end the process (systemd or the DaemonSet restarts it and the guards
+    // stay pinned meanwhile): left to Node.js, a reader waiting on a worker thread keeps the
+    // process alive but deaf, answering nothing and reconciling nothing.
+    const fatal = (what: string) => (e: unknown) => {
+      process.stderr.write(`${new Date().toISOString()} sysward daemon: ${what}: ${(e as Error)?.stack ?? String(e)}\nsysward daemon: exiting; the guards stay in force until it is restarted\n`);
+      process.exit(1);
+    };
+    process.on('uncaughtException', fatal('uncaught exception'));
+    process.on('unhandledRejection', fatal('unhandled rejection'));
     await daemon.start();
     notifySystemdReady();
     await new Promise<void>((resolve) => {

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { parse, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
 import { requireRoot } from '../root.js';
@@ -7,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { guardsDir, listGuards } from '../../guard/runtime/status.js';
 import { formatEvent, type GuardEvent } from '../../guard/runtime/events.js';
 import { GuardEventStream } from '../../guard/runtime/event-stream.js';
+import { guardPins } from '../../guard/runtime/layout.js';
 import { checkGuardName } from '../../guard/runtime/names.js';
 import { cgroupNamer } from '../../cgroup/containers.js';
 
@@ -36,7 +36,7 @@ options:
     const cgroupName = cgroupNamer(undefined, { idLength: 12 });
     const print = (e: GuardEvent) => { process.stdout.write(values.json ? `${JSON.stringify(e)}\n` : `${formatEvent(e)}\n`); };
     const streams = names.map((name) => {
-      if (!existsSync(join(guardsDir(), name, 'events'))) throw new UsageError(`no guard named ${name}; list them with \`sysward guard ls\``);
+      if (!existsSync(guardPins(name).events)) throw new UsageError(`no guard named ${name}; list them with \`sysward guard ls\``);
       // Each event is decoded with the version of the policy that produced it.
       return new GuardEventStream(name, { cgroupName });
     });

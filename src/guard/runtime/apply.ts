@@ -3,8 +3,8 @@
 // what the kernel has and repaired (reconcile), listed, removed. Every change holds the guards'
 // lock (lock.ts): one writer at a time, the CLI and the daemon alike.
 //
-// Pins: /sys/fs/bpf/sysward/guards/NAME/{prog, events, counters, meta, link-<cgroup id>}.
-import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
+// Pins: layout.ts (/sys/fs/bpf/sysward/guards/NAME/{prog, events, counters, meta, link-<cgroup id>}).
+import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { BpfMap } from '../../bpf/map.js';
@@ -18,7 +18,8 @@ import type { Policy } from '../model.js';
 import { policyFromJson, policyToJson } from '../model-json.js';
 import { loadGuard, type ExemptCgroup } from './loaded.js';
 import { GuardInputError } from './errors.js';
-import { META_VERSION, guardsDir, readGuardMeta, type GuardOwner, type Meta } from './status.js';
+import { META_VERSION, readGuardMeta, type GuardOwner, type Meta } from './status.js';
+import { guardPins, linkPinCgroupId, type GuardPins } from './layout.js';
 import { withGuardLock } from './lock.js';
 import { checkGuardName } from './names.js';
 
@@ -68,6 +69,16 @@ export function resolveScope(policy: Policy, mount = findCgroup2Mount(), o: { mi
   const sorted = [...paths].sort();
   const kept = sorted.filter((p) => !sorted.some((q) => q !== p && (q === '/' || p.startsWith(`${q}/`))));
   const exempt = policy.scope.exempt.flatMap((path) => {
+    if (o.missing === 'pending') {
+      // The daemon re-resolves exemptions whenever cgroups change. A cgroup made under a guarded
+      // one by whoever may write there (a delegated or privileged container) must not become
+      // exempt by taking the exempt path's name: only a cgroup owned by root is exempted.
+      const abs = join(mount, path);
+      let uid: number | undefined;
+      try { uid = statSync(abs).uid; } catch { /* missing */ }
+      if (uid === undefined) { notes.push(`exempt cgroup ${path} does not exist: nothing is exempt there`); return []; }
+      if (uid !== 0) { notes.push(`exempt cgroup ${path} is not owned by root (uid ${uid}): not exempt (anyone who may write its parent could have made it)`); return []; }
+    }
     const t = target(path);
     return t ? [{ path, id: t.id, level: path.split('/').filter(Boolean).length }] : [];
   });
@@ -80,8 +91,12 @@ export interface ApplyResult { name: string; replaced: boolean; attached: string
 
 export interface ApplyOptions {
   bpffs?: string; mount?: string; owner?: GuardOwner;
+  /** The daemon's config directory (meta.managedBy). */
+  managedBy?: string;
   /** Missing scope cgroups: refuse the policy (the CLI) or wait for them (the daemon). */
   missing?: 'error' | 'pending';
+  /** How long to wait for another writer's lock (the daemon waits briefly and retries later). */
+  lockTimeoutMs?: number;
 }
 
 function writeMeta(meta: Meta): BpfMap<number, Buffer> {
@@ -105,19 +120,19 @@ function pinReplacing(obj: { pin(path: string): void }, path: string): void {
 }
 
 /** A pinned link as the kernel sees it: `cgroupId` 0 once its cgroup is gone or it was detached. */
-interface PinnedLink { file: string; pin: string; pinnedFor: string; live: boolean; cgroupId: bigint; programId: number }
+interface PinnedLink { file: string; pin: string; pinnedFor: string; live: boolean; cgroupId: bigint; programId: number; /** The link's own id (0: unreadable). */ linkId: number }
 
-function pinnedLinks(dir: string): PinnedLink[] {
+function pinnedLinks(pins: GuardPins): PinnedLink[] {
   const out: PinnedLink[] = [];
-  for (const file of readdirSync(dir)) {
-    if (!/^link-\d+$/.test(file)) continue;
-    const pin = join(dir, file);
+  for (const file of readdirSync(pins.dir)) {
+    if (linkPinCgroupId(file) === undefined) continue;
+    const pin = join(pins.dir, file);
     try {
       using l = Link.openPinned(pin);
       const i = l.info();
-      out.push({ file, pin, pinnedFor: file.slice(5), live: i.cgroupId !== 0n, cgroupId: i.cgroupId, programId: i.programId });
+      out.push({ file, pin, pinnedFor: file.slice(5), live: i.cgroupId !== 0n, cgroupId: i.cgroupId, programId: i.programId, linkId: i.id });
     } catch {
-      out.push({ file, pin, pinnedFor: file.slice(5), live: false, cgroupId: 0n, programId: 0 });
+      out.push({ file, pin, pinnedFor: file.slice(5), live: false, cgroupId: 0n, programId: 0, linkId: 0 });
     }
   }
   return out;
@@ -133,7 +148,7 @@ const pinnedId = (path: string, kind: 'prog' | 'map'): number | undefined => {
 
 export function applyGuard(policy: Policy, o: ApplyOptions = {}): ApplyResult {
   checkGuardName(policy.name);
-  return withGuardLock(o.bpffs, () => applyLocked(policy, o));
+  return withGuardLock(o.bpffs, () => applyLocked(policy, o), o.lockTimeoutMs);
 }
 
 function applyLocked(policy: Policy, o: ApplyOptions): ApplyResult {
@@ -142,21 +157,25 @@ function applyLocked(policy: Policy, o: ApplyOptions): ApplyResult {
   // A containers scope may be empty for now: the daemon attaches containers as they appear.
   if (scope.targets.length === 0 && !policy.scope.containers && !scope.pending.length) throw new GuardInputError(`the scope of guard ${policy.name} names no cgroup; add cgroups, containers: true or host: true`);
   ensureBpffs(o.bpffs ?? DEFAULT_BPFFS);
-  const dir = join(guardsDir(o.bpffs), policy.name);
-  const replacing = existsSync(join(dir, 'prog'));
-  const events = existsSync(join(dir, 'events')) ? BpfMap.openPinned(join(dir, 'events'), none, bytes(0)) as BpfMap<null, Buffer> : undefined;
+  const pins = guardPins(policy.name, o.bpffs);
+  const dir = pins.dir;
+  const replacing = existsSync(pins.prog);
+  const events = existsSync(pins.events) ? BpfMap.openPinned(pins.events, none, bytes(0)) as BpfMap<null, Buffer> : undefined;
   // Compile, verify and load first: a policy the kernel refuses changes nothing (not even a folder).
   const generation = randomInt(1, 0xffffffff);
   using guard = loadGuard(policy, { ...(events ? { events } : {}), exempt: scope.exempt, generation });
   const existed = existsSync(dir);
   pinDir(dir);
   const result: ApplyResult = { name: policy.name, replaced: replacing, attached: [], updated: [], detached: [], notes: scope.notes, pending: scope.pending, programId: guard.program.info().id, instructions: guard.instructionCount, generation };
-  // Live links by the cgroup they are attached to now (a link whose cgroup is gone is defunct).
-  const links = existed ? pinnedLinks(dir) : [];
+  // Live links by the cgroup they are attached to now. Defunct ones (cgroup gone, or detached)
+  // protect nothing: dropped first, so a new link for the same cgroup can take their pin's name.
+  const found = existed ? pinnedLinks(pins) : [];
+  for (const l of found) if (!l.live) dropLink(l);
+  const links = found.filter((l) => l.live);
   const live = new Map(links.filter((l) => l.live).map((l) => [l.cgroupId.toString(), l]));
   const previousMeta = replacing ? readGuardMeta(dir) : undefined;
   const previous = previousMeta?.targets ?? [];
-  const oldProg = replacing ? Program.openPinned(join(dir, 'prog')) : undefined;
+  const oldProg = replacing ? Program.openPinned(pins.prog) : undefined;
   const rollback: (() => void)[] = [];
   try {
     for (const t of scope.targets) {
@@ -167,21 +186,21 @@ function applyLocked(policy: Policy, o: ApplyOptions): ApplyResult {
         if (oldProg) rollback.push(() => { using k = Link.openPinned(l.pin); k.update(oldProg); });
         result.updated.push(t.path);
       } else {
-        attachPinned(dir, t, guard.program, rollback);
+        attachPinned(pins, t, guard.program, rollback);
         result.attached.push(t.path);
       }
     }
-    pinReplacing(guard.program, join(dir, 'prog'));
-    pinReplacing(guard.maps.counters, join(dir, 'counters'));
-    if (!events) pinReplacing(guard.maps.events, join(dir, 'events'));
+    pinReplacing(guard.program, pins.prog);
+    pinReplacing(guard.maps.counters, pins.counters);
+    if (!events) pinReplacing(guard.maps.events, pins.events);
     using meta = writeMeta({
       version: META_VERSION, policy: policyToJson(policy), appliedAt: new Date().toISOString(),
-      targets: scope.targets.map((t) => ({ path: t.path, id: t.id.toString() })), generation, owner: o.owner ?? 'cli',
+      targets: scope.targets.map((t) => ({ path: t.path, id: t.id.toString() })), generation, owner: o.owner ?? 'cli', ...(o.managedBy ? { managedBy: o.managedBy } : {}),
       programId: result.programId, countersId: guard.maps.counters.info().id, eventsId: (events ?? guard.maps.events).info().id,
       exempt: scope.exempt.map((e) => ({ path: e.path, id: e.id.toString() })), pending: scope.pending,
       history: ruleHistory(previousMeta),
     });
-    pinReplacing(meta, join(dir, 'meta'));
+    pinReplacing(meta, pins.meta);
   } catch (e) {
     // Put back what was there: old links run the old program again, new links go.
     for (const undo of rollback.reverse()) { try { undo(); } catch { /* best effort: report the first error */ } }
@@ -208,19 +227,27 @@ function ruleHistory(previous: Meta | undefined): Meta['history'] {
 }
 
 /** Attach the program to a target with a new pinned link; `rollback` undoes it. */
-function attachPinned(dir: string, t: GuardTarget, program: Program, rollback?: (() => void)[]): void {
+function attachPinned(pins: GuardPins, t: GuardTarget, program: Program, rollback?: (() => void)[]): void {
   const a = attachCgroup({ cgroup: t.abs, program, attachType: 'CGROUP_SYSCTL' });
-  const path = join(dir, `link-${t.id}`);
+  const path = pins.link(t.id);
   try {
-    rmSync(path, { force: true }); // a defunct link pinned under the same id (cannot happen for new ids; cheap)
+    rmSync(path, { force: true }); // a defunct link pinned for this cgroup (detached by another tool)
     a.pin(path);
   } catch (e) { a.detach(); a.close(); throw e; }
   rollback?.push(() => { a.detach(); rmSync(path, { force: true }); });
   a.close();
 }
 
+/**
+ * Detach a link (if live) and remove its pin — only while the pin still holds that link: a new link
+ * for the same cgroup (a detached link repaired) is pinned under the same name, and removing it
+ * would detach the repair.
+ */
 function dropLink(l: PinnedLink): void {
-  if (l.live) { try { using k = Link.openPinned(l.pin); k.detach(); } catch { /* gone meanwhile */ } }
+  let current: number | undefined; // the id of the link pinned there now
+  try { using k = Link.openPinned(l.pin); current = k.info().id; } catch { /* no link there: gone, or not a link */ }
+  if (current !== undefined && current !== l.linkId) return; // the pin holds another link now: not ours
+  if (l.live && current !== undefined) { try { using k = Link.openPinned(l.pin); k.detach(); } catch { /* gone meanwhile */ } }
   rmSync(l.pin, { force: true });
 }
 
@@ -249,10 +276,11 @@ export const inspectionProblems = (i: GuardInspection): string[] => [
 
 /** Compare the kernel's objects (program, maps, links on each cgroup) with the desired guard. */
 export function inspectGuard(policy: Policy, o: { bpffs?: string; mount?: string; missing?: 'error' | 'pending' } = {}): GuardInspection {
-  const dir = join(guardsDir(o.bpffs), checkGuardName(policy.name));
+  const pins = guardPins(policy.name, o.bpffs);
+  const dir = pins.dir;
   const scope = resolveScope(policy, o.mount ?? findCgroup2Mount(), { missing: o.missing ?? 'pending' });
-  const programId = pinnedId(join(dir, 'prog'), 'prog');
-  const eventsId = pinnedId(join(dir, 'events'), 'map');
+  const programId = pinnedId(pins.prog, 'prog');
+  const eventsId = pinnedId(pins.events, 'map');
   const r: GuardInspection = { name: policy.name, rebuild: [], unguarded: [], wrongProgram: [], stale: [], pending: scope.pending, programId, eventsId };
   if (programId === undefined) { r.rebuild.push(existsSync(dir) ? 'its program pin is missing' : 'it is not applied'); return r; }
   const meta = readGuardMeta(dir);
@@ -261,14 +289,14 @@ export function inspectGuard(policy: Policy, o: { bpffs?: string; mount?: string
     if (meta.policy !== policyToJson(policy)) r.rebuild.push('it enforces another version of the policy');
     if (meta.programId !== programId) r.rebuild.push(`its metadata names program ${meta.programId ?? '(none)'} but program ${programId} is pinned (an interrupted apply?)`);
     if (eventsId === undefined || meta.eventsId !== eventsId) r.rebuild.push('its event ring buffer is missing or not the program\'s');
-    const countersId = pinnedId(join(dir, 'counters'), 'map');
+    const countersId = pinnedId(pins.counters, 'map');
     if (countersId === undefined || meta.countersId !== countersId) r.rebuild.push('its counters map is missing or not the program\'s');
     const exempt = scope.exempt.map((e) => e.id.toString()).sort().join();
     if ((meta.exempt ?? []).map((e) => e.id).sort().join() !== exempt) r.rebuild.push('its exempt cgroups changed (made again?)');
   }
   const want = new Map(scope.targets.map((t) => [t.id.toString(), t]));
   const seen = new Set<string>();
-  for (const l of pinnedLinks(dir)) {
+  for (const l of pinnedLinks(pins)) {
     const id = l.cgroupId.toString();
     if (!l.live || !want.has(id) || seen.has(id)) { r.stale.push(l); continue; }
     seen.add(id);
@@ -283,6 +311,8 @@ export interface ReconcileResult {
   repaired: string[];
   /** Set when the guard was built and applied (again). */
   applied?: ApplyResult;
+  /** Scope cgroups guarded for the first time (a container that appeared): growth, not repair. */
+  added: string[];
   pending: string[];
   eventsId: number | undefined;
   programId: number | undefined;
@@ -297,34 +327,41 @@ export function reconcileGuard(policy: Policy, o: ApplyOptions = {}): ReconcileR
   return withGuardLock(o.bpffs, () => {
     const opts = { ...o, missing: o.missing ?? 'pending' as const };
     const i = inspectGuard(policy, opts);
-    const repaired = inspectionProblems(i);
     if (i.rebuild.length) {
       const applied = applyLocked(policy, opts);
-      return { repaired, applied, pending: applied.pending, programId: applied.programId, eventsId: pinnedId(join(guardsDir(o.bpffs), policy.name, 'events'), 'map') };
+      return { repaired: inspectionProblems(i), applied, added: [], pending: applied.pending, programId: applied.programId, eventsId: pinnedId(guardPins(policy.name, o.bpffs).events, 'map') };
     }
-    if (!repaired.length) return { repaired, pending: i.pending, programId: i.programId, eventsId: i.eventsId };
-    const dir = join(guardsDir(o.bpffs), policy.name);
-    using prog = Program.openPinned(join(dir, 'prog'));
+    // Cgroups the guard never had (no target of its metadata by that path, nor a pending one) are
+    // new, not repaired: a container that appeared. A path it had under another id was made again.
+    const meta = readGuardMeta(guardPins(policy.name, o.bpffs).dir);
+    const known = new Set([...(meta?.targets ?? []).map((t) => t.path), ...(meta?.pending ?? [])]);
+    const added = i.unguarded.filter((t) => !known.has(t.path));
+    const repaired = inspectionProblems({ ...i, unguarded: i.unguarded.filter((t) => known.has(t.path)) });
+    if (!repaired.length && !added.length) return { repaired, added: [], pending: i.pending, programId: i.programId, eventsId: i.eventsId };
+    const pins = guardPins(policy.name, o.bpffs);
+    using prog = Program.openPinned(pins.prog);
     for (const l of i.wrongProgram) { using k = Link.openPinned(l.pin); k.update(prog); }
-    for (const t of i.unguarded) attachPinned(dir, t, prog);
-    for (const l of i.stale) dropLink(l);
-    rewriteTargets(dir, i.unguarded.map((t) => ({ path: t.path, id: t.id.toString() })), i.pending);
-    return { repaired, pending: i.pending, programId: i.programId, eventsId: i.eventsId };
-  });
+    // Defunct links first (their pin may have the name a new link takes), out-of-scope ones after.
+    for (const l of i.stale) if (!l.live) dropLink(l);
+    for (const t of i.unguarded) attachPinned(pins, t, prog);
+    for (const l of i.stale) if (l.live) dropLink(l);
+    rewriteTargets(pins, i.unguarded.map((t) => ({ path: t.path, id: t.id.toString() })), i.pending);
+    return { repaired, added: added.map((t) => t.path), pending: i.pending, programId: i.programId, eventsId: i.eventsId };
+  }, o.lockTimeoutMs);
 }
 
 /** The metadata's targets from the links the kernel has (after links were added or dropped). */
-function rewriteTargets(dir: string, added: { path: string; id: string }[], pending?: string[]): void {
-  const meta = readGuardMeta(dir);
+function rewriteTargets(pins: GuardPins, added: { path: string; id: string }[], pending?: string[]): void {
+  const meta = readGuardMeta(pins.dir);
   if (!meta) return;
   const byId = new Map<string, string>();
   for (const t of [...meta.targets, ...added]) byId.set(t.id, t.path);
-  const targets = pinnedLinks(dir).filter((l) => l.live).map((l) => {
+  const targets = pinnedLinks(pins).filter((l) => l.live).map((l) => {
     const id = l.cgroupId.toString();
     return { path: byId.get(id) ?? `cgroup id ${id}`, id };
   });
   using m = writeMeta({ ...meta, targets, ...(pending ? { pending } : {}) });
-  pinReplacing(m, join(dir, 'meta'));
+  pinReplacing(m, pins.meta);
 }
 
 /** Is the pinned guard exactly this policy on exactly this scope? Then a restart adopts it as is. */
@@ -336,33 +373,33 @@ export function guardIsCurrent(policy: Policy, o: { bpffs?: string; mount?: stri
  * Guard one more cgroup with a pinned guard's program (a container that appeared): a new pinned
  * link, the metadata updated. No-op when it is already guarded.
  */
-export function extendGuard(name: string, cgroupPath: string, o: { bpffs?: string; mount?: string } = {}): boolean {
+export function extendGuard(name: string, cgroupPath: string, o: { bpffs?: string; mount?: string; lockTimeoutMs?: number } = {}): boolean {
   checkGuardName(name);
   return withGuardLock(o.bpffs, () => {
     const mount = o.mount ?? findCgroup2Mount();
-    const dir = join(guardsDir(o.bpffs), name);
+    const pins = guardPins(name, o.bpffs);
     const abs = join(mount, cgroupPath);
     const id = cgroupId(abs);
-    if (pinnedLinks(dir).some((l) => l.live && l.cgroupId === id)) return false;
-    using prog = Program.openPinned(join(dir, 'prog'));
-    attachPinned(dir, { path: cgroupPath, abs, id }, prog);
-    const meta = readGuardMeta(dir);
+    if (pinnedLinks(pins).some((l) => l.live && l.cgroupId === id)) return false;
+    using prog = Program.openPinned(pins.prog);
+    attachPinned(pins, { path: cgroupPath, abs, id }, prog);
+    const meta = readGuardMeta(pins.dir);
     if (meta) {
       using m = writeMeta({ ...meta, targets: [...meta.targets.filter((t) => t.id !== id.toString()), { path: cgroupPath, id: id.toString() }] });
-      pinReplacing(m, join(dir, 'meta'));
+      pinReplacing(m, pins.meta);
     }
     return true;
-  });
+  }, o.lockTimeoutMs);
 }
 
-export function removeGuard(name: string, bpffs?: string): { detached: number } {
+export function removeGuard(name: string, bpffs?: string, lockTimeoutMs?: number): { detached: number } {
   checkGuardName(name);
   return withGuardLock(bpffs, () => {
-    const dir = join(guardsDir(bpffs), name);
-    if (!existsSync(dir)) throw new GuardInputError(`no guard named ${name}; list them with \`sysward guard ls\``);
+    const pins = guardPins(name, bpffs);
+    if (!existsSync(pins.dir)) throw new GuardInputError(`no guard named ${name}; list them with \`sysward guard ls\``);
     let detached = 0;
-    for (const l of pinnedLinks(dir)) { if (l.live) detached++; dropLink(l); }
-    rmSync(dir, { recursive: true, force: true });
+    for (const l of pinnedLinks(pins)) { if (l.live) detached++; dropLink(l); }
+    rmSync(pins.dir, { recursive: true, force: true });
     return { detached };
-  });
+  }, lockTimeoutMs);
 }

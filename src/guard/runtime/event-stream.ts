@@ -2,11 +2,11 @@
 // every event carries the generation of the program that sent it, and after a re-apply the ring
 // buffer may still hold events of the previous version, whose rule numbers mean other rules. The
 // daemon, `sysward events` and anything else that reads a guard's events read them through this.
-import { join } from 'node:path';
 import { RingBufReader } from '../../bpf/ringbuf.js';
 import { policyFromJson } from '../model-json.js';
 import { decodeEvent, eventGeneration, type GuardEvent, type RuleNames } from './events.js';
-import { guardsDir, readGuardMeta } from './status.js';
+import { readGuardMeta } from './status.js';
+import { guardPins } from './layout.js';
 
 export class GuardEventStream {
   readonly reader: RingBufReader;
@@ -14,11 +14,11 @@ export class GuardEventStream {
   readonly #versions = new Map<number, RuleNames>();
 
   constructor(readonly name: string, readonly o: { bpffs?: string; cgroupName?: (id: bigint) => string | undefined } = {}) {
-    this.reader = new RingBufReader(join(this.#dir, 'events'));
+    this.reader = new RingBufReader(guardPins(name, o.bpffs).events);
     this.#learn();
   }
 
-  get #dir(): string { return join(guardsDir(this.o.bpffs), this.name); }
+  get #dir(): string { return guardPins(this.name, this.o.bpffs).dir; }
 
   /** The kernel id of the ring buffer read (a pin replaced by another map is told apart by it). */
   get mapId(): number { return this.reader.mapId; }

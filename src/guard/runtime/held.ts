@@ -8,7 +8,7 @@ import { BpfMap } from '../../bpf/map.js';
 import { Link } from '../../bpf/link.js';
 import { Program } from '../../bpf/prog.js';
 import { pinDir } from '../../bpf/pin.js';
-import { guardsDir } from './status.js';
+import { guardPins, linkPinCgroupId, type GuardObject, type GuardPins } from './layout.js';
 
 type Pinnable = { pin(path: string): void; close(): void };
 
@@ -18,24 +18,27 @@ export class HeldGuard implements Disposable {
   /** Live links by the id of their cgroup. */
   readonly #links = new Map<bigint, Link>();
 
-  private constructor(readonly name: string, readonly dir: string) {}
+  private constructor(readonly name: string, readonly pins: GuardPins) {}
 
   /** Open everything pinned for the guard now (after an apply or a repair). */
   static open(name: string, bpffs?: string): HeldGuard {
-    const h = new HeldGuard(name, join(guardsDir(bpffs), name));
-    const at = (f: string) => join(h.dir, f);
+    const pins = guardPins(name, bpffs);
+    const h = new HeldGuard(name, pins);
     try {
-      if (existsSync(at('prog'))) h.#objects.set('prog', Program.openPinned(at('prog')));
-      for (const f of ['counters', 'events', 'meta']) if (existsSync(at(f))) h.#objects.set(f, BpfMap.openPinnedBytes(at(f)));
-      for (const f of existsSync(h.dir) ? readdirSync(h.dir) : []) {
-        if (!/^link-\d+$/.test(f)) continue;
-        const l = Link.openPinned(at(f));
+      if (existsSync(pins.prog)) h.#objects.set('prog', Program.openPinned(pins.prog));
+      for (const f of ['counters', 'events', 'meta'] as const) if (existsSync(pins[f])) h.#objects.set(f, BpfMap.openPinnedBytes(pins[f]));
+      for (const f of existsSync(pins.dir) ? readdirSync(pins.dir) : []) {
+        if (linkPinCgroupId(f) === undefined) continue;
+        const l = Link.openPinned(join(pins.dir, f));
         const { cgroupId } = l.info();
         if (cgroupId === 0n || h.#links.has(cgroupId)) l.close(); else h.#links.set(cgroupId, l);
       }
     } catch (e) { h.close(); throw e; }
     return h;
   }
+
+  /** Every object of a guard was pinned when opened (not caught between a deletion and a repair). */
+  get complete(): boolean { return ['prog', 'counters', 'events', 'meta'].every((f) => this.#objects.has(f)); }
 
   /** Ids of the held program and links: a refresh is needed when the pinned ones differ. */
   get programId(): number | undefined { const p = this.#objects.get('prog'); return p ? (p as Program).info().id : undefined; }
@@ -46,14 +49,15 @@ export class HeldGuard implements Disposable {
    */
   restorePins(): string[] {
     const restored: string[] = [];
-    const missing = [...this.#objects.keys()].filter((f) => !existsSync(join(this.dir, f)));
-    const links = [...this.#links].filter(([id, l]) => !existsSync(join(this.dir, `link-${id}`)) && l.info().cgroupId !== 0n);
+    const p = this.pins;
+    const missing = [...this.#objects.keys()].filter((f) => !existsSync(p[f as GuardObject]));
+    const links = [...this.#links].filter(([id, l]) => !existsSync(p.link(id)) && l.info().cgroupId !== 0n);
     if (!missing.length && !links.length) return restored;
-    pinDir(this.dir);
+    pinDir(p.dir);
     // The program before the links and the metadata last: readers never see metadata without a program.
-    for (const f of ['prog', 'counters', 'events']) if (missing.includes(f)) { this.#objects.get(f)!.pin(join(this.dir, f)); restored.push(f); }
-    for (const [id, l] of links) { l.pin(join(this.dir, `link-${id}`)); restored.push(`link-${id}`); }
-    if (missing.includes('meta')) { this.#objects.get('meta')!.pin(join(this.dir, 'meta')); restored.push('meta'); }
+    for (const f of ['prog', 'counters', 'events'] as const) if (missing.includes(f)) { this.#objects.get(f)!.pin(p[f]); restored.push(f); }
+    for (const [id, l] of links) { l.pin(p.link(id)); restored.push(`link-${id}`); }
+    if (missing.includes('meta')) { this.#objects.get('meta')!.pin(p.meta); restored.push('meta'); }
     return restored;
   }
 

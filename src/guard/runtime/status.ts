@@ -3,13 +3,14 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfMap } from '../../bpf/map.js';
-import { DEFAULT_BPFFS } from '../../bpf/pin.js';
 import { dropsCounterIndex, specialRuleIds } from '../compiler/abi.js';
 import type { Policy } from '../model.js';
 import { policyFromJson } from '../model-json.js';
 import { GuardInputError } from './errors.js';
+import { guardPins, guardsDir } from './layout.js';
+import { GUARD_NAME } from './names.js';
 
-export const guardsDir = (bpffs = DEFAULT_BPFFS) => join(bpffs, 'sysward', 'guards');
+export { guardsDir } from './layout.js';
 
 export const META_VERSION = 1;
 
@@ -21,6 +22,11 @@ export interface Meta {
   /** Stamped into each event of this version of the program. */
   generation: number;
   owner: GuardOwner;
+  /**
+   * For the daemon's guards: the config directory of the daemon that manages it. A daemon removes
+   * only its own guards (another daemon on the host, with another config, keeps its own).
+   */
+  managedBy?: string;
   /** Kernel ids of what the apply pinned, to tell a half-finished or foreign change (reconcile). */
   programId?: number; countersId?: number; eventsId?: number;
   /** Exempt cgroups as resolved at apply (a cgroup made again has a new id). */
@@ -35,13 +41,17 @@ export interface Meta {
 }
 
 export function readGuardMeta(dir: string): Meta | undefined {
-  const path = join(dir, 'meta');
+  const path = join(dir, 'meta'); // dir: guardPins(…).dir (layout.ts)
   if (!existsSync(path)) return undefined;
-  using m = BpfMap.openPinnedBytes(path);
-  const v = m.get(Buffer.alloc(4));
-  if (!v) return undefined;
-  const meta = JSON.parse(v.subarray(4, 4 + v.readUInt32LE(0)).toString()) as Meta;
-  return meta.version === META_VERSION ? meta : undefined;
+  // A pin that is not a guard's metadata (another map put there) reads as none, never as a throw.
+  let meta: Meta;
+  try {
+    using m = BpfMap.openPinnedBytes(path);
+    const v = m.get(Buffer.alloc(m.info().keySize));
+    if (!v || v.length < 4) return undefined;
+    meta = JSON.parse(v.subarray(4, 4 + v.readUInt32LE(0)).toString()) as Meta;
+  } catch { return undefined; }
+  return meta?.version === META_VERSION ? meta : undefined;
 }
 
 export interface GuardStatus {
@@ -58,14 +68,15 @@ export interface GuardStatus {
 
 /** What `guard ls` shows: scope, rules and counters of a pinned guard. */
 export function guardStatus(name: string, bpffs?: string): GuardStatus {
-  const dir = join(guardsDir(bpffs), name);
-  if (!existsSync(join(dir, 'prog'))) throw new GuardInputError(`no guard named ${name}; list them with \`sysward guard ls\``);
+  const pins = guardPins(name, bpffs);
+  const dir = pins.dir;
+  if (!existsSync(pins.prog)) throw new GuardInputError(`no guard named ${name}; list them with \`sysward guard ls\``);
   const meta = readGuardMeta(dir);
   const policy = meta ? policyFromJson(meta.policy) : undefined;
   const counters: GuardStatus['counters'] = [];
   let droppedEvents = 0n;
-  if (existsSync(join(dir, 'counters'))) {
-    using m = BpfMap.openPinnedBytes(join(dir, 'counters'));
+  if (existsSync(pins.counters)) {
+    using m = BpfMap.openPinnedBytes(pins.counters);
     const sum = (b: Buffer | undefined) => { let t = 0n; for (let o = 0; b && o < b.length; o += 8) t += b.readBigUInt64LE(o); return t; };
     const key = (i: number) => { const k = Buffer.alloc(4); k.writeUInt32LE(i); return k; };
     const n = policy?.rules.length ?? Math.floor(m.maxEntries / 3) - 2;
@@ -81,11 +92,11 @@ export function guardStatus(name: string, bpffs?: string): GuardStatus {
 
 /** The pinned guard's metadata, or undefined when there is no such guard. */
 export function guardMeta(name: string, bpffs?: string): Meta | undefined {
-  return readGuardMeta(join(guardsDir(bpffs), name));
+  return readGuardMeta(guardPins(name, bpffs).dir);
 }
 
 export function listGuards(bpffs?: string): string[] {
   const dir = guardsDir(bpffs);
-  return existsSync(dir) ? readdirSync(dir).filter((n) => existsSync(join(dir, n, 'prog'))).sort() : [];
+  return existsSync(dir) ? readdirSync(dir).filter((n) => GUARD_NAME.test(n) && existsSync(guardPins(n, bpffs).prog)).sort() : [];
 }
 

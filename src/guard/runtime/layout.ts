@@ -1,0 +1,39 @@
+// The one owner of where a guard lives in bpffs. Everything that reads or writes a guard's pins
+// takes its paths from here:
+//
+//   /sys/fs/bpf/sysward/                 the lock every writer holds (lock.ts)
+//   /sys/fs/bpf/sysward/guards/NAME/     one folder per guard:
+//     prog       the program            counters   per-rule counters (per-CPU array)
+//     events     the event ring buffer  meta       the policy and what was applied (status.ts)
+//     link-<cgroup id>                  the link on each guarded cgroup
+import { join } from 'node:path';
+import { DEFAULT_BPFFS } from '../../bpf/pin.js';
+import { checkGuardName } from './names.js';
+
+/** sysward's folder in bpffs: the guards' lock is taken on it. */
+export const syswardRoot = (bpffs = DEFAULT_BPFFS) => join(bpffs, 'sysward');
+
+/** The folder holding one folder per guard. */
+export const guardsDir = (bpffs = DEFAULT_BPFFS) => join(syswardRoot(bpffs), 'guards');
+
+/** The pins of every guard, besides its links. */
+export const GUARD_OBJECTS = ['prog', 'counters', 'events', 'meta'] as const;
+export type GuardObject = (typeof GUARD_OBJECTS)[number];
+
+export interface GuardPins extends Record<GuardObject, string> {
+  dir: string;
+  /** The pin of the link on the cgroup with this id. */
+  link(cgroupId: bigint | string): string;
+}
+
+/** Paths of a guard's pins; the name is checked (it becomes a path). */
+export function guardPins(name: string, bpffs?: string): GuardPins {
+  const dir = join(guardsDir(bpffs), checkGuardName(name));
+  return {
+    dir, prog: join(dir, 'prog'), counters: join(dir, 'counters'), events: join(dir, 'events'), meta: join(dir, 'meta'),
+    link: (cgroupId) => join(dir, `link-${cgroupId}`),
+  };
+}
+
+/** The cgroup id a file name in a guard's folder is the link pin of, or undefined. */
+export const linkPinCgroupId = (file: string): string | undefined => /^link-(\d+)$/.exec(file)?.[1];
