@@ -1,8 +1,11 @@
-// The long-running service: applies the configured policies, keeps them in force across reloads,
-// restarts and crashes (guards are pinned; the daemon only adopts and replaces them), guards new
-// containers as they appear, writes the audit log, serves metrics, health and a dashboard on loopback.
+// The long-running service, as a control loop: the desired state (the configured guards' last good
+// policies) is compared with the kernel on every config, cgroup and pin change and on a timer, and
+// what differs is put back (docs/daemon.md, "Reconciling"). Around the loop, each in its own file:
+// reading the config (config.ts, config-reader.ts), the saved desired state (desired.ts), cgroup
+// watching (cgroup-watch.ts), the audit log (audit-log.ts), metrics (metrics.ts) and the loopback
+// HTTP endpoints (http.ts, dashboard.ts).
 import { existsSync, statSync, watch, readdirSync, type FSWatcher } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import { FD } from '../bpf/sys/fd.js';
 import { enableStats } from '../bpf/sys/bpf.js';
@@ -10,6 +13,7 @@ import { ensureBpffs } from '../bpf/pin.js';
 import { probeProgramType } from '../bpf/features.js';
 import { findCgroup2Mount } from '../cgroup/hierarchy.js';
 import { cgroupNamer, classifyCgroup, CONTAINER_ROOTS } from '../cgroup/containers.js';
+import { CgroupWatcher, scanContainers } from './cgroup-watch.js';
 import type { Policy } from '../guard/model.js';
 import {
   extendGuard, guardMeta, guardsDir, listGuards, reconcileGuard, removeGuard,
@@ -26,7 +30,8 @@ import { DEFAULT_CONFIG_DIR, type Config } from './config.js';
 import { readConfigOffThread } from './config-reader.js';
 import { loadDesired, saveDesired, sameDesired, type DesiredGuard } from './desired.js';
 import { DaemonMetrics } from './metrics.js';
-import { EventFeed, serveDashboard } from './dashboard.js';
+import { EventFeed } from './dashboard.js';
+import { serveDaemon } from './http.js';
 import { guardStatus } from '../guard/runtime/status.js';
 import { readSystemPressure, type PressureLine } from '../observe/psi.js';
 
@@ -47,8 +52,6 @@ export const DEFAULT_POLL_MS = 1000;
 export const DEFAULT_SETTLE_MS = 10_000;
 /** How long a reconcile pass waits for another writer's lock before trying again at the next. */
 const DAEMON_LOCK_WAIT_MS = 50;
-/** Deepest cgroup folder watched for new containers (and walked at start). */
-const MAX_WATCH_DEPTH = 4;
 
 export interface DaemonOptions {
   configDir?: string;
@@ -130,14 +133,12 @@ export class Daemon {
   #reloading: Promise<unknown> = Promise.resolve();
   #reloadQueued: Promise<ReloadReport> | undefined;
   #stateError: string | undefined;
-  #scopeWatch: (() => void) | undefined;
+  #cgroupWatch: CgroupWatcher | undefined;
   #containerGuards: string[] = [];
   /** Every desired guard's kernel objects, held open: a deleted pin detaches nothing. */
   #held = new Map<string, HeldGuard>();
   /** inotify on each guard's bpffs folder (by inode: a folder made again needs a new watch). */
   #pinWatchers = new Map<string, { ino: number; w: FSWatcher }>();
-  /** inotify watches on cgroup folders, by path: closed when the folder goes. */
-  #cgroupWatchers = new Map<string, FSWatcher>();
   #server: Server | undefined;
   #watchers: FSWatcher[] = [];
   #timers: NodeJS.Timeout[] = [];
@@ -177,7 +178,7 @@ export class Daemon {
     if (this.o.bpfStats) this.#stats = enableStats();
     if (this.o.stateDir) this.#saved = loadDesired(this.o.stateDir, this.#log);
     // Health and metrics answer from the start, while the first reload parses and applies.
-    if (this.o.listen !== null) await this.#serve(this.o.listen ?? DEFAULT_LISTEN);
+    if (this.o.listen !== null) this.#server = await serveDaemon(this, this.o.listen ?? DEFAULT_LISTEN, this.#log);
     await this.reload('start');
     this.#watchConfig();
     this.#watchGuardsDir();
@@ -518,7 +519,7 @@ export class Daemon {
   }
 
   /** Watch the folder of each scope cgroup (or its nearest existing ancestor). */
-  #watchScopes(): void { this.#scopeWatch?.(); }
+  #watchScopes(): void { this.#cgroupWatch?.watchScopes(); }
 
   /**
    * New container cgroups: one inotify watch per cgroup directory that may hold containers (not
@@ -526,73 +527,17 @@ export class Daemon {
    * docs/daemon.md); new slices get their own watch. The poll is the safety net.
    */
   #watchCgroups(): void {
-    const watched = this.#cgroupWatchers;
-    /** Stop watching a cgroup that went, and everything below it (the kernel keeps a watch on a removed folder). */
-    const unwatch = (rel: string) => {
-      for (const [p, w] of watched) if (p === rel || p.startsWith(`${rel}/`)) { w.close(); watched.delete(p); }
-    };
-    const depthOf = (rel: string) => rel.split('/').filter(Boolean).length;
-    const watchDir = (rel: string, scope = false) => {
-      if (watched.has(rel) || (!scope && CONTAINER_ROOTS.includes(rel))) return;
-      // Containers sit at most a few levels down; deeper folders (a delegated subtree that anyone
-      // in it may fill) are not watched unless a scope names a cgroup there. The poll covers them.
-      if (!scope && depthOf(rel) > MAX_WATCH_DEPTH) return;
-      let w: FSWatcher;
-      try {
-        w = watch(join(this.#mount, rel), (type, name) => { try {
-          if (type !== 'rename' || !name) return;
-          if (name.includes('.') && !/\.(scope|slice|service)$/.test(name) && !this.#scopePaths().has(`${rel === '/' ? '' : rel}/${name}`)) return;
-          const seen = process.hrtime.bigint();
-          const path = `${rel === '/' ? '' : rel}/${name}`;
-          const scopes = this.#scopePaths();
-          if (scopes.has(path)) this.#reconcileSoon();
-          if (!existsSync(join(this.#mount, path))) { unwatch(path); return; }
-          if (classifyCgroup(path)) { if (this.#containerGuards.length) this.#guardContainer(path, seen); } else watchDir(path);
-          // A folder on the way to a scope cgroup: watch it, so the cgroup's creation is seen.
-          if ([...scopes].some((p) => p.startsWith(`${path}/`))) this.#watchScopes();
-        } catch (e) { this.#log(`cgroup watch: ${(e as Error).message}`); } });
-      } catch { return; }
-      w.on('error', () => { unwatch(rel); });
-      watched.set(rel, w);
-    };
-    const walk = (rel: string, depth: number) => {
-      watchDir(rel);
-      if (depth >= MAX_WATCH_DEPTH) return;
-      let entries;
-      try { entries = readdirSync(join(this.#mount, rel), { withFileTypes: true }); } catch { return; }
-      for (const e of entries) {
-        if (!e.isDirectory()) continue;
-        const p = `${rel === '/' ? '' : rel}/${e.name}`;
-        if (!classifyCgroup(p) && !CONTAINER_ROOTS.includes(p)) walk(p, depth + 1);
-      }
-    };
-    walk('/', 0);
-    this.#scopeWatch = () => {
-      for (const p of this.#scopePaths()) {
-        let dir = p.split('/').slice(0, -1).join('/') || '/';
-        while (dir !== '/' && !existsSync(join(this.#mount, dir))) dir = dir.split('/').slice(0, -1).join('/') || '/';
-        watchDir(dir, true);
-      }
-    };
-    this.#scopeWatch();
+    this.#cgroupWatch = new CgroupWatcher(this.#mount, {
+      scopePaths: () => this.#scopePaths(),
+      onScopeChange: () => this.#reconcileSoon(),
+      onContainer: (path, seen) => { if (this.#containerGuards.length) this.#guardContainer(path, seen); },
+      log: this.#log,
+    });
+    this.#cgroupWatch.start();
   }
 
   #scanContainers(): void {
-    if (!this.#containerGuards.length) return;
-    const roots = CONTAINER_ROOTS;
-    const walk = (dir: string, rel: string, depth: number) => {
-      if (depth > 6) return;
-      let entries;
-      try { entries = readdirSync(dir, { withFileTypes: true }); } catch { return; }
-      for (const e of entries) {
-        if (!e.isDirectory()) continue;
-        const p = `${rel}/${e.name}`;
-        if (roots.includes(p)) continue; // covered by the root's own attachment
-        if (classifyCgroup(p)) this.#guardContainer(p, process.hrtime.bigint());
-        else walk(join(dir, e.name), p, depth + 1);
-      }
-    };
-    walk(this.#mount, '', 0);
+    if (this.#containerGuards.length) scanContainers(this.#mount, (p) => this.#guardContainer(p, process.hrtime.bigint()));
   }
 
   #guardContainer(path: string, seen: bigint): void {
@@ -612,40 +557,14 @@ export class Daemon {
     }
   }
 
-  async #serve(listen: { host: string; port: number }): Promise<void> {
-    this.#server = createServer((req, res) => {
-      if (req.url === '/metrics') {
-        this.metrics.registry.metrics().then((text) => {
-          res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
-          res.end(text);
-        }, (e) => { res.writeHead(500); res.end(String(e)); });
-        return;
-      }
-      if (req.url === '/healthz' || req.url === '/health') {
-        const guards = listGuards(this.o.bpffs);
-        const status = this.#health(guards);
-        res.writeHead(status === 'ok' ? 200 : 503, { 'content-type': 'application/json' });
-        res.end(`${JSON.stringify({ status, guards, problems: Object.fromEntries(this.#problems), waitingFor: this.#waiting(), configErrors: this.#configErrors, readers: [...this.#readers.keys()], lastReload: this.lastReload, events: { written: this.audit.written, failed: this.audit.failed } })}\n`);
-        return;
-      }
-      if (req.url === '/api/status') {
-        let body: string;
-        try { body = JSON.stringify(this.status()); } catch (e) { res.writeHead(500, { 'content-type': 'text/plain' }); res.end(`${(e as Error).message}\n`); return; }
-        res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-        res.end(`${body}\n`);
-        return;
-      }
-      if (req.url === '/api/events') { this.feed.subscribe(req, res); return; }
-      if (req.method === 'GET' && serveDashboard(req.url ?? '', res)) return;
-      res.writeHead(404, { 'content-type': 'text/plain' });
-      res.end('sysward daemon: / (dashboard), /metrics (Prometheus), /healthz, /api/status, /api/events\n');
-    });
-    await new Promise<void>((resolve, reject) => {
-      this.#server!.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'EADDRINUSE' ? new Error(`cannot listen on ${listen.host}:${listen.port}: the address is in use (another sysward daemon?); pass --listen HOST:PORT`) : e));
-      this.#server!.listen(listen.port, listen.host, resolve);
-    });
-    const base = `http://${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${(this.#server.address() as { port: number }).port}`;
-    this.#log(`dashboard on ${base}/, metrics on ${base}/metrics, health on ${base}/healthz`);
+  /** /healthz: ok while every configured guard is in force. */
+  health(): { ok: boolean; body: unknown } {
+    const guards = listGuards(this.o.bpffs);
+    const status = this.#health(guards);
+    return {
+      ok: status === 'ok',
+      body: { status, guards, problems: Object.fromEntries(this.#problems), waitingFor: this.#waiting(), configErrors: this.#configErrors, readers: [...this.#readers.keys()], lastReload: this.lastReload, events: { written: this.audit.written, failed: this.audit.failed } },
+    };
   }
 
   /** What the dashboard shows: the guards in force with their counters, the last reload, the event log. */
@@ -692,8 +611,7 @@ export class Daemon {
     for (const t of this.#timers) clearInterval(t);
     for (const w of this.#watchers) w.close();
     for (const name of [...this.#held.keys()]) this.#release(name);
-    for (const w of this.#cgroupWatchers.values()) w.close();
-    this.#cgroupWatchers.clear();
+    this.#cgroupWatch?.close();
     // Drain what is queued before leaving, so stopping loses no event that had arrived.
     await Promise.all([...this.#readers.values()].map(async (r) => { r.stream.drain(r.handle); await r.stream.close(); }));
     this.#readers.clear();
