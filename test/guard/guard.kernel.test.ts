@@ -102,10 +102,16 @@ test('kernel: the most specific rule wins: exact over wildcard over subtree, def
 });
 
 test('kernel: a wildcard rule matches an interface created after the guard', kernel(), async () => {
+  // A new interface starts with conf.default.forwarding, which a new network namespace copies from
+  // the host's (1 on every Docker host): the write is of the other value, so it would show.
   const r = await guarded(policyHead('  - key: net.ipv4.conf.*.forwarding\n    action: deny\n'),
-    `${W}ip link add swtest0 type veth peer name swtest1 && w net/ipv4/conf/swtest0/forwarding 1`);
-  assert.equal(r.lines[0], 'net/ipv4/conf/swtest0/forwarding Operation not permitted 0');
-  assert.equal(only(r.events, 'refused')[0]?.key, 'net.ipv4.conf.swtest0.forwarding');
+    `${W}ip link add swtest0 type veth peer name swtest1 && b=$(cat /proc/sys/net/ipv4/conf/swtest0/forwarding) && echo "before $b" && w net/ipv4/conf/swtest0/forwarding $((1 - b))`);
+  const before = r.lines[0]?.replace(/^before /, '');
+  assert.match(before ?? '', /^[01]$/, r.lines.join('\n'));
+  assert.equal(r.lines[1], `net/ipv4/conf/swtest0/forwarding Operation not permitted ${before}`);
+  const [e] = only(r.events, 'refused');
+  assert.equal(e?.key, 'net.ipv4.conf.swtest0.forwarding');
+  assert.equal(e?.newValue, String(1 - Number(before)));
 });
 
 test('kernel: bypass attempts are refused: split writes, pwrite at an offset, other paths, long values, grandchild cgroups', kernel(), async () => {
