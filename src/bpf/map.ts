@@ -26,6 +26,13 @@ export interface MapSpec<K, V> {
 }
 
 const PER_CPU = new Set<MapTypeName>(['PERCPU_HASH', 'PERCPU_ARRAY', 'LRU_PERCPU_HASH', 'PERCPU_CGROUP_STORAGE']);
+
+/** Per-CPU map types: user space reads and writes one value per possible CPU. */
+export const isPerCpu = (type: MapTypeName | string): boolean => PER_CPU.has(type as MapTypeName);
+
+/** Bytes of a value as user space sees it: per-CPU maps hold one 8-byte aligned value per possible CPU. */
+export const userValueSize = (type: MapTypeName | string, valueSize: number): number =>
+  (isPerCpu(type) ? Math.ceil(valueSize / 8) * 8 * possibleCpuCount() : valueSize);
 /** Per-CPU maps give one value per CPU: the JS value type is V[]. */
 export type MapValue<T extends MapTypeName, V> = T extends 'PERCPU_HASH' | 'PERCPU_ARRAY' | 'LRU_PERCPU_HASH' ? V[] : V;
 
@@ -86,7 +93,7 @@ export class BpfMap<K, V> implements Disposable {
     try {
       const info = readMapInfo(fd);
       const type = (info.typeName in MapType ? info.typeName : 'UNSPEC') as MapTypeName;
-      const valueSize = PER_CPU.has(type) ? Math.ceil(info.valueSize / 8) * 8 * possibleCpuCount() : info.valueSize;
+      const valueSize = userValueSize(type, info.valueSize);
       if (info.keySize !== key.sizeBytes || valueSize !== value.sizeBytes) {
         throw new TypeError(`map ${info.name || info.id} has ${info.keySize}-byte keys and ${info.valueSize}-byte values; the codecs given are ${key.sizeBytes} and ${value.sizeBytes} bytes (per-CPU maps: give perCpu(codec, n))`);
       }
@@ -103,7 +110,7 @@ export class BpfMap<K, V> implements Disposable {
     const fd = objGet(path, 0, 'map');
     try {
       const info = readMapInfo(fd);
-      const valueSize = PER_CPU.has(info.typeName as MapTypeName) ? Math.ceil(info.valueSize / 8) * 8 * possibleCpuCount() : info.valueSize;
+      const valueSize = userValueSize(info.typeName, info.valueSize);
       return BpfMap.fromFD(fd, bytes(info.keySize), bytes(valueSize));
     } catch (e) { fd.close(); throw e; }
   }
@@ -114,7 +121,7 @@ export class BpfMap<K, V> implements Disposable {
     if (!fd) throw new Error(`map id ${id} does not exist (any more); list maps with \`sysward bpf maps\``);
     try {
       const info = readMapInfo(fd);
-      const valueSize = PER_CPU.has(info.typeName as MapTypeName) ? Math.ceil(info.valueSize / 8) * 8 * possibleCpuCount() : info.valueSize;
+      const valueSize = userValueSize(info.typeName, info.valueSize);
       return BpfMap.fromFD(fd, bytes(info.keySize), bytes(valueSize));
     } catch (e) { fd.close(); throw e; }
   }

@@ -1,7 +1,7 @@
 // Programs: load with the verifier log surfaced readably, read back info and statistics.
 import {
   AttachType, BPF_TAG_SIZE, Cmd, FD, ProgInfo, ProgType, SysError, cString, errnoName, errnoValue,
-  TestRunAttr, bpf, getFdById, objGet, objGetInfo, objPin, progLoadRaw,
+  TestRunAttr, bpf, getFdById, objGet, objGetInfo, objPin, progLoadRaw, type ErrorHints, type ProgLoadOptions,
 } from './sys/index.js';
 import { validateObjectName } from './map.js';
 
@@ -126,6 +126,46 @@ export function readJitedFunctions(fd: FD): JitedFunctions {
   };
 }
 
+export interface VerifierLogOptions {
+  /** What is loaded, for messages: "CGROUP_SYSCTL program sw_x". */
+  what: string;
+  logLevel?: 1 | 2;
+  /** Load with the log even when it succeeds (the log is returned). */
+  keepLog?: boolean;
+  /** Fixes for errnos the kernel gives without a log (EPERM). */
+  hints?: ErrorHints;
+  /** The fix when the kernel refused with no log at all. */
+  noLog: string;
+  /** Written before the verifier's summary (a program's name in an object). */
+  prefix?: string;
+  /** More words on a refusal, from the log (e.g. which kfunc or CO-RE relocation is missing). */
+  explain?: (log: string) => string;
+}
+
+/**
+ * BPF_PROG_LOAD, the one verifier-log loop of the toolkit (programs built here and objects built by
+ * clang alike): the first attempt runs without a log (fast); a refusal is retried with the log, the
+ * buffer growing until the whole log fits, so the error says why.
+ */
+export function loadWithVerifierLog(attr: ProgLoadOptions, o: VerifierLogOptions): { fd: number; log: string } {
+  if (!o.keepLog) {
+    const fd = progLoadRaw(attr);
+    if (fd >= 0) return { fd, log: '' };
+    // Whatever the errno, the verifier may have said why (ENOENT: a kernel symbol it did not find).
+  }
+  for (let size = 256 * 1024; ; size *= 4) {
+    const log = Buffer.alloc(size);
+    const fd = progLoadRaw({ ...attr, log_level: o.logLevel ?? 1, log_size: size, log_buf: log });
+    const text = cString(log);
+    if (fd >= 0) return { fd, log: text };
+    if (-fd === ENOSPC && size < MAX_LOG_BYTES) continue;
+    if (!text.trim() && !['EACCES', 'EINVAL', 'ENOSPC'].includes(errnoName(-fd))) throw new SysError(`loading ${o.what}`, -fd, o.hints ?? {});
+    const { summary, failingInstruction } = summarizeVerifierLog(text || errnoName(-fd));
+    const more = text ? o.explain?.(text) ?? '' : '';
+    throw new VerifierError(-fd, text ? `${o.prefix ?? ''}${summary}${more}` : `${o.prefix ?? ''}the kernel refused the program (${errnoName(-fd)}) and wrote no log: ${o.noLog}`, text, failingInstruction);
+  }
+}
+
 export class Program implements Disposable {
   private constructor(readonly handle: FD, readonly verifierLog = '') {}
 
@@ -146,26 +186,12 @@ export class Program implements Disposable {
       prog_type: ProgType[spec.type], insn_cnt: insns.length / 8, insns, license,
       prog_name: spec.name ?? '', expected_attach_type: spec.expectedAttachType ? AttachType[spec.expectedAttachType] : 0,
     };
-    if (!spec.keepLog) {
-      const fd = progLoadRaw(base);
-      if (fd >= 0) return new Program(new FD(fd, 'program'));
-      if (errnoName(-fd) !== 'EACCES' && errnoName(-fd) !== 'EINVAL' && errnoName(-fd) !== 'ENOSPC') {
-        throw new SysError(`loading ${spec.type} program${spec.name ? ` ${spec.name}` : ''}`, -fd, {
-          EPERM: 'run as root, or give the process CAP_BPF with CAP_NET_ADMIN (CAP_SYS_ADMIN for tracing types)',
-        });
-      }
-    }
-    let size = 64 * 1024;
-    for (;;) {
-      const log = Buffer.alloc(size);
-      const attr = { ...base, log_level: spec.logLevel ?? 1, log_size: size, log_buf: log };
-      const fd = progLoadRaw(attr);
-      const text = cString(log);
-      if (fd >= 0) return new Program(new FD(fd, 'program'), text);
-      if (-fd === ENOSPC && size < MAX_LOG_BYTES) { size *= 4; continue; }
-      const { summary, failingInstruction } = summarizeVerifierLog(text || errnoName(-fd));
-      throw new VerifierError(-fd, text ? summary : `the kernel refused the program (${errnoName(-fd)}) and wrote no log: check the program type and expected attach type against \`sysward probe\``, text, failingInstruction);
-    }
+    const fd = loadWithVerifierLog(base, {
+      what: `${spec.type} program${spec.name ? ` ${spec.name}` : ''}`, logLevel: spec.logLevel ?? 1, keepLog: spec.keepLog ?? false,
+      hints: { EPERM: 'run as root, or give the process CAP_BPF with CAP_NET_ADMIN (CAP_SYS_ADMIN for tracing types)' },
+      noLog: 'check the program type and expected attach type against `sysward probe`',
+    });
+    return new Program(new FD(fd.fd, 'program'), fd.log);
   }
 
   /** Wrap an fd we own. */

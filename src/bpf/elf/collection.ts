@@ -6,26 +6,23 @@ import { Btf, BtfError } from '../btf/btf.js';
 import { decodeValue, type BtfValue } from '../btf/decode.js';
 import { resolveCoreRelo, patchCoreInsn } from '../btf/core.js';
 import { type Codec, bytes, none } from '../codec.js';
-import { possibleCpuCount } from '../cpus.js';
 import { attachCgroup, Link, type CgroupLink } from '../link.js';
-import { BpfMap, validateObjectName } from '../map.js';
-import { Program, VerifierError, summarizeVerifierLog } from '../prog.js';
+import { BpfMap, userValueSize, validateObjectName } from '../map.js';
+import { Program, loadWithVerifierLog } from '../prog.js';
 import {
-  AttachType, FD, MapFlag, MapType, ProgLoadFlag, ProgType, SysError, btfLoadRaw, cString, errnoName, errnoValue,
-  linkCreate, linkCreateTracing, mapCreate, mapFreeze, mapUpdateElem, progLoadRaw, rawTracepointOpen,
+  AttachType, FD, MapFlag, MapType, ProgLoadFlag, ProgType, SysError, btfLoadRaw, cString,
+  linkCreate, linkCreateTracing, mapCreate, mapFreeze, mapUpdateElem, rawTracepointOpen,
 } from '../sys/index.js';
 import { perfEventOpenTracepoint } from '../sys/perf.js';
 import { openProbeEvent } from './probe.js';
 import { POISON_KFUNC_BASE, kernelFacts, kconfigValue, resolveKernelExterns, type ResolvedExtern } from './externs.js';
 import type { MapObjectSpec, MapSlot, ObjectSpec, ProgramObjectSpec } from './object.js';
 
-const ENOSPC = errnoValue('ENOSPC');
 const PSEUDO_MAP_FD = 1;
 const PSEUDO_MAP_VALUE = 2;
 const PSEUDO_BTF_ID = 3;
 const PSEUDO_KFUNC_CALL = 2;
 const OP_CALL = 0x85;
-const PER_CPU = new Set(['PERCPU_HASH', 'PERCPU_ARRAY', 'LRU_PERCPU_HASH', 'PERCPU_CGROUP_STORAGE']);
 const MAP_IN_MAP = new Set(['ARRAY_OF_MAPS', 'HASH_OF_MAPS']);
 
 export interface LoadOptions {
@@ -246,7 +243,7 @@ function createMap(m: MapObjectSpec, btf: BtfHandle | undefined): BpfMap<unknown
   }
   if (!fd) throw new Error(`map ${name} was not created`);
   try {
-    const valueSize = PER_CPU.has(m.type) ? Math.ceil(m.valueSize / 8) * 8 * possibleCpuCount() : m.valueSize;
+    const valueSize = userValueSize(m.type, m.valueSize);
     const key: Codec<unknown> = m.keySize === 0 ? none : m.keySize === 4 && m.data ? u32Key : bytes(m.keySize);
     const map = BpfMap.fromFD(fd, key, bytes(valueSize));
     if (m.data) {
@@ -359,30 +356,23 @@ function loadProgram(
       ...(p.lineInfo.length ? { line_info_rec_size: 16, line_info: lineInfo, line_info_cnt: p.lineInfo.length } : {}),
     } : {}),
   };
-  const fd = progLoadRaw(attr);
-  if (fd >= 0) return Program.fromFD(new FD(fd, 'program'));
-  // Again with a log: the verifier explains most refusals (whatever the errno), the syscall itself not.
-  for (let size = 256 * 1024; ; size *= 4) {
-    const log = Buffer.alloc(size);
-    const r = progLoadRaw({ ...attr, log_level: logLevel ?? 1, log_size: size, log_buf: log });
-    const text = cString(log);
-    if (r >= 0) return Program.fromFD(new FD(r, 'program'));
-    if (-r === ENOSPC && size < 1 << 28) continue;
-    if (!text.trim() && !['EACCES', 'EINVAL', 'ENOSPC'].includes(errnoName(-r))) {
-      throw new SysError(`loading ${p.type} program ${p.name} (SEC("${p.section}"))`, -r, {
-        EPERM: p.def.btfTarget && p.def.btfTarget !== 'tp_btf'
-          ? 'run as root (CAP_BPF, CAP_PERFMON; CAP_MAC_ADMIN for LSM); as root already, this kernel refuses trampoline programs (bpftool is refused too)'
-          : 'run as root, or give the process CAP_BPF with CAP_NET_ADMIN (CAP_PERFMON / CAP_SYS_ADMIN for tracing and LSM types)',
-      });
-    }
-    const { summary, failingInstruction } = summarizeVerifierLog(text || errnoName(-r));
-    const kfunc = /invalid func unknown#(\d+)/.exec(text);
-    const missingKfunc = kfunc ? spec.externs[Number(kfunc[1]) - POISON_KFUNC_BASE] : undefined;
-    const poisoned = /unknown#195896080|invalid func unknown#195896080/.test(text)
-      ? ` (a CO-RE relocation this kernel cannot satisfy: a field, type or enum value ${p.name} reads is missing from this kernel; guard it with bpf_core_field_exists / bpf_core_type_exists / bpf_core_enum_value_exists)`
-      : missingKfunc ? ` (a call to kfunc ${missingKfunc.name}, which this kernel lacks: guard it with bpf_ksym_exists(${missingKfunc.name}))` : '';
-    throw new VerifierError(-r, text ? `${p.name}: ${summary}${poisoned}` : `${p.name}: the kernel refused the program (${errnoName(-r)}) and wrote no log; check its SEC("${p.section}") against \`sysward probe\``, text, failingInstruction);
-  }
+  const { fd } = loadWithVerifierLog(attr, {
+    what: `${p.type} program ${p.name} (SEC("${p.section}"))`, prefix: `${p.name}: `, ...(logLevel ? { logLevel } : {}),
+    hints: {
+      EPERM: p.def.btfTarget && p.def.btfTarget !== 'tp_btf'
+        ? 'run as root (CAP_BPF, CAP_PERFMON; CAP_MAC_ADMIN for LSM); as root already, this kernel refuses trampoline programs (bpftool is refused too)'
+        : 'run as root, or give the process CAP_BPF with CAP_NET_ADMIN (CAP_PERFMON / CAP_SYS_ADMIN for tracing and LSM types)',
+    },
+    noLog: `check its SEC("${p.section}") against \`sysward probe\``,
+    explain: (text: string) => {
+      const kfunc = /invalid func unknown#(\d+)/.exec(text);
+      const missingKfunc = kfunc ? spec.externs[Number(kfunc[1]) - POISON_KFUNC_BASE] : undefined;
+      return /unknown#195896080|invalid func unknown#195896080/.test(text)
+        ? ` (a CO-RE relocation this kernel cannot satisfy: a field, type or enum value ${p.name} reads is missing from this kernel; guard it with bpf_core_field_exists / bpf_core_type_exists / bpf_core_enum_value_exists)`
+        : missingKfunc ? ` (a call to kfunc ${missingKfunc.name}, which this kernel lacks: guard it with bpf_ksym_exists(${missingKfunc.name}))` : '';
+    },
+  });
+  return Program.fromFD(new FD(fd, 'program'));
 }
 
 /** Fill in a __ksym extern: a kfunc call by BTF id, a 64-bit load of a BTF id (typed) or an address. */
