@@ -95,7 +95,10 @@ test('kernel: attack: the daemon does not take over a guard applied by the CLI (
     assert.equal(d().status().status, 'guard not in force');
     assert.match(d().status().problems[guard]!, /applied by `sysward guard apply`; the daemon does not take it over: rename the policy in .*c\.yaml, or remove that guard/);
     assert.equal(await leaksDuring(cli, 200), 0);
-    // Its config file removed: the CLI's guard is still not the daemon's to remove.
+    // Its config file replaced by another policy: the CLI's guard is still not the daemon's to
+    // remove. (Never an empty config directory in tests: that means the built-in default, whose
+    // audit-all guard goes on the root cgroup.)
+    writeFileSync(join(dir, 'd.yaml'), policy(`${guard}-other`, [relCg(svc)]));
     rmSync(join(dir, 'c.yaml'));
     await d().reload('test');
     await sleep(800);
