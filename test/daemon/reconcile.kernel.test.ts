@@ -295,16 +295,23 @@ test('kernel: reconcile: SIGHUP right after start is queued, never fatal', kerne
   }));
 });
 
-test('kernel: reconcile: a 10,000-rule policy is parsed off the thread that answers /healthz; a FIFO in the config directory blocks nothing', kernel(), async () => {
+test('kernel: reconcile: hostile files (a FIFO, an alias bomb) block nothing and a 10,000-rule policy is parsed off the thread that answers /healthz, while the guard in force lets nothing through', kernel(), async () => {
   await withFreshCgroup(async (abs) => withConfig('big', async (dir, state, guard) => {
     writeFileSync(join(dir, 'a.yaml'), policy(guard, relCg(abs)));
     spawnSync('mkfifo', [join(dir, 'zz.yaml')]);
+    // 384 bytes that expand to 9^6 values (the "billion laughs"): refused by the parser's limits.
+    const bomb = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
+    for (const [x, y] of [['b', 'a'], ['c', 'b'], ['d', 'c'], ['e', 'd'], ['f', 'e']]) bomb.push(`${x}: &${x} [*${y},*${y},*${y},*${y},*${y},*${y},*${y},*${y},*${y}]`);
+    writeFileSync(join(dir, 'bomb.yaml'), `${bomb.join('\n')}\n`);
+    const stop = join(dir, '..', 'stop');
     const big = `${guard}-big`;
     const d = new Daemon({ configDir: dir, listen: { host: '127.0.0.1', port: 0 }, stateDir: state, pollMs: 0, log: () => {} });
     try {
       await d.start();
       assert.ok(listGuards().includes(guard), 'the good policy beside the FIFO is applied');
+      const w = countingWriter(abs, stop);
       assert.match(d.lastReload!.report.errors.join('\n'), /zz\.yaml/);
+      assert.match(d.lastReload!.report.errors.join('\n'), /bomb\.yaml.*alias/s);
       const lines = [`name: ${big}`, 'default: allow', `scope: { cgroups: [${relCg(abs)}] }`, 'rules:'];
       for (let i = 0; i < 9999; i++) lines.push(`  - key: net.ipv4.bench_fake_key_${i}`, '    action: deny');
       lines.push('  - key: kernel.hostname', '    action: deny');
@@ -316,7 +323,11 @@ test('kernel: reconcile: a 10,000-rule policy is parsed off the thread that answ
       assert.equal(reloaded, false, '/healthz answered while the large policy was still being read');
       const r = await reload;
       assert.ok(r.applied.includes(big), JSON.stringify(r));
+      await w.started;
+      writeFileSync(stop, '');
+      assert.equal((await w.counts).leaks, 0);
     } finally {
+      writeFileSync(stop, '');
       await d.stop();
       if (listGuards().includes(big)) removeGuard(big);
     }
