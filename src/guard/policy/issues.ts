@@ -1,6 +1,6 @@
 // zod's issues about the shape of a policy → problems a person can act on, placed in the file.
 
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import { didYouMean } from '../../util/suggest.js';
 import type { PolicyProblem } from './errors.js';
 import { policySchema } from './schema.js';

@@ -1,12 +1,14 @@
 // Built-in profiles: policies shipped as YAML beside this file (container-host.yaml, kspp.yaml,
-// audit-all.yaml), parsed by the same parser as a user's policy. docs/profiles.md explains them.
+// audit-all.yaml), parsed by the same parser as a user's policy; the build parses them once
+// (prebuilt.ts). docs/profiles.md explains them.
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../../package-root.js';
 import type { Policy } from '../model.js';
+import { policyToJson } from '../model-json.js';
 import { parsePolicy } from '../policy/parse.js';
 import { closest } from '../../util/suggest.js';
+import { prebuiltProfile, profilesDir, type PrebuiltProfile } from './prebuilt.js';
 
 export interface ProfileInfo {
   name: string;
@@ -19,9 +21,6 @@ export interface ProfileInfo {
 export class UnknownProfileError extends Error {
   override name = 'UnknownProfileError';
 }
-
-// The YAML files stay in src/ (tsc copies no data files, and the CLI bundle lives elsewhere).
-const profilesDir = (): string => join(packageRoot(), 'src', 'guard', 'profiles');
 
 function profileNames(): string[] {
   // NAME.test.yaml beside a profile holds its unit tests (sysward test), not a profile.
@@ -42,7 +41,21 @@ export function profileText(name: string): string {
 
 /** A built-in profile as a policy, with origin `profile:NAME`. Throws UnknownProfileError. */
 export function loadProfile(name: string): Policy {
-  return parsePolicy(profileText(name), `profile:${name}`);
+  const text = profileText(name);
+  return prebuiltProfile(name, text) ?? parsePolicy(text, `profile:${name}`);
+}
+
+/**
+ * dist/bundle/profiles.json (prebuilt.ts), written by the build: every built-in profile parsed
+ * from its YAML now. Throws PolicyError when one is broken, which fails the build.
+ */
+export function prebuiltProfilesJson(): string {
+  const out: Record<string, PrebuiltProfile> = {};
+  for (const name of profileNames()) {
+    const yaml = profileText(name);
+    out[name] = { yaml, policy: policyToJson(parsePolicy(yaml, `profile:${name}`)) };
+  }
+  return `${JSON.stringify(out)}\n`;
 }
 
 /** The built-in profiles, by name. */

@@ -2,13 +2,14 @@
 // docs/profiles.md says they do.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Policy } from '../../../src/guard/model.js';
-import { lintPolicy } from '../../../src/guard/policy/index.js';
+import { lintPolicy, parsePolicy } from '../../../src/guard/policy/index.js';
 import { decidingRule } from '../../../src/guard/reference.js';
 import { listProfiles, loadProfile, profileText, UnknownProfileError } from '../../../src/guard/profiles/index.js';
+import { prebuiltProfile, prebuiltProfilesPath } from '../../../src/guard/profiles/prebuilt.js';
 import { DANGEROUS_KEYS } from '../../../src/sysctl/keys.js';
 import { dottedName, kernelName, parseSysctlName } from '../../../src/sysctl/names.js';
 import { repoRoot } from './fixtures.js';
@@ -47,6 +48,21 @@ for (const name of ['audit-all', 'container-host', 'kspp']) {
     assert.deepEqual(loadProfile(name), policy);
   });
 }
+
+test('the build\'s profiles (dist/bundle/profiles.json) are what their YAML parses to, and a changed YAML is parsed again', () => {
+  assert.ok(existsSync(prebuiltProfilesPath()), `${prebuiltProfilesPath()} is missing: run \`npm run build\` (scripts/bundle.mjs writes it)`);
+  for (const name of ['audit-all', 'container-host', 'kspp']) {
+    const parsed = parsePolicy(profileText(name), `profile:${name}`);
+    assert.deepEqual(prebuiltProfile(name), parsed, `${name}: the build's profile differs from its YAML (edited since? run \`npm run build\`)`);
+    assert.deepEqual(prebuiltProfile(name, profileText(name)), parsed, name);
+    // What the CLI and the daemon get: fresh objects each time (a caller may change its copy).
+    assert.notEqual(prebuiltProfile(name), prebuiltProfile(name));
+    // A profile edited since the build: not taken from the build.
+    assert.equal(prebuiltProfile(name, `${profileText(name)}# edited\n`), undefined);
+  }
+  assert.equal(prebuiltProfile('kpsp'), undefined);
+  assert.equal(prebuiltProfile('toString'), undefined);
+});
 
 test('an unknown profile name: what exists and a did-you-mean', () => {
   assert.throws(() => loadProfile('kpsp'), (e: unknown) => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { policyJsonSchema, policyJsonSchemaText } from '../../../src/guard/policy/schema.js';
+import { policyJsonSchema, policyJsonSchemaText } from '../../../src/guard/policy/json-schema.js';
 import { repoRoot } from './fixtures.js';
 
 test('schema/policy.schema.json is what the definition generates', () => {
