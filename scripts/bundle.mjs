@@ -1,31 +1,84 @@
-// The command line as one bundle (dist/bundle/, loaded by bin/sysward): Node.js 20 loads each ES
-// module file on its own, and zod and yaml are many small files, so every command that read a
-// policy spent most of its start-up resolving and reading modules. esbuild joins them; commands
-// stay separate chunks, loaded only when run. koffi stays outside (a native module).
-// Beside it, profiles.json: the built-in profiles parsed and validated now (a broken one fails the
+// The command line bundled for a fast start (dist/bundle/, run by bin/sysward): Node.js 20 keeps
+// no compiled code between runs, and loads each module file on its own. One CommonJS file per
+// command, commands/NAME.cjs: the dispatcher (src/cli/dispatch.ts), that command and everything it
+// imports but the policy parser (policy.cjs, below); main.cjs has the dispatcher alone (help,
+// version, unknown commands). Code a command imports lazily (import()) stays in its file, compiled
+// only if it runs.
+// Why not ES modules split into shared chunks (what this was): the ES module loader, and a resolve,
+// read and link for each of the ~20 chunks a command needed, cost each command 0.05–0.3× of
+// `node -e 0` more than its one CommonJS file (docs/BENCHMARKS.md, section 5). Each process runs one
+// command, so no module is loaded twice. koffi stays outside (a native module).
+// Beside them, profiles.json: the built-in profiles parsed and validated now (a broken one fails the
 // build), so commands that use one load neither yaml nor zod (src/guard/profiles/prebuilt.ts).
 // Run by `npm run build`, `npm test`, and `npm install` (prepare), after tsc.
 import { build } from 'esbuild';
 import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+const cli = `${root}dist/src/cli`;
 const outdir = `${root}dist/bundle`;
+const { commands } = await import(`${cli}/main.js`);
+
+// The entry of each file, made here: `sysward-cli:NAME` for a command, `sysward-cli:` for main.
+const entries = {
+  main: 'sysward-cli:',
+  ...Object.fromEntries(Object.keys(commands).map((name) => [`commands/${name}`, `sysward-cli:${name}`])),
+  policy: `${root}dist/src/guard/policy/index.js`,
+};
+const entryPlugin = {
+  name: 'sysward-cli',
+  setup(b) {
+    b.onResolve({ filter: /^sysward-cli:/ }, (a) => ({ path: a.path, namespace: 'sysward-cli' }));
+    b.onLoad({ filter: /.*/, namespace: 'sysward-cli' }, (a) => {
+      const name = a.path.slice('sysward-cli:'.length);
+      const contents = name
+        ? `import { dispatch } from './dispatch.js';\nimport command from './commands/${name}.js';\nexport const main = (argv) => dispatch(argv, { ${JSON.stringify(name)}: async () => command });\n`
+        : `import { dispatch } from './dispatch.js';\nexport const main = (argv) => dispatch(argv, {});\n`;
+      return { contents, resolveDir: cli, loader: 'js' };
+    });
+  },
+};
+
+// The policy parser (yaml, zod and the checks: ~190 KB) is a file of its own, policy.cjs, loaded
+// only by what reads a policy file: every command that could (guard ls with guard apply, check with
+// a profile changed since the build) otherwise read and compiled it at each start (~5 ms). It
+// returns plain data and its errors are matched by name, so its own copies of the few modules it
+// shares with a command (sysctl names, the compiler's limits) are harmless.
+const policyDir = `${root}dist/src/guard/policy/`;
+const policyPlugin = {
+  name: 'sysward-policy-parser',
+  setup(b) {
+    b.onResolve({ filter: /(^|\/)(index|parse)\.js$/ }, (a) => {
+      const path = join(a.resolveDir, a.path);
+      if (a.kind === 'entry-point' || a.importer.startsWith(policyDir) || !(path === `${policyDir}index.js` || path === `${policyDir}parse.js`)) return undefined;
+      // As the command files (commands/NAME.cjs) require it.
+      return { path: '../policy.cjs', external: true };
+    });
+  },
+};
+
 rmSync(outdir, { recursive: true, force: true });
 await build({
-  entryPoints: { main: `${root}dist/src/cli/main.js` },
+  entryPoints: entries,
   outdir,
+  outExtension: { '.js': '.cjs' },
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
   external: ['koffi'],
-  // CommonJS dependencies (prom-client) call require(); give the ES module output one, made on
-  // first use: every chunk has this banner, and making ~20 require functions cost start-up.
-  banner: { js: "import { createRequire as __swCreateRequire } from 'node:module'; let __swRequire; const require = (id) => (__swRequire ??= __swCreateRequire(import.meta.url))(id);" },
+  plugins: [entryPlugin, policyPlugin],
+  // import() of policy.cjs as require(): the ES module loader would cost more than the file.
+  supported: { 'dynamic-import': false },
+  // import.meta.url (package-root.ts, libc.ts) in CommonJS: the file's own URL.
+  define: { 'import.meta.url': '__swImportMetaUrl' },
+  banner: { js: "const __swImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   minify: true,
   sourcemap: 'linked',
+  // Stack traces (SYSWARD_DEBUG=1) need the mappings only; the sources are in src/.
+  sourcesContent: false,
   logLevel: 'warning',
 });
 
