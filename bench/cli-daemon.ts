@@ -1,5 +1,5 @@
-// 5. CLI cold start (sysward guard ls, sysward probe, sysward --help) against `node -e 0` in the
-//    same run, and the daemon's resident memory at rest and after an event storm.
+// 5. CLI cold start of each kind of command against `node -e 0`, interleaved in the same run, and
+//    the daemon's resident memory at rest and after an event storm.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,18 +7,30 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findCgroup2Mount } from '../src/cgroup/hierarchy.js';
 import { guardStatus, listGuards, removeGuard } from '../src/guard/runtime/apply.js';
-import { buildC, repeat, withCgroup, type Stats } from './lib.js';
+import { buildC, stats, withCgroup, type Stats } from './lib.js';
 
 const bin = fileURLToPath(new URL('../../bin/sysward', import.meta.url));
 
+/** Wall time of one run of argv, in ms; a run that fails (status other than 0 or 1) throws. */
 const wallMs = (argv: string[]) => {
   const t = process.hrtime.bigint();
-  const r = spawnSync(argv[0]!, argv.slice(1), { stdio: 'ignore' });
+  const r = spawnSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+  const ms = Number(process.hrtime.bigint() - t) / 1e6;
   if (r.error) throw r.error;
-  return Number(process.hrtime.bigint() - t) / 1e6;
+  if (r.status !== 0 && r.status !== 1) throw new Error(`${argv.join(' ')} exited with ${r.status ?? r.signal}: ${r.stderr}`);
+  return ms;
 };
 
-export interface StartRow { command: string; ms: Stats }
+/** Rounds of the cold-start table: each round runs every command once, so load on the machine
+ * weighs on all of them alike. */
+export const START_ROUNDS = 21;
+
+export interface StartRow {
+  command: string;
+  /** What kind of command it stands for, for the misses list. */
+  kind: 'floor' | 'help' | 'guard-ls' | 'check' | 'explain' | 'cgroups' | 'probe';
+  ms: Stats;
+}
 export interface DaemonMemory {
   restMiB: number; peakMiB: number; afterStormMiB: number; stormEvents: number;
   /** Refused writes as the guard's program counted them (every one an event). */
@@ -44,19 +56,31 @@ const rssMiB = (pid: number, field: 'VmRSS' | 'VmHWM') => {
 };
 
 export async function benchCliDaemon(progress: (s: string) => void): Promise<{ start: StartRow[]; daemon: DaemonMemory }> {
-  const start: StartRow[] = [];
-  for (const [command, argv] of [
-    ['node -e 0 (the floor)', [process.execPath, '-e', '0']],
-    ['sysward --help', [bin, '--help']],
-    ['sysward guard ls', [bin, 'guard', 'ls']],
-    ['sysward probe', [bin, 'probe']],
-    ['sysward cgroups', [bin, 'cgroups']],
-    // The commands that read a policy (check, explain, test, run, guard apply) load yaml and zod.
-    ['sysward check', [bin, 'check']],
-  ] as [string, string[]][]) {
-    wallMs(argv); // warm the page cache
-    start.push({ command, ms: await repeat(() => wallMs(argv), { min: 7, max: 15, spread: 0.05 }) });
+  // One of each kind: help only (the dispatcher), a guard read through bpf(2) (koffi), a built-in
+  // profile (check), a policy file (explain -f: the YAML parser, the compiler, the interpreter),
+  // the cgroup tree (bpf(2) per cgroup), and probe (kernel work: programs loaded and verified).
+  const dir = mkdtempSync(join(tmpdir(), 'sysward-bench-cli-'));
+  const policy = join(dir, 'no-escapes.yaml');
+  writeFileSync(policy, 'name: no-escapes\nmode: enforce\ndefault: allow\nscope: { containers: true }\nrules:\n'
+    + '  - keys: [kernel.core_pattern, kernel.modprobe]\n    action: deny\n  - key: net.core.somaxconn\n    range: [128, 65535]\n'
+    + '  - key: net.ipv4.conf.*.forwarding\n    values: ["0"]\n');
+  const commands: [string, StartRow['kind'], string[]][] = [
+    ['node -e 0 (the floor)', 'floor', [process.execPath, '-e', '0']],
+    ['sysward --help', 'help', [bin, '--help']],
+    ['sysward guard ls', 'guard-ls', [bin, 'guard', 'ls']],
+    ['sysward check', 'check', [bin, 'check']],
+    ['sysward explain -f POLICY KEY=VALUE', 'explain', [bin, 'explain', '-f', policy, 'kernel.core_pattern=|/tmp/x']],
+    ['sysward cgroups', 'cgroups', [bin, 'cgroups']],
+    ['sysward probe', 'probe', [bin, 'probe']],
+  ];
+  const samples = commands.map(() => [] as number[]);
+  try {
+    for (const [, , argv] of commands) wallMs(argv); // warm the page cache
+    for (let round = 0; round < START_ROUNDS; round++) commands.forEach(([, , argv], i) => samples[i]!.push(wallMs(argv)));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
+  const start: StartRow[] = commands.map(([command, kind], i) => ({ command, kind, ms: stats(samples[i]!) }));
   progress('cold start done');
 
   const writer = buildC('writer');
