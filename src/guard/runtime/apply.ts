@@ -217,13 +217,13 @@ function applyLocked(policy: Policy, o: ApplyOptions): ApplyResult {
   return result;
 }
 
-/** Versions whose events a reader may still find queued: at most 4, at most 1 MiB of patterns. */
+/** Versions whose events a reader may still find queued: at most 4, at most 384 KiB of patterns (one version of a 10,000-rule policy; the metadata is rewritten on every apply). */
 function ruleHistory(previous: Meta | undefined): Meta['history'] {
   if (!previous) return [];
   const rules = policyFromJson(previous.policy).rules.map((r) => r.key.text);
   const out = [{ generation: previous.generation, rules }, ...(previous.history ?? [])].slice(0, 4);
   let bytes = 0;
-  return out.filter((h) => (bytes += h.rules.reduce((t, r) => t + r.length + 3, 0)) <= 1 << 20);
+  return out.filter((h) => (bytes += h.rules.reduce((t, r) => t + r.length + 3, 0)) <= 384 << 10);
 }
 
 /** Attach the program to a target with a new pinned link; `rollback` undoes it. */
