@@ -99,7 +99,7 @@ export async function benchCliDaemon(progress: (s: string) => void): Promise<{ s
     const guard = `sysward-bench-daemon-${process.pid}`;
     writeFileSync(join(dir, 'p.yaml'), `name: ${guard}\ndefault: allow\nscope:\n  cgroups: [/${relative(findCgroup2Mount(), cg)}]\nrules:\n  - key: kernel.hostname\n    action: deny\n`);
     // As npm start and the systemd unit run it.
-    const d = spawn(process.execPath, ['--max-semi-space-size=4', bin, 'daemon', '--config', dir, '--listen', 'none', '--events', join(dir, 'audit.jsonl')], { stdio: 'ignore' });
+    const d = spawn(process.execPath, ['--max-semi-space-size=4', bin, 'daemon', '--config', dir, '--listen', 'none', '--events', join(dir, 'audit.jsonl'), '--state-dir', join(dir, 'state')], { stdio: 'ignore' });
     try {
       // In force (pinned and attached) before the storm, then a moment to settle.
       for (let i = 0; i < 200 && !listGuards().includes(guard); i++) await new Promise((r) => setTimeout(r, 50));
