@@ -305,15 +305,15 @@ export class Daemon {
   #reconcileGuards(report: ReloadReport, reload: boolean): void {
     // A writer that holds the guards' lock (a `guard apply` stopped with Ctrl-Z) must not freeze
     // health, events and signals: wait briefly, and retry at the next pass.
-    const opts = { ...(this.o.bpffs ? { bpffs: this.o.bpffs } : {}), mount: this.#mount, owner: 'daemon' as const, managedBy: resolve(this.configDir), missing: 'pending' as const, lockTimeoutMs: DAEMON_LOCK_WAIT_MS };
+    const base = { ...(this.o.bpffs ? { bpffs: this.o.bpffs } : {}), mount: this.#mount, owner: 'daemon' as const, managedBy: resolve(this.configDir), missing: 'pending' as const, lockTimeoutMs: DAEMON_LOCK_WAIT_MS };
     const quiet = !reload;
+    const pinnedNow = listGuards(this.o.bpffs);
     for (const [name, { policy, origin }] of this.#desired) {
+      // A guard of this name applied by `sysward guard apply`, or by another daemon: not ours to change.
+      const refuse = (pinned: Meta) => (this.#manages(pinned) ? undefined
+        : `a guard named ${name} is already in force, applied by ${pinned.owner === 'cli' ? '`sysward guard apply`' : `another sysward daemon (config ${pinned.managedBy ?? DEFAULT_CONFIG_DIR})`}; the daemon does not take it over: rename the policy in ${origin}, or remove that guard (sysward guard rm ${name})`);
+      const opts = { ...base, refuse };
       try {
-        // A guard of this name applied by `sysward guard apply`, or by another daemon: not ours to change.
-        const pinned = guardMeta(name, this.o.bpffs);
-        if (pinned && !this.#manages(pinned)) {
-          throw new Error(`a guard named ${name} is already in force, applied by ${pinned.owner === 'cli' ? '`sysward guard apply`' : `another sysward daemon (config ${pinned.managedBy ?? DEFAULT_CONFIG_DIR})`}; the daemon does not take it over: rename the policy in ${origin}, or remove that guard (sysward guard rm ${name})`);
-        }
         const held = this.#held.get(name);
         if (held) {
           const restored = withGuardLock(this.o.bpffs, () => held.restorePins(), DAEMON_LOCK_WAIT_MS);
@@ -356,10 +356,10 @@ export class Daemon {
         const msg = (e as Error).message;
         report.errors.push(`${name}: ${msg}`);
         this.metrics.reloads.inc({ result: 'failure' });
-        if (this.#problems.get(name) !== msg) this.#log(`could not put guard ${name} in force; ${listGuards(this.o.bpffs).includes(name) ? 'the one pinned stays' : 'it is not in force'}: ${msg}`);
+        if (this.#problems.get(name) !== msg) this.#log(`could not put guard ${name} in force; ${pinnedNow.includes(name) ? 'the one pinned stays' : 'it is not in force'}: ${msg}`);
         this.#problems.set(name, msg);
         // Still read what a pinned version of it reports.
-        if (listGuards(this.o.bpffs).includes(name)) this.#followEvents(name, undefined);
+        if (pinnedNow.includes(name)) this.#followEvents(name, undefined);
       }
     }
     const settled = Date.now() - this.#configChangedAt >= (this.o.settleMs ?? DEFAULT_SETTLE_MS);
@@ -380,7 +380,8 @@ export class Daemon {
       this.#everApplied.delete(name);
       this.#log(`removed guard ${name}: no longer in ${this.configDir}`);
     }
-    for (const [name] of this.#readers) if (!listGuards(this.o.bpffs).includes(name)) this.#stopReader(name);
+    const remaining = new Set(listGuards(this.o.bpffs));
+    for (const [name] of this.#readers) if (!remaining.has(name)) this.#stopReader(name);
     for (const name of this.#problems.keys()) if (!this.#desired.has(name)) this.#problems.delete(name);
     this.metrics.notInForce.reset();
     for (const name of this.#problems.keys()) this.metrics.notInForce.set({ guard: name }, 1);

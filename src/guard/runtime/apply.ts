@@ -97,6 +97,11 @@ export interface ApplyOptions {
   missing?: 'error' | 'pending';
   /** How long to wait for another writer's lock (the daemon waits briefly and retries later). */
   lockTimeoutMs?: number;
+  /**
+   * reconcileGuard: why a guard pinned under this name is not the caller's to change (another
+   * owner's), or undefined when it is; a reason stops the pass with that message.
+   */
+  refuse?: (pinned: Meta) => string | undefined;
 }
 
 function writeMeta(meta: Meta): BpfMap<number, Buffer> {
@@ -275,7 +280,7 @@ export const inspectionProblems = (i: GuardInspection): string[] => [
 ];
 
 /** Compare the kernel's objects (program, maps, links on each cgroup) with the desired guard. */
-export function inspectGuard(policy: Policy, o: { bpffs?: string; mount?: string; missing?: 'error' | 'pending' } = {}): GuardInspection {
+export function inspectGuard(policy: Policy, o: { bpffs?: string; mount?: string; missing?: 'error' | 'pending'; meta?: Meta | null } = {}): GuardInspection {
   const pins = guardPins(policy.name, o.bpffs);
   const dir = pins.dir;
   const scope = resolveScope(policy, o.mount ?? findCgroup2Mount(), { missing: o.missing ?? 'pending' });
@@ -283,7 +288,8 @@ export function inspectGuard(policy: Policy, o: { bpffs?: string; mount?: string
   const eventsId = pinnedId(pins.events, 'map');
   const r: GuardInspection = { name: policy.name, rebuild: [], unguarded: [], wrongProgram: [], stale: [], pending: scope.pending, programId, eventsId };
   if (programId === undefined) { r.rebuild.push(existsSync(dir) ? 'its program pin is missing' : 'it is not applied'); return r; }
-  const meta = readGuardMeta(dir);
+  // `o.meta`: the caller read it already (null: there is none), so it is parsed once per pass.
+  const meta = o.meta === undefined ? readGuardMeta(dir) : o.meta ?? undefined;
   if (!meta) r.rebuild.push('its metadata is missing');
   else {
     if (meta.policy !== policyToJson(policy)) r.rebuild.push('it enforces another version of the policy');
@@ -326,14 +332,16 @@ export interface ReconcileResult {
 export function reconcileGuard(policy: Policy, o: ApplyOptions = {}): ReconcileResult {
   return withGuardLock(o.bpffs, () => {
     const opts = { ...o, missing: o.missing ?? 'pending' as const };
-    const i = inspectGuard(policy, opts);
+    const meta = readGuardMeta(guardPins(policy.name, o.bpffs).dir);
+    const refusal = meta && o.refuse?.(meta);
+    if (refusal) throw new GuardInputError(refusal);
+    const i = inspectGuard(policy, { ...opts, meta: meta ?? null });
     if (i.rebuild.length) {
       const applied = applyLocked(policy, opts);
       return { repaired: inspectionProblems(i), applied, added: [], pending: applied.pending, programId: applied.programId, eventsId: pinnedId(guardPins(policy.name, o.bpffs).events, 'map') };
     }
     // Cgroups the guard never had (no target of its metadata by that path, nor a pending one) are
     // new, not repaired: a container that appeared. A path it had under another id was made again.
-    const meta = readGuardMeta(guardPins(policy.name, o.bpffs).dir);
     const known = new Set([...(meta?.targets ?? []).map((t) => t.path), ...(meta?.pending ?? [])]);
     const added = i.unguarded.filter((t) => !known.has(t.path));
     const repaired = inspectionProblems({ ...i, unguarded: i.unguarded.filter((t) => known.has(t.path)) });

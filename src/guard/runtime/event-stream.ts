@@ -12,6 +12,12 @@ export class GuardEventStream {
   readonly reader: RingBufReader;
   /** Rule names per generation, learnt from the pinned metadata (and given by the applier). */
   readonly #versions = new Map<number, RuleNames>();
+  /**
+   * Generations the metadata did not know when last asked, and when: asked again at most once a
+   * second (a flood of such events must not read the metadata per event; a version applied
+   * meanwhile by another process is learnt a moment later).
+   */
+  readonly #unknown = new Map<number, number>();
 
   constructor(readonly name: string, readonly o: { bpffs?: string; cgroupName?: (id: bigint) => string | undefined } = {}) {
     this.reader = new RingBufReader(guardPins(name, o.bpffs).events);
@@ -42,7 +48,11 @@ export class GuardEventStream {
 
   decode(rec: Buffer): GuardEvent {
     const gen = eventGeneration(rec);
-    if (!this.#versions.has(gen)) this.#learn();
+    if (!this.#versions.has(gen) && Date.now() - (this.#unknown.get(gen) ?? 0) >= 1000) {
+      this.#learn();
+      if (this.#versions.has(gen)) this.#unknown.delete(gen); else this.#unknown.set(gen, Date.now());
+      while (this.#unknown.size > 16) this.#unknown.delete(this.#unknown.keys().next().value!);
+    }
     // A version no longer known (more re-applies than the metadata remembers): numbers, not names.
     const names = this.#versions.get(gen) ?? { name: this.name, rules: [] };
     const e = decodeEvent(rec, names, this.o.cgroupName);

@@ -10,7 +10,6 @@ import { syswardRoot } from './layout.js';
 export const GUARD_LOCK_TIMEOUT_MS = 30_000;
 
 /** The folder whose lock guards every pin below it. */
-export { syswardRoot as guardsRoot } from './layout.js';
 
 /** The lock stayed held by another process for the whole wait. */
 export class GuardLockBusyError extends Error { override name = 'GuardLockBusyError'; }
