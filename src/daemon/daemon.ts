@@ -315,7 +315,7 @@ export class Daemon {
       const opts = { ...base, refuse };
       try {
         const held = this.#held.get(name);
-        if (held) {
+        if (held?.unpinned) {
           const restored = withGuardLock(this.o.bpffs, () => held.restorePins(), DAEMON_LOCK_WAIT_MS);
           if (restored.length) {
             report.repaired.push(name);

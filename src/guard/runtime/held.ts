@@ -47,6 +47,11 @@ export class HeldGuard implements Disposable {
    * Pin again what was unpinned while still held (and still attached, for links). Returns what it
    * put back. Holds no lock itself: call it under the guards' lock.
    */
+  /** Whether any held object's pin is missing (checked without the lock: a pass usually finds none). */
+  get unpinned(): boolean {
+    return [...this.#objects.keys()].some((f) => !existsSync(this.pins[f as GuardObject])) || [...this.#links.keys()].some((id) => !existsSync(this.pins.link(id)));
+  }
+
   restorePins(): string[] {
     const restored: string[] = [];
     const p = this.pins;
