@@ -5,15 +5,15 @@ export { Program, VerifierError, type ProgramSpec, type ProgramInfo, type ProgTy
 export { attachCgroup, detachCgroup, queryCgroup, openCgroup, Link, ProgAttachment, type CgroupLink } from './link.js';
 export { ensureBpffs, pinDir, unpin, DEFAULT_BPFFS } from './pin.js';
 // Specs (no kernel needed) and the loader that makes them kernel objects (docs/design.md).
-export { missingMaps, type CollectionSpec, type CollectionProgramSpec } from './spec.js';
-export { loadCollection, createMapFromSpec, LoadedCollection } from './collection.js';
+export { missingMaps, missingSlotTargets, type CollectionSpec, type CollectionProgramSpec } from './spec.js';
+export { loadCollection, createMapFromSpec, LoadedCollection, BtfHandle } from './collection.js';
 export { RingBufReader, createRingBuf } from './ringbuf.js';
 export * as features from './features.js';
 export * as asm from './asm/index.js';
 export { SysError, NotSupportedError, NotExistError, FD, enableStats } from './sys/index.js';
 // Objects built by clang (docs/elf-btf.md): parse, load, attach; BTF and the kernel's view of programs.
 export { readObject, parseObject, ObjectSpec, type ProgramObjectSpec, type MapObjectSpec, type MapSlot } from './elf/object.js';
-export { Collection, type LoadOptions } from './elf/collection.js';
+export { Collection, objectToCollectionSpec, type LoadOptions, type SpecOptions } from './elf/collection.js';
 export { ElfError } from './elf/elf.js';
 export { Btf, BtfError, type BtfType } from './btf/btf.js';
 export { decodeValue, type BtfValue } from './btf/decode.js';

@@ -5,7 +5,7 @@ import { possibleCpuCount } from './cpus.js';
 import {
   BPF_OBJ_NAME_LEN, Cmd, FD, MapFlag, MapInfo, MapType, MapUpdate, cString, getFdById,
   mapBatch, mapCreate, mapDeleteElem, mapFreeze, mapGetNextKey, mapLookupAndDeleteElem, mapLookupElem,
-  mapUpdateElem, objGet, objGetInfo, objPin,
+  mapUpdateElem, objGet, objGetInfo, objPin, type MapCreateOptions,
 } from './sys/index.js';
 
 export type MapTypeName = keyof typeof MapType;
@@ -23,7 +23,26 @@ export interface MapSpec<K, V> {
   contents?: readonly (readonly [K, V])[];
   /** Made read-only for user space after filling (BPF_MAP_FREEZE), by a loader. */
   freeze?: boolean;
+  /**
+   * Bits of `flags` a loader drops when the kernel refuses the map with them (EINVAL): global data
+   * is BPF_F_MMAPABLE where the kernel has it (5.5), and works without.
+   */
+  optionalFlags?: number;
+  /**
+   * Key and value types in the BTF of the spec's collection (CollectionSpec.btf), given to the
+   * kernel with the map (bpftool then prints entries by field). A loader creates the map untyped
+   * when the kernel refuses them or the BTF did not load.
+   */
+  btfKeyTypeId?: number;
+  btfValueTypeId?: number;
+  /** Maps of maps: the shape of the inner maps, made by a loader as the template (inner_map_fd) the kernel checks each against. */
+  inner?: MapSpec<unknown, unknown>;
+  /** Maps of maps and program arrays: slots a loader fills with the fd of a map or program of the same collection. */
+  slots?: readonly MapSlot[];
 }
+
+/** Slot `index` of a map of maps or a program array holds that map's or program's fd once loaded. */
+export interface MapSlot { index: number; kind: 'map' | 'program'; target: string }
 
 const PER_CPU = new Set<MapTypeName>(['PERCPU_HASH', 'PERCPU_ARRAY', 'LRU_PERCPU_HASH', 'PERCPU_CGROUP_STORAGE']);
 
@@ -76,13 +95,14 @@ export class BpfMap<K, V> implements Disposable {
   /** The raw fd number, for program builders that reference maps by object. */
   get fd(): number { return this.handle.value; }
 
-  static create<K, V, T extends MapTypeName>(spec: MapSpec<K, V> & { type: T }): BpfMap<K, MapValue<T, V>> {
+  /** `attrs`: more of MAP_CREATE for a loader (BTF types, the inner map template's fd). */
+  static create<K, V, T extends MapTypeName>(spec: MapSpec<K, V> & { type: T }, attrs: MapCreateOptions = {}): BpfMap<K, MapValue<T, V>> {
     if (spec.name) validateObjectName(spec.name);
     const isPerCpu = PER_CPU.has(spec.type);
     const fd = mapCreate({
       map_type: MapType[spec.type], key_size: spec.key.sizeBytes, value_size: spec.value.sizeBytes,
       max_entries: spec.maxEntries, map_flags: spec.flags ?? (spec.type === 'LPM_TRIE' ? MapFlag.F_NO_PREALLOC : 0),
-      map_name: spec.name ?? '',
+      map_name: spec.name ?? '', ...attrs,
     }, `creating ${spec.type} map${spec.name ? ` ${spec.name}` : ''}`);
     const value = (isPerCpu ? perCpu(spec.value, possibleCpuCount()) : spec.value) as Codec<MapValue<T, V>>;
     return new BpfMap(fd, spec.type, spec.key, value, spec.maxEntries);

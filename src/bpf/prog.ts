@@ -1,6 +1,6 @@
 // Programs: load with the verifier log surfaced readably, read back info and statistics.
 import {
-  AttachType, BPF_TAG_SIZE, Cmd, FD, ProgInfo, ProgType, SysError, cString, errnoName, errnoValue,
+  AttachType, BPF_TAG_SIZE, Cmd, FD, FuncInfo, LineInfo, ProgInfo, ProgType, SysError, cString, errnoName, errnoValue,
   TestRunAttr, bpf, getFdById, objGet, objGetInfo, objPin, progLoadRaw, type ErrorHints, type ProgLoadOptions,
 } from './sys/index.js';
 import { validateObjectName } from './map.js';
@@ -21,7 +21,23 @@ export interface ProgramSpec {
   logLevel?: 1 | 2;
   /** Always keep the verifier log, even when the load succeeds. */
   keepLog?: boolean;
+  /** prog_flags (ProgLoadFlag: F_SLEEPABLE, …). */
+  flags?: number;
+  /** The kernel's (vmlinux) BTF id of what a tracing or LSM program attaches to. */
+  attachBtfId?: number;
+  /**
+   * A loaded BTF object (its fd) and the program's function and line info in it: the verifier
+   * then checks subprograms' signatures and names source lines, which bpftool shows.
+   */
+  btf?: { fd: number; funcInfo: readonly FuncInfoRecord[]; lineInfo?: readonly LineInfoRecord[] };
+  /** Words on a refusal other than the defaults: what is loaded, fixes by errno, … */
+  verifierLog?: ProgramLogOptions;
 }
+
+/** struct bpf_func_info: the BTF FUNC of the function that starts at instruction `insn`. */
+export interface FuncInfoRecord { insn: number; typeId: number }
+/** struct bpf_line_info: the source line of instruction `insn` (offsets in the BTF's strings). */
+export interface LineInfoRecord { insn: number; fileNameOff: number; lineOff: number; lineCol: number }
 
 const ENOSPC = errnoValue('ENOSPC');
 const MAX_LOG_BYTES = 1 << 30; // kernel limit: UINT_MAX >> 2
@@ -142,6 +158,9 @@ export interface VerifierLogOptions {
   explain?: (log: string) => string;
 }
 
+/** What a program's spec may say of its verifier log; the rest comes from the load. */
+export type ProgramLogOptions = Partial<Pick<VerifierLogOptions, 'what' | 'hints' | 'noLog' | 'prefix' | 'explain'>>;
+
 /**
  * BPF_PROG_LOAD, the one verifier-log loop of the toolkit (programs built here and objects built by
  * clang alike): the first attempt runs without a log (fast); a refusal is retried with the log, the
@@ -182,14 +201,25 @@ export class Program implements Disposable {
     }
     if (spec.name) validateObjectName(spec.name);
     const license = Buffer.from(`${spec.license ?? 'GPL'}\0`);
-    const base = {
+    const b = spec.btf;
+    const base: ProgLoadOptions = {
       prog_type: ProgType[spec.type], insn_cnt: insns.length / 8, insns, license,
       prog_name: spec.name ?? '', expected_attach_type: spec.expectedAttachType ? AttachType[spec.expectedAttachType] : 0,
+      prog_flags: spec.flags ?? 0, attach_btf_id: spec.attachBtfId ?? 0,
+      ...(b?.funcInfo.length ? {
+        prog_btf_fd: b.fd, func_info_rec_size: FuncInfo.size, func_info_cnt: b.funcInfo.length,
+        func_info: Buffer.concat(b.funcInfo.map((f) => FuncInfo.encode({ insn_off: f.insn, type_id: f.typeId }))),
+        ...(b.lineInfo?.length ? {
+          line_info_rec_size: LineInfo.size, line_info_cnt: b.lineInfo.length,
+          line_info: Buffer.concat(b.lineInfo.map((l) => LineInfo.encode({ insn_off: l.insn, file_name_off: l.fileNameOff, line_off: l.lineOff, line_col: l.lineCol }))),
+        } : {}),
+      } : {}),
     };
     const fd = loadWithVerifierLog(base, {
       what: `${spec.type} program${spec.name ? ` ${spec.name}` : ''}`, logLevel: spec.logLevel ?? 1, keepLog: spec.keepLog ?? false,
       hints: { EPERM: 'run as root, or give the process CAP_BPF with CAP_NET_ADMIN (CAP_SYS_ADMIN for tracing types)' },
       noLog: 'check the program type and expected attach type against `sysward probe`',
+      ...spec.verifierLog,
     });
     return new Program(new FD(fd.fd, 'program'), fd.log);
   }

@@ -4,11 +4,13 @@
 // into the kernel (collection.ts) or into the interpreter (vm/collection.ts). As cilium/ebpf's
 // CollectionSpec → Collection, and aya-obj beside aya.
 import type { AssembledProgram } from './asm/builder.js';
-import type { MapSpec, MapTypeName } from './map.js';
-import type { AttachTypeName, ProgTypeName } from './prog.js';
+import { PseudoLdImm64 } from './asm/opcodes.js';
+import type { Btf } from './btf/btf.js';
+import type { MapSlot, MapSpec, MapTypeName } from './map.js';
+import type { AttachTypeName, FuncInfoRecord, LineInfoRecord, ProgTypeName, ProgramLogOptions } from './prog.js';
 
 /** A map: its shape, and optionally its initial contents (the toolkit's one MapSpec, map.ts). */
-export type { MapSpec };
+export type { MapSlot, MapSpec };
 
 export interface CollectionProgramSpec {
   type: ProgTypeName;
@@ -16,11 +18,31 @@ export interface CollectionProgramSpec {
   /** The kernel object's name (15 characters at most). */
   name?: string;
   license?: string;
-  /** Instructions whose map references name maps of the same collection (Assembler.ldMapFd('name')). */
+  /**
+   * Instructions whose map references name maps of the same collection: the map itself
+   * (Assembler.ldMapFd('name')) or an address in its value (ldMapValue('name', offset); global data).
+   */
   program: AssembledProgram;
+  /** Function and line info in the collection's `btf`; left out when that BTF does not load. */
+  funcInfo?: readonly FuncInfoRecord[];
+  lineInfo?: readonly LineInfoRecord[];
+  /** The kernel's BTF id of what a tracing or LSM program attaches to. */
+  attachBtfId?: number;
+  /** prog_flags (ProgLoadFlag.F_SLEEPABLE, …). */
+  flags?: number;
+  /** Verifier log level when a load fails, and words of its own on a refusal. */
+  logLevel?: 1 | 2;
+  verifierLog?: ProgramLogOptions;
 }
 
 export interface CollectionSpec {
+  /** What the collection is, for messages ("sysctl.bpf.o"). */
+  name?: string;
+  /**
+   * The BTF the maps' and programs' type ids are in. Loaded with the collection; a kernel that
+   * refuses it gets maps and programs without types, and the loader says why (btfWarning).
+   */
+  btf?: Btf;
   maps: Record<string, MapSpec<unknown, unknown>>;
   programs: Record<string, CollectionProgramSpec>;
 }
@@ -34,12 +56,25 @@ export function missingMaps(spec: CollectionSpec): { program: string; map: strin
   return out;
 }
 
-/** The program's instructions with each map named by reference given the number `fdOf` returns. */
+/** The slots of maps of maps and program arrays that name what the collection does not define. */
+export function missingSlotTargets(spec: CollectionSpec): { map: string; slot: MapSlot }[] {
+  const out: { map: string; slot: MapSlot }[] = [];
+  for (const [map, m] of Object.entries(spec.maps)) {
+    for (const slot of m.slots ?? []) if (!(slot.target in (slot.kind === 'map' ? spec.maps : spec.programs))) out.push({ map, slot });
+  }
+  return out;
+}
+
+/**
+ * The program's instructions with each map named by reference given the number `fdOf` returns:
+ * the ld_imm64 says which (the map, or an address `valueOffset` into its value) as the reference does.
+ */
 export function withMapFds(p: AssembledProgram, fdOf: (name: string) => number): AssembledProgram['instructions'] {
   const insns = [...p.instructions];
   for (const r of p.mapReferences) {
     if (typeof r.map !== 'string') continue;
-    insns[r.index] = { ...insns[r.index]!, imm: fdOf(r.map) };
+    insns[r.index] = { ...insns[r.index]!, src: r.kind === 'value' ? PseudoLdImm64.MAP_VALUE : PseudoLdImm64.MAP_FD, imm: fdOf(r.map) };
+    insns[r.index + 1] = { ...insns[r.index + 1]!, imm: r.valueOffset };
   }
   return insns;
 }

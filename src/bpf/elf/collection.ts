@@ -1,25 +1,28 @@
-// Loading an ObjectSpec: BTF into the kernel, maps created (global data filled, .rodata frozen, maps
-// of maps from their inner definition with their slots filled), instructions relocated (map fds,
-// value addresses, CO-RE against the kernel's BTF) and programs loaded with their SEC() type, BTF,
-// function and line info, then put in the program arrays that name them. Then attach by the section's kind.
+// An ObjectSpec made into the toolkit's CollectionSpec and loaded by the one loader (../collection.ts):
+// what needs the running kernel is settled here, reading files only (externs from its BTF,
+// configuration and /proc/kallsyms, CO-RE against its BTF, attach targets found by BTF), so the
+// spec is plain data: maps with their BTF types, global data, inner map templates and slots;
+// programs naming their maps, with function and line info and verifier hints. Then attach by the
+// section's kind.
 import { Btf, BtfError } from '../btf/btf.js';
 import { decodeValue, type BtfValue } from '../btf/decode.js';
 import { resolveCoreRelo, patchCoreInsn } from '../btf/core.js';
-import { type Codec, bytes, none } from '../codec.js';
+import { bytes, none, u32 } from '../codec.js';
+import { BtfHandle, loadCollection } from '../collection.js';
 import { attachCgroup, Link, type CgroupLink } from '../link.js';
-import { BpfMap, userValueSize, validateObjectName } from '../map.js';
-import { Program, loadWithVerifierLog } from '../prog.js';
-import {
-  AttachType, FD, MapFlag, MapType, ProgLoadFlag, ProgType, SysError, btfLoadRaw, cString,
-  linkCreate, linkCreateTracing, mapCreate, mapFreeze, mapUpdateElem, rawTracepointOpen,
-} from '../sys/index.js';
+import type { BpfMap, MapSpec } from '../map.js';
+import type { Program } from '../prog.js';
+import type { CollectionProgramSpec, CollectionSpec } from '../spec.js';
+import type { MapReference } from '../asm/builder.js';
+import { decodeInstructions } from '../asm/insn.js';
+import { AttachType, MapFlag, ProgLoadFlag, linkCreate, linkCreateTracing, rawTracepointOpen } from '../sys/index.js';
 import { perfEventOpenTracepoint } from '../sys/perf.js';
 import { openProbeEvent } from './probe.js';
-import { POISON_KFUNC_BASE, kernelFacts, kconfigValue, resolveKernelExterns, type ResolvedExtern } from './externs.js';
-import type { MapObjectSpec, MapSlot, ObjectSpec, ProgramObjectSpec } from './object.js';
+import { POISON_KFUNC_BASE, kernelFacts, kconfigValue, resolveKernelExterns, type KernelFacts, type ResolvedExtern } from './externs.js';
+import type { MapObjectSpec, ObjectSpec, ProgramObjectSpec } from './object.js';
 
-const PSEUDO_MAP_FD = 1;
-const PSEUDO_MAP_VALUE = 2;
+export { BtfHandle };
+
 const PSEUDO_BTF_ID = 3;
 const PSEUDO_KFUNC_CALL = 2;
 const OP_CALL = 0x85;
@@ -37,20 +40,38 @@ export interface LoadOptions {
   programs?: string[];
 }
 
-/** The kernel's BTF object for an object file (BTF_LOAD, Linux 4.18). */
-export class BtfHandle implements Disposable {
-  private constructor(readonly handle: FD) {}
-  static load(btf: Btf, what = 'BTF'): BtfHandle {
-    let fd = btfLoadRaw(btf.bytes, null);
-    if (fd >= 0) return new BtfHandle(new FD(fd, 'btf'));
-    const log = Buffer.alloc(1 << 20);
-    fd = btfLoadRaw(btf.bytes, log, 1);
-    if (fd >= 0) return new BtfHandle(new FD(fd, 'btf'));
-    const text = cString(log).trim();
-    throw new SysError(`loading ${what}`, -fd, { EPERM: 'run as root, or give the process CAP_BPF' }, text ? `the kernel refused the BTF: ${text.split('\n').at(-1)}` : undefined);
+export interface SpecOptions extends LoadOptions {
+  /**
+   * The kernel as externs see it; default: kernelFacts of `kernelBtf` (which probes the kernel
+   * with bpf(2) only for an object that reads LINUX_HAS_BPF_COOKIE).
+   */
+  facts?: KernelFacts;
+}
+
+/**
+ * The CollectionSpec of an object for the kernel `o.kernelBtf` describes: externs resolved (the
+ * .kconfig map's value, __ksym ids and addresses patched in), CO-RE relocations applied, attach
+ * targets found by BTF, only the programs asked for (and those their program arrays name). Reads
+ * files (vmlinux BTF, the kernel's configuration, /proc/kallsyms) but creates nothing.
+ */
+export function objectToCollectionSpec(spec: ObjectSpec, o: SpecOptions = {}): CollectionSpec {
+  let kernelBtf = o.kernelBtf;
+  const kbtf = () => (kernelBtf ??= Btf.kernel());
+  // Externs first: a kernel without what a strong extern names fails before anything else.
+  let externs = new Map<string, ResolvedExtern>();
+  let kconfig: Buffer | undefined;
+  if (spec.externs.length) {
+    const facts = o.facts ?? kernelFacts(kbtf);
+    const kc = spec.maps.find((m) => m.section === '.kconfig');
+    if (kc) kconfig = kconfigValue(spec.externs, kc.valueSize, facts);
+    externs = resolveKernelExterns(spec.btf!, spec.externs, facts);
   }
-  close(): void { this.handle.close(); }
-  [Symbol.dispose](): void { this.close(); }
+  const wanted = programsToLoad(spec, o.programs);
+  const maps: CollectionSpec['maps'] = {};
+  for (const m of spec.maps) maps[m.name] = mapSpec(m.section === '.kconfig' && kconfig ? { ...m, data: kconfig } : m, wanted);
+  const programs: CollectionSpec['programs'] = {};
+  for (const p of spec.programs) if (wanted.has(p.name)) programs[p.name] = programSpec(spec, p, kbtf, o.logLevel, externs);
+  return { name: spec.name, ...(spec.btf ? { btf: spec.btf } : {}), maps, programs };
 }
 
 /** A loaded object: its maps and programs as kernel objects. Close it (or `using`) to release them. */
@@ -61,53 +82,17 @@ export class Collection implements Disposable {
 
   private constructor(
     readonly spec: ObjectSpec,
+    /** Per-CPU maps read one value per possible CPU: a Buffer[], as every map of the toolkit. */
     readonly maps: Map<string, BpfMap<unknown, Buffer>>,
     readonly programs: Map<string, Program>,
     readonly btf: BtfHandle | undefined,
   ) {}
 
-  /** Load maps and programs. On failure everything created so far is closed. */
+  /** Load maps and programs (objectToCollectionSpec, then loadCollection). On failure everything created so far is closed. */
   static load(spec: ObjectSpec, o: LoadOptions = {}): Collection {
-    const maps = new Map<string, BpfMap<unknown, Buffer>>();
-    const programs = new Map<string, Program>();
-    let btf: BtfHandle | undefined;
-    let btfWarning: string | undefined;
-    try {
-      if (spec.btf) {
-        try { btf = BtfHandle.load(spec.btf, `BTF of ${spec.name}`); } catch (e) {
-          // libbpf goes on without BTF too: maps and programs lose their types, not their function.
-          if (!(e instanceof SysError)) throw e;
-          btfWarning = e.message;
-        }
-      }
-      let kernelBtf = o.kernelBtf;
-      const kbtf = () => (kernelBtf ??= Btf.kernel());
-      // Externs first: a kernel without what a strong extern names fails before anything is created.
-      let externs = new Map<string, ResolvedExtern>();
-      let kconfig: Buffer | undefined;
-      if (spec.externs.length) {
-        const facts = kernelFacts(kbtf);
-        const kc = spec.maps.find((m) => m.section === '.kconfig');
-        if (kc) kconfig = kconfigValue(spec.externs, kc.valueSize, facts);
-        externs = resolveKernelExterns(spec.btf!, spec.externs, facts);
-      }
-      for (const m of spec.maps) maps.set(m.name, createMap(m.section === '.kconfig' && kconfig ? { ...m, data: kconfig } : m, btf));
-      // Maps of maps once every map exists (a slot may name a map declared after its outer map).
-      for (const m of spec.maps) if (MAP_IN_MAP.has(m.type)) fillSlots(m, maps.get(m.name)!, (s) => maps.get(s.target));
-      const wanted = programsToLoad(spec, o.programs);
-      for (const p of spec.programs) {
-        if (!wanted.has(p.name)) continue;
-        programs.set(p.name, loadProgram(spec, p, maps, btf, kbtf, o.logLevel, externs));
-      }
-      for (const m of spec.maps) if (m.type === 'PROG_ARRAY') fillSlots(m, maps.get(m.name)!, (s) => programs.get(s.target));
-    } catch (e) {
-      for (const p of programs.values()) p.close();
-      for (const m of maps.values()) m.close();
-      btf?.close();
-      throw e;
-    }
-    const c = new Collection(spec, maps, programs, btf);
-    if (btfWarning) c.btfWarning = btfWarning;
+    const loaded = loadCollection(objectToCollectionSpec(spec, o));
+    const c = new Collection(spec, new Map(Object.entries(loaded.maps)) as Map<string, BpfMap<unknown, Buffer>>, new Map(Object.entries(loaded.programs)), loaded.btf);
+    if (loaded.btfWarning) c.btfWarning = loaded.btfWarning;
     return c;
   }
 
@@ -150,9 +135,11 @@ export class Collection implements Disposable {
     const btf = this.spec.btf;
     const dec = (id: number, b: Buffer): BtfValue => (btf && id ? decodeValue(btf, id, b) : b.toString('hex'));
     const out: { key: BtfValue; value: BtfValue }[] = [];
-    for (const [k, v] of m as Iterable<[unknown, Buffer]>) {
+    for (const [k, v] of m as Iterable<[unknown, Buffer | Buffer[]]>) {
       const keyBytes = Buffer.isBuffer(k) ? k : Buffer.from(Uint32Array.of(Number(k)).buffer);
-      out.push({ key: ms.btfKeyTypeId || !ms.section ? dec(ms.btfKeyTypeId, keyBytes) : Number(k), value: dec(ms.btfValueTypeId, v) });
+      // Per-CPU maps: one value per possible CPU.
+      const value = Array.isArray(v) ? v.map((x) => dec(ms.btfValueTypeId, x)) : dec(ms.btfValueTypeId, v);
+      out.push({ key: ms.btfKeyTypeId || !ms.section ? dec(ms.btfKeyTypeId, keyBytes) : Number(k), value });
     }
     return out;
   }
@@ -209,77 +196,23 @@ export class Collection implements Disposable {
   [Symbol.dispose](): void { this.close(); }
 }
 
-function createMap(m: MapObjectSpec, btf: BtfHandle | undefined): BpfMap<unknown, Buffer> {
-  const name = m.name.slice(0, 15);
-  validateObjectName(name);
-  let inner: BpfMap<unknown, Buffer> | undefined;
-  if (MAP_IN_MAP.has(m.type)) {
-    if (!m.inner) throw new Error(`map ${m.name}: sysward creates ${m.type} maps from the definition of their inner maps; add __array(values, struct { … }) as the last member of its definition`);
-    // A template the kernel copies the inner maps' shape from (inner_map_fd); only needed until the outer map exists, as for libbpf.
-    inner = createMap(m.inner, btf);
-  }
-  // The kernel refuses BTF for maps of maps (their values are fds); libbpf does not offer it either.
-  const withBtf = btf && !inner && (m.btfKeyTypeId || m.btfValueTypeId) ? { btf_fd: btf.handle.value, btf_key_type_id: m.btfKeyTypeId, btf_value_type_id: m.btfValueTypeId } : {};
-  const base = {
-    map_type: MapType[m.type], key_size: m.keySize, value_size: m.valueSize, max_entries: m.maxEntries, map_flags: m.flags, map_name: name,
-    ...(inner ? { inner_map_fd: inner.fd } : {}),
-  };
-  // A type the kernel's BTF checks refuse (e.g. a value with a kernel pointer, a program array)
-  // still works untyped; a kernel before 5.5 has no mappable arrays (global data works without).
-  // Each fallback is tried once, only when it differs, only after EINVAL.
-  const plain = { ...base, map_flags: m.data ? m.flags & ~MapFlag.F_MMAPABLE : m.flags };
-  const attempts = [{ ...base, ...withBtf }];
-  if (plain.map_flags !== base.map_flags) attempts.push({ ...plain, ...withBtf });
-  if (withBtf.btf_fd) attempts.push(plain);
-  let fd: FD | undefined;
-  try {
-    for (const [i, attr] of attempts.entries()) {
-      try { fd = mapCreate(attr, `creating ${m.type} map ${name}`); break; } catch (e) {
-        if (i === attempts.length - 1 || !(e instanceof SysError) || e.code !== 'EINVAL') throw e;
-      }
-    }
-  } finally {
-    inner?.close();
-  }
-  if (!fd) throw new Error(`map ${name} was not created`);
-  try {
-    const valueSize = userValueSize(m.type, m.valueSize);
-    const key: Codec<unknown> = m.keySize === 0 ? none : m.keySize === 4 && m.data ? u32Key : bytes(m.keySize);
-    const map = BpfMap.fromFD(fd, key, bytes(valueSize));
-    if (m.data) {
-      const k = Buffer.alloc(4);
-      mapUpdateElem(fd, k, m.data);
-      // .rodata: the verifier then knows these values and prunes code on them (Linux 5.2).
-      if (m.freeze) mapFreeze(fd);
-    }
-    return map;
-  } catch (e) { fd.close(); throw e; }
-}
-
 /**
- * Write the fds of the maps or programs a map's initial values name into its slots (libbpf's
- * init_map_in_map_slots, init_prog_array_slots). A program that was not loaded leaves its slot empty:
- * programsToLoad loads every program of an array a loaded program uses.
+ * A map of the object as the loader takes it: global data as its one value (keyed by the number
+ * 0), slots naming only programs that load (a slot left empty: programsToLoad loads every program
+ * of an array a loaded program uses).
  */
-function fillSlots(m: MapObjectSpec, map: BpfMap<unknown, Buffer>, target: (s: MapSlot) => { fd: number } | undefined): void {
-  for (const s of m.slots ?? []) {
-    const t = target(s);
-    if (!t) continue;
-    const key = Buffer.alloc(4);
-    key.writeUInt32LE(s.index);
-    const value = Buffer.alloc(4);
-    value.writeUInt32LE(t.fd);
-    try {
-      mapUpdateElem(map.handle, key, value);
-    } catch (e) {
-      if (!(e instanceof SysError)) throw e;
-      throw new SysError(`setting slot ${s.index} of ${m.type} map ${m.name} to ${s.kind} ${s.target}`, e.errno, {
-        EINVAL: s.kind === 'map'
-          ? `the kernel finds ${s.target} unlike the inner map definition (type, key and value sizes, flags, an array's max_entries, or timers and locks in the value)`
-          : `a program array holds programs of one type (the first program that uses it decides); ${s.target} is not of that type`,
-      });
-    }
-  }
+function mapSpec(m: MapObjectSpec, programs: Set<string>): MapSpec<unknown, unknown> {
+  if (MAP_IN_MAP.has(m.type) && !m.inner) throw new Error(`map ${m.name}: sysward creates ${m.type} maps from the definition of their inner maps; add __array(values, struct { … }) as the last member of its definition`);
+  const slots = m.slots?.filter((s) => s.kind === 'map' || programs.has(s.target));
+  return {
+    type: m.type, key: m.keySize === 0 ? none : m.keySize === 4 && m.data ? u32 : bytes(m.keySize), value: bytes(m.valueSize),
+    maxEntries: m.maxEntries, flags: m.flags, name: m.name.slice(0, 15),
+    ...(m.btfKeyTypeId ? { btfKeyTypeId: m.btfKeyTypeId } : {}), ...(m.btfValueTypeId ? { btfValueTypeId: m.btfValueTypeId } : {}),
+    ...(m.inner ? { inner: mapSpec(m.inner, programs) } : {}),
+    // A kernel before 5.5 has no mappable arrays; global data works without.
+    ...(m.data ? { contents: [[0, m.data]], optionalFlags: MapFlag.F_MMAPABLE, ...(m.freeze ? { freeze: true } : {}) } : {}),
+    ...(slots?.length ? { slots } : {}),
+  };
 }
 
 /**
@@ -302,8 +235,6 @@ export function programsToLoad(spec: ObjectSpec, only: string[] | undefined): Se
   return out;
 }
 
-const u32Key: Codec<unknown> = { sizeBytes: 4, encode: (v, b, o) => { b.writeUInt32LE(Number(v), o); }, decode: (b, o) => b.readUInt32LE(o) };
-
 function findAttachBtfId(p: ProgramObjectSpec, kbtf: Btf): number {
   const t = p.attachTarget;
   if (!t) throw new Error(`${p.name}: SEC("${p.section}") needs a target, e.g. ${p.def.prefix}/${p.def.btfTarget === 'lsm' ? 'file_open' : 'do_unlinkat'}`);
@@ -315,64 +246,43 @@ function findAttachBtfId(p: ProgramObjectSpec, kbtf: Btf): number {
   return ids[0]!;
 }
 
-function loadProgram(
-  spec: ObjectSpec, p: ProgramObjectSpec, maps: Map<string, BpfMap<unknown, Buffer>>, btf: BtfHandle | undefined,
-  kbtf: () => Btf, logLevel: 1 | 2 | undefined, externs: Map<string, ResolvedExtern>,
-): Program {
+/** A program of the object as the loader takes it: externs and CO-RE patched in, maps named by reference. */
+function programSpec(spec: ObjectSpec, p: ProgramObjectSpec, kbtf: () => Btf, logLevel: 1 | 2 | undefined, externs: Map<string, ResolvedExtern>): CollectionProgramSpec {
   const insns = Buffer.from(p.instructions);
+  const mapReferences: MapReference[] = [];
   for (const r of p.relocations) {
     if (r.kind === 'extern') { patchExtern(insns, r.insn, externs.get(r.extern), spec.externs.findIndex((e) => e.name === r.extern)); continue; }
-    const map = maps.get(r.map);
-    if (!map) throw new Error(`${p.name}: relocation to map ${r.map}, which was not created`);
-    const o = r.insn * 8;
-    insns[o + 1] = (insns[o + 1]! & 0x0f) | ((r.kind === 'map' ? PSEUDO_MAP_FD : PSEUDO_MAP_VALUE) << 4);
-    insns.writeInt32LE(map.fd, o + 4);
-    insns.writeInt32LE(r.kind === 'data' ? r.offset : 0, o + 12);
+    mapReferences.push({ index: r.insn, map: r.map, kind: r.kind === 'map' ? 'fd' : 'value', valueOffset: r.kind === 'data' ? r.offset : 0 });
   }
   if (p.coreRelos.length) {
     if (!spec.btf) throw new BtfError(`${p.name} has CO-RE relocations but the object has no BTF`);
     for (const r of p.coreRelos) patchCoreInsn(insns, r.insn, r.kind, resolveCoreRelo(spec.btf, kbtf(), r.typeId, r.accessString, r.kind));
   }
-  const attachBtfId = p.def.btfTarget ? findAttachBtfId(p, kbtf()) : 0;
-  const name = p.name.slice(0, 15);
-  const license = Buffer.from(`${p.license}\0`);
-  let funcInfo: Buffer | null = null;
-  let lineInfo: Buffer | null = null;
-  if (btf && p.funcInfo.length) {
-    funcInfo = Buffer.alloc(p.funcInfo.length * 8);
-    p.funcInfo.forEach((f, i) => { funcInfo!.writeUInt32LE(f.insn, i * 8); funcInfo!.writeUInt32LE(f.typeId, i * 8 + 4); });
-    lineInfo = Buffer.alloc(p.lineInfo.length * 16);
-    p.lineInfo.forEach((l, i) => {
-      lineInfo!.writeUInt32LE(l.insn, i * 16); lineInfo!.writeUInt32LE(l.fileNameOff, i * 16 + 4);
-      lineInfo!.writeUInt32LE(l.lineOff, i * 16 + 8); lineInfo!.writeUInt32LE(l.lineCol, i * 16 + 12);
-    });
-  }
-  const attr = {
-    prog_type: ProgType[p.type], insn_cnt: insns.length / 8, insns, license, prog_name: name.replace(/[^A-Za-z0-9_.]/g, '_'),
-    expected_attach_type: p.expectedAttachType ? AttachType[p.expectedAttachType] : 0,
-    prog_flags: p.def.sleepable ? ProgLoadFlag.F_SLEEPABLE : 0, attach_btf_id: attachBtfId,
-    ...(funcInfo ? {
-      prog_btf_fd: btf!.handle.value, func_info_rec_size: 8, func_info: funcInfo, func_info_cnt: p.funcInfo.length,
-      ...(p.lineInfo.length ? { line_info_rec_size: 16, line_info: lineInfo, line_info_cnt: p.lineInfo.length } : {}),
-    } : {}),
+  return {
+    type: p.type, ...(p.expectedAttachType ? { expectedAttachType: p.expectedAttachType } : {}),
+    name: p.name.slice(0, 15).replace(/[^A-Za-z0-9_.]/g, '_'), license: p.license,
+    program: { instructions: decodeInstructions(insns), bytes: insns, mapReferences, labels: new Map() },
+    ...(p.funcInfo.length ? { funcInfo: p.funcInfo, lineInfo: p.lineInfo } : {}),
+    ...(p.def.btfTarget ? { attachBtfId: findAttachBtfId(p, kbtf()) } : {}),
+    ...(p.def.sleepable ? { flags: ProgLoadFlag.F_SLEEPABLE } : {}),
+    ...(logLevel ? { logLevel } : {}),
+    verifierLog: {
+      what: `${p.type} program ${p.name} (SEC("${p.section}"))`, prefix: `${p.name}: `,
+      hints: {
+        EPERM: p.def.btfTarget && p.def.btfTarget !== 'tp_btf'
+          ? 'run as root (CAP_BPF, CAP_PERFMON; CAP_MAC_ADMIN for LSM); as root already, this kernel refuses trampoline programs (bpftool is refused too)'
+          : 'run as root, or give the process CAP_BPF with CAP_NET_ADMIN (CAP_PERFMON / CAP_SYS_ADMIN for tracing and LSM types)',
+      },
+      noLog: `check its SEC("${p.section}") against \`sysward probe\``,
+      explain: (text: string) => {
+        const kfunc = /invalid func unknown#(\d+)/.exec(text);
+        const missingKfunc = kfunc ? spec.externs[Number(kfunc[1]) - POISON_KFUNC_BASE] : undefined;
+        return /unknown#195896080|invalid func unknown#195896080/.test(text)
+          ? ` (a CO-RE relocation this kernel cannot satisfy: a field, type or enum value ${p.name} reads is missing from this kernel; guard it with bpf_core_field_exists / bpf_core_type_exists / bpf_core_enum_value_exists)`
+          : missingKfunc ? ` (a call to kfunc ${missingKfunc.name}, which this kernel lacks: guard it with bpf_ksym_exists(${missingKfunc.name}))` : '';
+      },
+    },
   };
-  const { fd } = loadWithVerifierLog(attr, {
-    what: `${p.type} program ${p.name} (SEC("${p.section}"))`, prefix: `${p.name}: `, ...(logLevel ? { logLevel } : {}),
-    hints: {
-      EPERM: p.def.btfTarget && p.def.btfTarget !== 'tp_btf'
-        ? 'run as root (CAP_BPF, CAP_PERFMON; CAP_MAC_ADMIN for LSM); as root already, this kernel refuses trampoline programs (bpftool is refused too)'
-        : 'run as root, or give the process CAP_BPF with CAP_NET_ADMIN (CAP_PERFMON / CAP_SYS_ADMIN for tracing and LSM types)',
-    },
-    noLog: `check its SEC("${p.section}") against \`sysward probe\``,
-    explain: (text: string) => {
-      const kfunc = /invalid func unknown#(\d+)/.exec(text);
-      const missingKfunc = kfunc ? spec.externs[Number(kfunc[1]) - POISON_KFUNC_BASE] : undefined;
-      return /unknown#195896080|invalid func unknown#195896080/.test(text)
-        ? ` (a CO-RE relocation this kernel cannot satisfy: a field, type or enum value ${p.name} reads is missing from this kernel; guard it with bpf_core_field_exists / bpf_core_type_exists / bpf_core_enum_value_exists)`
-        : missingKfunc ? ` (a call to kfunc ${missingKfunc.name}, which this kernel lacks: guard it with bpf_ksym_exists(${missingKfunc.name}))` : '';
-    },
-  });
-  return Program.fromFD(new FD(fd, 'program'));
 }
 
 /** Fill in a __ksym extern: a kfunc call by BTF id, a 64-bit load of a BTF id (typed) or an address. */

@@ -192,12 +192,14 @@ export interface KernelFacts {
   kallsyms(name: string): bigint | undefined;
   /** Whether /proc/kallsyms names it (names show even when addresses are hidden). */
   hasSymbol(name: string): boolean;
+  /** Whether a tracepoint program can call bpf_get_attach_cookie (5.15): a probe, the one fact bpf(2) tells. */
+  bpfCookie(): boolean;
 }
 
 const LINUX_VALUES = new Map<string, (k: KernelFacts) => bigint>([
   ['LINUX_KERNEL_VERSION', () => kernelVersionCode(release())],
   // As libbpf: can a tracepoint program call bpf_get_attach_cookie (5.15)?
-  ['LINUX_HAS_BPF_COOKIE', () => (probeHelper('TRACEPOINT', 'get_attach_cookie').supported ? 1n : 0n)],
+  ['LINUX_HAS_BPF_COOKIE', (k) => (k.bpfCookie() ? 1n : 0n)],
   // Whether syscalls enter through an arch wrapper (__x64_sys_bpf): what ksyscall probes must name.
   ['LINUX_HAS_SYSCALL_WRAPPER', (k) => (SYSCALL_PREFIX[process.arch] && k.hasSymbol(`${SYSCALL_PREFIX[process.arch]}sys_bpf`) ? 1n : 0n)],
 ]);
@@ -247,6 +249,7 @@ export function kernelFacts(btf: () => Btf = () => Btf.kernel()): KernelFacts {
     get btf() { return btf(); },
     config: kernelConfig,
     hasSymbol: (name) => (table()?.addressesOf(name).length ?? 0) > 0,
+    bpfCookie: () => probeHelper('TRACEPOINT', 'get_attach_cookie').supported,
     kallsyms(name) {
       const t = table();
       if (!t) throw new BtfError('/proc/kallsyms is not readable');

@@ -7,8 +7,8 @@ import { basename } from 'node:path';
 import { Btf, BtfError } from '../btf/btf.js';
 import { parseBtfExt, type BtfExt, type CoreRelo } from '../btf/ext.js';
 import { MapFlag, MapType } from '../sys/abi.js';
-import type { MapTypeName } from '../map.js';
-import type { AttachTypeName, ProgTypeName } from '../prog.js';
+import type { MapSlot, MapTypeName } from '../map.js';
+import type { AttachTypeName, FuncInfoRecord, LineInfoRecord, ProgTypeName } from '../prog.js';
 import { ElfError, ElfFile, SHF, SHT, STB, STT, type ElfSection } from './elf.js';
 import { collectExterns, sanitizeExternBtf, type ExternSpec } from './externs.js';
 import { matchSection, type SectionDef } from './sections.js';
@@ -49,8 +49,8 @@ export interface ProgramObjectSpec {
   instructions: Buffer;
   relocations: InsnRelocation[];
   /** Instruction indexes, sorted; for PROG_LOAD with the object's BTF. */
-  funcInfo: { insn: number; typeId: number }[];
-  lineInfo: { insn: number; fileNameOff: number; lineOff: number; lineCol: number }[];
+  funcInfo: FuncInfoRecord[];
+  lineInfo: LineInfoRecord[];
   coreRelos: ProgramCoreRelo[];
 }
 
@@ -80,7 +80,7 @@ export interface MapObjectSpec {
 }
 
 /** Slot `index` of a map of maps or a program array holds that map's or program's fd once loaded. */
-export interface MapSlot { index: number; kind: 'map' | 'program'; target: string }
+export type { MapSlot };
 
 export interface VariableSpec { name: string; map: string; offset: number; size: number; typeId: number; readOnly: boolean }
 

@@ -55,7 +55,7 @@ test('an object with externs: kinds, weak flags, the .kconfig map laid out as li
 
 test('kconfigValue: each declared type from the configuration text, and clear refusals', withClang, () => {
   const o = readObject(compileFixture('externs'));
-  const facts = (text: string): KernelFacts => ({ btf: undefined as unknown as Btf, config: () => parseKconfig(text), kallsyms: () => undefined, hasSymbol: () => false });
+  const facts = (text: string): KernelFacts => ({ btf: undefined as unknown as Btf, config: () => parseKconfig(text), kallsyms: () => undefined, hasSymbol: () => false, bpfCookie: () => false });
   const size = o.maps.find((m) => m.section === '.kconfig')!.valueSize;
   const v = kconfigValue(o.externs, size, facts(CONFIG.replace('CONFIG_IPV6=m', 'CONFIG_IPV6=y')));
   assert.equal(v.readUInt32LE(0), 250);
@@ -91,7 +91,7 @@ test('resolveKernelExterns: missing strong externs are named; weak ones resolve 
   const o = readObject(compileFixture('externs'));
   const kernel = Btf.kernel();
   const kallsyms = (n: string) => (n === '__bpf_call_base' ? 0xffffffff81000000n : undefined);
-  const facts = { btf: kernel, config: () => new Map<string, string>(), kallsyms, hasSymbol: () => false };
+  const facts = { btf: kernel, config: () => new Map<string, string>(), kallsyms, hasSymbol: () => false, bpfCookie: () => false };
   const r = resolveKernelExterns(o.btf!, o.externs, facts);
   assert.deepEqual(r.get('__bpf_call_base'), { kind: 'address', address: 0xffffffff81000000n });
   assert.deepEqual(r.get('bpf_task_from_pid'), { kind: 'btf', id: kernel.idsByName('bpf_task_from_pid', 'FUNC')[0] });
