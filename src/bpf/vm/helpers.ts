@@ -9,7 +9,7 @@ import { helperId } from '../asm/index.js';
 import { type ContextModel, SysctlState } from './context.js';
 import { Errno } from './errors.js';
 import { VmMap, VmQueueMap, VmRingBuf } from './maps.js';
-import { type Region, VmPointer, type VmValue, fault, formatValue, zeroed } from './memory.js';
+import { Region, VmPointer, type VmValue, fault, formatValue, writeUnsigned, zeroed } from './memory.js';
 
 /** The task a program runs for: what the get_current_* helpers return. */
 export interface VmTask {
@@ -29,6 +29,32 @@ export interface VmTask {
   ancestorCgroupIds?: readonly bigint[];
   /** ktime_get_ns (and the boot / coarse clocks): a fixed value or a clock. Default: process.hrtime. */
   ktimeNs?: bigint | (() => bigint);
+  /** The task_struct get_current_task_btf points at: the kernel memory a program may read through it. */
+  kernelTask?: VmKernelObject;
+}
+
+/**
+ * A kernel object as a program reading BTF pointers sees it: its bytes (zero but for `values`)
+ * and its pointer members, which lead to further objects.
+ */
+export interface VmKernelObject {
+  /** How traces and errors name it: `task_struct`, `nsproxy`. */
+  label: string;
+  size: number;
+  values?: readonly { off: number; size: 1 | 2 | 4 | 8; value: bigint }[];
+  pointers?: readonly { off: number; to: VmKernelObject }[];
+}
+
+/** Regions of kernel objects, made once per object (they are read-only). */
+const kernelRegions = new WeakMap<VmKernelObject, Region>();
+function kernelRegion(o: VmKernelObject): Region {
+  let r = kernelRegions.get(o);
+  if (r) return r;
+  r = new Region('kernel', o.label, zeroed(o.size), false);
+  kernelRegions.set(o, r);
+  for (const v of o.values ?? []) writeUnsigned(r.view, v.off, v.size, v.value);
+  if (o.pointers?.length) r.pointers = new Map(o.pointers.map((p) => [p.off, new VmPointer(kernelRegion(p.to), 0)]));
+  return r;
 }
 
 export const DEFAULT_TASK = { pid: 4242, tgid: 4242, uid: 0, gid: 0, comm: 'vm-task', cgroupId: 1n } as const;
@@ -38,7 +64,7 @@ export interface VmHelperCall {
   /** r1..r5 as they were at the call (index 0 is r1); undefined when not initialised. */
   readonly args: readonly (VmValue | undefined)[];
   /** The task, with defaults filled in. */
-  readonly task: Readonly<Required<Omit<VmTask, 'ktimeNs'>>> & { ktimeNs(): bigint };
+  readonly task: Readonly<Required<Omit<VmTask, 'ktimeNs' | 'kernelTask'>>> & { ktimeNs(): bigint; kernelTask: VmKernelObject | undefined };
   /** The CPU the program runs on (get_smp_processor_id, per-CPU maps). */
   readonly cpu: number;
   /** Argument `n` (1..5) as a scalar; faults on a pointer or an uninitialised register. */
@@ -429,6 +455,11 @@ export const BUILTIN_HELPERS: Readonly<Record<string, VmHelper>> = {
   get_current_comm: getCurrentComm,
   get_current_cgroup_id: (c) => c.task.cgroupId,
   get_current_ancestor_cgroup_id: ancestorCgroupId,
+  get_current_task_btf: (c) => {
+    const t = c.task.kernelTask;
+    if (!t) throw fault('helper', 'get_current_task_btf: the run models no task_struct', 'give the run a task with kernelTask (VmKernelObject)');
+    return new VmPointer(kernelRegion(t), 0);
+  },
   trace_printk: tracePrintk,
   sysctl_get_name: sysctlGetName,
   sysctl_get_current_value: sysctlGetCurrentValue,

@@ -94,7 +94,7 @@ export type { VmBytesContext, VmContext, VmSysctlContext } from './context.js';
 export { Errno, VmError, VmMapError } from './errors.js';
 export type { ErrnoName, VmErrorKind } from './errors.js';
 export { BUILTIN_HELPERS, DEFAULT_TASK, kernelStrtol, kernelStrtoul, kernelStrtoull } from './helpers.js';
-export type { VmHelper, VmHelperCall, VmTask } from './helpers.js';
+export type { VmHelper, VmHelperCall, VmKernelObject, VmTask } from './helpers.js';
 export {
   RINGBUF_HEADER_BYTES, TypedVmMap, VM_F_NO_PREALLOC, VM_F_RDONLY_PROG, VM_PAGE_SIZE, VmArrayMap, VmHashMap,
   VmLpmTrie, VmMap, VmMapUpdate, VmQueueMap, VmRingBuf, createVmMap, createVmRingBuf,

@@ -446,6 +446,7 @@ class Machine implements VmHelperCall {
       pid: t.pid ?? DEFAULT_TASK.pid, tgid: t.tgid ?? t.pid ?? DEFAULT_TASK.tgid, uid: t.uid ?? DEFAULT_TASK.uid,
       gid: t.gid ?? DEFAULT_TASK.gid, comm: t.comm ?? DEFAULT_TASK.comm, cgroupId,
       ancestorCgroupIds: t.ancestorCgroupIds ?? (cgroupId === 1n ? [1n] : [1n, cgroupId]),
+      kernelTask: t.kernelTask,
       ktimeNs: typeof clock === 'function' ? clock : clock !== undefined ? () => clock : () => process.hrtime.bigint(),
     };
     this.cpu = options.cpu ?? 0;
@@ -649,6 +650,8 @@ class Machine implements VmHelperCall {
       }
     }
     checkAccess(p, extra, size, false, `load of ${size} bytes`);
+    // A pointer member of a kernel object: the verifier types the load as a BTF pointer too.
+    if (r.kind === 'kernel' && size === 8 && mayBePointer) { const to = r.pointers?.get(off); if (to) return to; }
     return readUnsigned(r.view, off, size);
   }
 

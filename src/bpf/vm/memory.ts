@@ -18,7 +18,9 @@ export type RegionKind =
   /** A ring buffer reservation, valid until it is submitted or discarded. */
   | 'ringbuf_mem'
   /** Other memory a helper or the caller provides. */
-  | 'mem';
+  | 'mem'
+  /** A kernel object reached through a BTF pointer (get_current_task_btf): read-only. */
+  | 'kernel';
 
 /** The kernel's stack size per frame (MAX_BPF_STACK). */
 export const STACK_SIZE = 512;
@@ -31,6 +33,8 @@ export class Region {
   readonly init: Uint8Array | undefined;
   /** Stack only: pointers spilled to 8-byte aligned slots, by region offset. */
   readonly spills: Map<number, VmPointer> | undefined;
+  /** Kernel objects only: the pointer members (to other kernel objects), by offset. */
+  pointers: Map<number, VmPointer> | undefined;
 
   constructor(
     readonly kind: RegionKind,
