@@ -38,6 +38,7 @@ export const getpagesize = lib.func('int getpagesize(void)');
 export const openat = lib.func('int openat(int dirfd, const char *path, int flags, int mode)');
 /** flock(2): advisory whole-file locks, on any inode (bpffs folders too); released with the fd. */
 export const flock = lib.func('int flock(int fd, int op)');
+export const ioctlPtr = lib.func('int ioctl(int fd, unsigned long req, void *arg)');
 export const LOCK_EX = 2;
 export const LOCK_NB = 4;
 export const LOCK_UN = 8;
