@@ -73,22 +73,36 @@ export function resolveContainerScope(mount: string, exists: (abs: string) => bo
   return { roots, loose };
 }
 
+/** A cgroup namer (cgroupNamer): id → name; `remember` records a cgroup seen elsewhere. */
+export type CgroupNamer = ((id: bigint) => string | undefined) & { remember(id: bigint, path: string): void };
+
+/** Names of cgroups gone since they were seen, kept for their late events (a container that stopped). */
+const KEEP_GONE = 4096;
+
 /**
  * Names for cgroup ids, as events show them: `runtime:container-id` for containers, else the
  * path. An unknown id (a cgroup made since) walks the tree again, at most once a second, so a
- * storm of events from a cgroup that is gone does not walk it per event.
+ * storm of events from a cgroup that is gone does not walk it per event. Cgroups removed since
+ * keep their names (up to KEEP_GONE): a container's last events are read after it stopped.
  */
-export function cgroupNamer(mount?: string, o: { idLength?: number } = {}): (id: bigint) => string | undefined {
+export function cgroupNamer(mount?: string, o: { idLength?: number } = {}): CgroupNamer {
   let index = cgroupIdIndex(mount);
   let refreshedAt = Date.now();
-  return (id) => {
+  const refresh = () => {
+    const fresh = cgroupIdIndex(mount);
+    let gone = 0;
+    for (const [id, path] of index) if (!fresh.has(id) && gone++ < KEEP_GONE) fresh.set(id, path);
+    index = fresh;
+    refreshedAt = Date.now();
+  };
+  const namer = (id: bigint) => {
     let p = index.get(id);
     if (p === undefined && Date.now() - refreshedAt > 1000) {
-      index = cgroupIdIndex(mount);
-      refreshedAt = Date.now();
+      refresh();
       p = index.get(id);
     }
     const c = p ? classifyCgroup(p) : undefined;
     return c ? `${c.runtime}:${o.idLength ? c.id.slice(0, o.idLength) : c.id}` : p;
   };
+  return Object.assign(namer, { remember(id: bigint, path: string) { index.set(id, path); } });
 }

@@ -11,13 +11,14 @@ import { FD } from '../bpf/sys/fd.js';
 import { enableStats } from '../bpf/sys/bpf.js';
 import { ensureBpffs } from '../bpf/pin.js';
 import { probeProgramType } from '../bpf/features.js';
-import { findCgroup2Mount } from '../cgroup/hierarchy.js';
-import { cgroupNamer, classifyCgroup, CONTAINER_ROOTS } from '../cgroup/containers.js';
+import { cgroupId, findCgroup2Mount } from '../cgroup/hierarchy.js';
+import { cgroupNamer, classifyCgroup, CONTAINER_ROOTS, type CgroupNamer } from '../cgroup/containers.js';
 import { CgroupWatcher, scanContainers } from './cgroup-watch.js';
 import type { Policy } from '../guard/model.js';
 import {
   extendGuard, guardMeta, guardsDir, listGuards, reconcileGuard, removeGuard,
 } from '../guard/runtime/apply.js';
+import { namespaceSupport } from '../guard/runtime/namespaces.js';
 import { policyFromJson } from '../guard/model-json.js';
 import { HeldGuard } from '../guard/runtime/held.js';
 import type { Meta } from '../guard/runtime/status.js';
@@ -128,6 +129,9 @@ export class Daemon {
   #removalAnnounced = new Set<string>();
   #configChangedAt = 0;
   #started = false;
+  /** One namer for every event stream: it keeps the names of containers gone since their events. */
+  #namerCache: CgroupNamer | undefined;
+  get #namer(): CgroupNamer { return (this.#namerCache ??= cgroupNamer(this.#mount)); }
   #hupQueued = false;
   #reconcileTimer: NodeJS.Timeout | undefined;
   #reloading: Promise<unknown> = Promise.resolve();
@@ -177,6 +181,10 @@ export class Daemon {
     this.audit = new AuditLog({ ...(o.eventsFile ? { file: o.eventsFile } : {}), ...(o.eventsMaxBytes ? { maxBytes: o.eventsMaxBytes } : {}), ...(o.eventsKeep !== undefined ? { keep: o.eventsKeep } : {}), stdout: o.stdoutEvents ?? false });
     if (this.o.bpfStats) this.#stats = enableStats();
     if (this.o.stateDir) this.#saved = loadDesired(this.o.stateDir, this.#log);
+    const ns = namespaceSupport();
+    this.#log('facts' in ns
+      ? `the writer's namespaces are read by the guards (host namespaces from ${ns.source}): guards of containers and cgroups follow their tasks out of their cgroups, and namespace: own is checked`
+      : `the writer's namespaces cannot be read here: ${ns.reason}. Guards work by cgroup alone: a task that can move itself to another cgroup leaves its guard, and namespace: own is not checked`);
     // Health and metrics answer from the start, while the first reload parses and applies.
     if (this.o.listen !== null) this.#server = await serveDaemon(this, this.o.listen ?? DEFAULT_LISTEN, this.#log);
     await this.reload('start');
@@ -326,6 +334,7 @@ export class Daemon {
         const r = reconcileGuard(policy, opts);
         if (!held || r.applied || r.repaired.length || r.added.length || held.programId !== r.programId) this.#hold(name);
         for (const path of r.added) {
+          try { this.#namer.remember(cgroupId(join(this.#mount, path)), path); } catch { /* gone already */ }
           if (classifyCgroup(path)) this.metrics.containersGuarded.inc();
           this.#log(`guarded ${classifyCgroup(path) ? 'new container' : 'cgroup'} ${path} with ${name}`);
         }
@@ -438,7 +447,7 @@ export class Daemon {
   #startReader(name: string): void {
     if (this.#readers.has(name)) return;
     let stream: GuardEventStream;
-    try { stream = new GuardEventStream(name, { ...(this.o.bpffs ? { bpffs: this.o.bpffs } : {}), cgroupName: cgroupNamer(this.#mount) }); } catch (e) {
+    try { stream = new GuardEventStream(name, { ...(this.o.bpffs ? { bpffs: this.o.bpffs } : {}), cgroupName: this.#namer }); } catch (e) {
       this.#log(`cannot read the events of guard ${name}: ${(e as Error).message}`);
       return;
     }
@@ -547,6 +556,7 @@ export class Daemon {
       try {
         if (extendGuard(name, path, { ...(this.o.bpffs ? { bpffs: this.o.bpffs } : {}), mount: this.#mount, lockTimeoutMs: DAEMON_LOCK_WAIT_MS })) {
           this.metrics.containersGuarded.inc();
+          try { this.#namer.remember(cgroupId(join(this.#mount, path)), path); } catch { /* gone already */ }
           this.#hold(name);
           this.#watchPins(name);
           this.metrics.attachDelay.observe(Number(process.hrtime.bigint() - seen) / 1e9);

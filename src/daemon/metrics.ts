@@ -35,6 +35,10 @@ export class DaemonMetrics {
       },
     });
     new client.Gauge({
+      name: 'sysward_followed_namespaces', help: 'Mount namespaces each guard follows out of its cgroups (bound to the cgroup their tasks were found in)', labelNames: ['guard'], registers: [this.registry],
+      collect() { this.reset(); for (const g of guards()) if (g.following !== undefined) this.set({ guard: g.name }, g.following); },
+    });
+    new client.Gauge({
       name: 'sysward_events_dropped', help: 'Events the kernel could not queue (ring buffer full) since the guard\'s program was loaded', labelNames: ['guard'], registers: [this.registry],
       collect() { this.reset(); for (const g of guards()) this.set({ guard: g.name }, Number(g.droppedEvents)); },
     });

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { Policy, Rule } from './model.js';
 import { decide } from './reference.js';
 import { VmGuard } from './runtime/vm-guard.js';
+import type { NsKind } from './compiler/task-layout.js';
 import type { GuardEvent } from './runtime/events.js';
 import { dottedName, kernelName, parseSysctlName } from '../sysctl/names.js';
 
@@ -15,6 +16,8 @@ export interface ExplainAccess {
   filePos?: number;
   /** The current value; undefined: read it from this host's /proc/sys (null when that fails). */
   current?: string | null;
+  /** The writer's namespaces: the host's or its own (default: its own, as a container's). */
+  namespaces?: Partial<Record<NsKind, 'host' | 'own'>>;
 }
 
 export interface Explanation {
@@ -44,8 +47,9 @@ export function explain(policy: Policy, a: ExplainAccess, guard = new VmGuard(po
   let current = a.current;
   if (current === undefined) { try { current = readFileSync(`/proc/sys/${key}`, 'latin1'); } catch { current = null; } }
   const write = a.value !== undefined;
-  const out = guard.run({ key, write, ...(write ? { value: a.value! } : {}), filePos: a.filePos ?? 0, current });
-  const ref = decide(policy, { key, write, ...(write ? { value: a.value! } : {}), filePos: a.filePos ?? 0, ...(current !== null ? { current } : {}) });
+  const ns = a.namespaces ? { namespaces: a.namespaces } : {};
+  const out = guard.run({ key, write, ...(write ? { value: a.value! } : {}), filePos: a.filePos ?? 0, current, ...ns });
+  const ref = decide(policy, { key, write, ...(write ? { value: a.value! } : {}), filePos: a.filePos ?? 0, ...(current !== null ? { current } : {}), ...ns });
   const ev = out.events.find((e) => e.reason !== 'override') ?? out.events[0];
   const verdict = ev ? ev.verdict : out.allowed ? 'allowed' : 'refused';
   const rule = ev ? policy.rules[ev.rule.index] : ref.rule;

@@ -47,6 +47,12 @@ export interface Rule {
   override?: string;
   /** Why the rule exists; shown in events and docs. */
   reason?: string;
+  /**
+   * 'own': writes are allowed only from a namespace of the writer's own of the kind that holds
+   * the key (net.* → network, kernel.hostname → UTS, …); from the host's they are refused
+   * (reason host-namespace). Only on keys that are per namespace.
+   */
+  namespace?: 'own';
   source?: SourcePos;
 }
 
@@ -59,6 +65,11 @@ export interface Scope {
   host: boolean;
   /** Cgroup paths (and their descendants) the guard never applies to. */
   exempt: string[];
+  /**
+   * false: the guard applies by cgroup alone. Default: a guard of containers or cgroups also
+   * follows their tasks by mount namespace when they move to another cgroup.
+   */
+  follow?: boolean;
 }
 
 /**

@@ -6,6 +6,7 @@ import { LineCounter, parseDocument, isMap, isSeq, type Node } from 'yaml';
 import type { Policy } from './model.js';
 import { explain, type Explanation } from './explain.js';
 import { VmGuard } from './runtime/vm-guard.js';
+import { NS_KINDS, type NsKind } from './compiler/task-layout.js';
 
 const VERDICTS = ['allowed', 'refused', 'audited', 'would-refuse'] as const;
 type ExpectedVerdict = (typeof VERDICTS)[number];
@@ -21,6 +22,8 @@ export interface PolicyTestCase {
   expect: ExpectedVerdict;
   rule?: string;
   reason?: string;
+  /** The writer's namespaces shared with the host (`namespaces: { net: host }`); the rest its own. */
+  namespaces?: Partial<Record<NsKind, 'host' | 'own'>>;
   description: string;
 }
 
@@ -50,10 +53,10 @@ export function readPolicyTests(file: string): PolicyTestFile {
   if (!isSeq(casesNode) || casesNode.items.length === 0) throw new PolicyTestError(`${at(casesNode as Node ?? root)}: cases: must be a list of cases, each with read: or write: and expect:`);
   const cases = casesNode.items.map((node, i): PolicyTestCase => {
     if (!isMap(node)) throw new PolicyTestError(`${at(node as Node)}: case ${i + 1} must be a mapping (read: or write:, expect:)`);
-    const known = new Set(['read', 'write', 'expect', 'rule', 'reason', 'pos', 'current', 'description']);
+    const known = new Set(['read', 'write', 'expect', 'rule', 'reason', 'pos', 'current', 'namespaces', 'description']);
     for (const item of node.items) {
       const k = String((item.key as { value?: unknown })?.value);
-      if (!known.has(k)) throw new PolicyTestError(`${at(item.key as Node)}: unknown key "${k}" in case ${i + 1}; use read, write, expect, rule, reason, pos, current`);
+      if (!known.has(k)) throw new PolicyTestError(`${at(item.key as Node)}: unknown key "${k}" in case ${i + 1}; use read, write, expect, rule, reason, pos, current, namespaces`);
     }
     const read = node.get('read') as string | undefined;
     const write = node.get('write') as string | undefined;
@@ -66,6 +69,19 @@ export function readPolicyTests(file: string): PolicyTestFile {
     const spec = String(write ?? read);
     const eq = spec.indexOf('=');
     const current = node.get('current');
+    const nsNode = node.get('namespaces', true);
+    let namespaces: PolicyTestCase['namespaces'];
+    if (nsNode !== undefined) {
+      if (!isMap(nsNode)) throw new PolicyTestError(`${at(nsNode as Node)}: namespaces: takes a mapping such as { net: host }`);
+      namespaces = {};
+      for (const item of nsNode.items) {
+        const k = String((item.key as { value?: unknown })?.value);
+        const v = String((item.value as { value?: unknown })?.value);
+        if (!(NS_KINDS as readonly string[]).includes(k)) throw new PolicyTestError(`${at(item.key as Node)}: namespaces: "${k}" is not a namespace; use ${NS_KINDS.join(', ')}`);
+        if (v !== 'host' && v !== 'own') throw new PolicyTestError(`${at(item.value as Node)}: namespaces: ${k}: give host or own`);
+        namespaces[k as NsKind] = v;
+      }
+    }
     return {
       n: i + 1, line: lc.linePos(node.range?.[0] ?? 0).line,
       name: write !== undefined ? spec.slice(0, eq) : spec,
@@ -75,6 +91,7 @@ export function readPolicyTests(file: string): PolicyTestFile {
       expect: expect as ExpectedVerdict,
       ...(node.get('rule') !== undefined ? { rule: String(node.get('rule')) } : {}),
       ...(node.get('reason') !== undefined ? { reason: String(node.get('reason')) } : {}),
+      ...(namespaces ? { namespaces } : {}),
       description: String(node.get('description') ?? `${write !== undefined ? 'write' : 'read'} ${spec}`),
     };
   });
@@ -87,7 +104,7 @@ export function runPolicyTests(policy: Policy, cases: PolicyTestCase[]): CaseRes
   const guard = new VmGuard(policy);
   return cases.map((c) => {
     // Without current:, the key's value is unknown to the test (it does not read this host).
-    const got = explain(policy, { name: c.name, ...(c.value !== undefined ? { value: c.value } : {}), filePos: c.filePos, current: c.current ?? null }, guard);
+    const got = explain(policy, { name: c.name, ...(c.value !== undefined ? { value: c.value } : {}), filePos: c.filePos, current: c.current ?? null, ...(c.namespaces ? { namespaces: c.namespaces } : {}) }, guard);
     const problems: string[] = [];
     if (got.verdict !== c.expect) problems.push(`expected ${c.expect}, got ${got.verdict}${got.reason !== 'rule' ? ` (${got.reason})` : ''}`);
     if (c.rule !== undefined && got.rule.key !== c.rule) problems.push(`expected rule ${c.rule}, decided by ${got.rule.key}`);

@@ -3,7 +3,7 @@
 // that need a verdict without a kernel (check) use it.
 import type { Action, Policy, Rule } from './model.js';
 import { NAME_MAX, VALUE_BUF, VALUE_MAX } from './compiler/abi.js';
-import { specificity } from './compiler/tables.js';
+import { ownNamespaceOf, specificity } from './compiler/tables.js';
 
 export interface Access {
   /** Kernel name, '/'-separated (net/ipv4/ip_forward). */
@@ -15,10 +15,12 @@ export interface Access {
   filePos?: number;
   /** The key's value at the time (for lock rules), as /proc shows it. */
   current?: string;
+  /** The writer's namespaces: the host's or its own (default: its own). */
+  namespaces?: Partial<Record<string, 'host' | 'own'>>;
 }
 
 export type Verdict = 'allowed' | 'refused' | 'audited' | 'would-refuse';
-export type Reason = 'rule' | 'value' | 'partial-write' | 'name-too-long' | 'value-unreadable' | 'override' | 'locked';
+export type Reason = 'rule' | 'value' | 'partial-write' | 'name-too-long' | 'value-unreadable' | 'override' | 'locked' | 'host-namespace';
 
 export interface Decision {
   verdict: Verdict;
@@ -107,6 +109,8 @@ export function decide(policy: Policy, a: Access): Decision {
   if (!a.write) return act(rule ? rule.reads : policy.defaults.read, rule);
   if (!rule) return act(policy.defaults.write);
   if (rule.action === 'deny') return refuse('rule', rule);
+  const own = ownNamespaceOf(rule);
+  if (own && a.namespaces?.[own] === 'host') return refuse('host-namespace', rule);
   if (rule.value || rule.override !== undefined) {
     if ((a.filePos ?? 0) !== 0) return refuse('partial-write', rule);
     if (rule.value) {

@@ -69,6 +69,20 @@ export function namespaceOf(segments: readonly string[]): SysctlNamespace | null
   return null;
 }
 
+/**
+ * The namespace every key a pattern can match lives in, or null when the pattern reaches keys of
+ * the whole host. A name: namespaceOf. A subtree or a wildcard: net.* (and below it), fs.mqueue.*,
+ * user.*; anything else (kernel.*) mixes host-wide keys with namespaced ones.
+ */
+export function patternNamespaceOf(p: { segments: readonly string[]; kind: 'exact' | 'subtree'; wildcard: number | null }): SysctlNamespace | null {
+  if (p.kind === 'exact' && p.wildcard === null) return namespaceOf(p.segments);
+  const s = p.segments;
+  if (s[0] === 'net') return 'net';
+  if (s[0] === 'user') return 'user';
+  if (s[0] === 'fs' && s[1] === 'mqueue' && s.length <= 3) return 'ipc';
+  return null;
+}
+
 export type DangerKind =
   /** Makes the kernel run a program of the writer's choice as host root. */
   | 'escape'

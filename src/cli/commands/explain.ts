@@ -2,10 +2,14 @@ import { parse, printJson, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
 import { policyFrom, policyOptions } from '../policy-arg.js';
 
+/** The namespaces a writer may share with the host, as --<kind>ns flags. */
+const NS_FLAGS = ['net', 'uts', 'ipc', 'user', 'pid'] as const;
+
 const command: Command = {
   name: 'explain',
   summary: 'the verdict a policy gives an access, and which rule decides (no root)',
-  help: `usage: sysward explain (-f POLICY | --profile NAME) NAME[=VALUE] [--read] [--pos N] [--current VALUE] [--json]
+  help: `usage: sysward explain (-f POLICY | --profile NAME) NAME[=VALUE] [--read] [--pos N] [--current VALUE]
+                       [--netns host|own] [--utsns …] [--ipcns …] [--userns …] [--pidns …] [--json]
 
 What the policy does with one access, and why: the verdict, the deciding rule (with its line in
 the policy), and the audit event the kernel would report. The policy is compiled to the same eBPF
@@ -16,6 +20,9 @@ needed.
   NAME              a read (or give --read)
   --pos N           the write's file position (a write at N > 0 continues an earlier one)
   --current VALUE   the key's value at the time, for lock rules (default: this host's value)
+  --netns host|own  the writer's network namespace: the host's (docker --network=host, a
+                    hostNetwork pod) or its own (default); likewise --utsns, --ipcns, --userns,
+                    --pidns. Rules with namespace: own refuse writes from the host's namespace.
   --json            the explanation as JSON
 
 exit status: 0 when the access is allowed (or audited), 1 when it is refused (or would be, in
@@ -25,7 +32,15 @@ example:
   sysward explain --profile container-host kernel.core_pattern='|/tmp/x'
 `,
   async run(argv) {
-    const { values, positionals } = parse('explain', argv, { ...policyOptions, read: { type: 'boolean' }, pos: { type: 'string' }, current: { type: 'string' }, json: { type: 'boolean' } });
+    const nsOptions = Object.fromEntries(NS_FLAGS.map((k) => [`${k}ns`, { type: 'string' as const }]));
+    const { values, positionals } = parse('explain', argv, { ...policyOptions, ...nsOptions, read: { type: 'boolean' }, pos: { type: 'string' }, current: { type: 'string' }, json: { type: 'boolean' } });
+    const namespaces: Partial<Record<(typeof NS_FLAGS)[number], 'host' | 'own'>> = {};
+    for (const k of NS_FLAGS) {
+      const v = (values as Record<string, unknown>)[`${k}ns`];
+      if (v === undefined) continue;
+      if (v !== 'host' && v !== 'own') throw new UsageError(`--${k}ns ${String(v)}: give host (the writer shares the host's ${k} namespace) or own`);
+      namespaces[k] = v;
+    }
     if (positionals.length !== 1) throw new UsageError('explain takes one access: NAME for a read, NAME=VALUE for a write; see `sysward explain --help`');
     const spec = positionals[0]!;
     const eq = spec.indexOf('=');
@@ -35,7 +50,7 @@ example:
     if (!Number.isInteger(pos) || pos < 0) throw new UsageError(`--pos ${values.pos}: give a file position, a whole number`);
     const policy = await policyFrom(values, 'explain');
     const { explain } = await import('../../guard/explain.js');
-    const x = explain(policy, { name, ...(value !== undefined ? { value } : {}), filePos: pos, ...(values.current !== undefined ? { current: values.current } : {}) });
+    const x = explain(policy, { name, ...(value !== undefined ? { value } : {}), filePos: pos, ...(values.current !== undefined ? { current: values.current } : {}), namespaces });
     if (values.json) printJson(x);
     else {
       const what = x.access === 'write' ? `write ${x.key} = ${JSON.stringify(x.value)}${pos ? ` at position ${pos}` : ''}` : `read ${x.key}`;

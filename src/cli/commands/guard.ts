@@ -41,6 +41,7 @@ const command: Command = {
         for (const p of r.attached) process.stdout.write(`  attached to ${p}\n`);
         for (const p of r.updated) process.stdout.write(`  updated on ${p}\n`);
         for (const p of r.detached) process.stdout.write(`  detached from ${p} (no longer in scope)\n`);
+        if (r.followId !== undefined) process.stdout.write(`  follows its tasks by mount namespace (program ${r.followId} on the root cgroup): ${r.bindings?.bound ?? 0} namespace${r.bindings?.bound === 1 ? '' : 's'} bound${r.bindings?.refused ? `, ${r.bindings.refused} not bound (the map is full)` : ''}\n`);
         for (const n of r.notes) process.stdout.write(`  note: ${n}\n`);
         return 0;
       }
@@ -56,6 +57,7 @@ const command: Command = {
           const p = g.policy;
           process.stdout.write(`${g.name}: ${p ? `mode ${p.mode}, ${p.rules.length} rules, default write ${p.defaults.write}` : 'metadata missing'}; applied ${g.appliedAt ?? '?'}\n`);
           process.stdout.write(`  scope: ${g.cgroups.map((c) => c.path).join(', ') || '(none)'}\n`);
+          if (g.following !== undefined) process.stdout.write(`  follows ${g.following} mount namespace${g.following === 1 ? '' : 's'} out of its cgroups\n`);
           const width = Math.max(4, ...g.counters.map((c) => c.rule.length));
           process.stdout.write(`  ${'rule'.padEnd(width)}  allowed  refused  audited\n`);
           for (const c of g.counters) process.stdout.write(`  ${c.rule.padEnd(width)}  ${String(c.allowed).padStart(7)}  ${String(c.refused).padStart(7)}  ${String(c.audited).padStart(7)}\n`);

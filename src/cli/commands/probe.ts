@@ -4,6 +4,7 @@ import { parse, printJson, type Command } from '../command.js';
 import { requireRoot } from '../root.js';
 import { PROBED_MAP_TYPES, probeCgroupLink, probeHelper, probeMapType, probeProgramType, type Support } from '../../bpf/features.js';
 import { probeSysctlSetNewValueAsync } from '../../guard/runtime/override-probe.js';
+import { namespaceSupport } from '../../guard/runtime/namespaces.js';
 import { DEFAULT_BPFFS, isBpffs } from '../../bpf/pin.js';
 import { findCgroup2Mount, isHybrid, NoCgroupV2Error } from '../../cgroup/hierarchy.js';
 import type { ProgTypeName } from '../../bpf/prog.js';
@@ -29,6 +30,11 @@ export interface ProbeReport {
   sysctlHelpers: Record<string, Support>;
   cgroupLink: Support | null;
   sysctlSetNewValue: Support | null;
+  /**
+   * Whether guards read the writer's namespaces (follow tasks out of their cgroups, check
+   * namespace: own), and where the host's namespaces were read from.
+   */
+  namespaces: (Support & { hostFrom?: string }) | null;
   /** The two things the guard cannot do without; null when they were not probed (not root). */
   guardSupported: boolean | null;
 }
@@ -57,8 +63,13 @@ export async function probeAll(): Promise<ProbeReport> {
     sysctlHelpers: each(SYSCTL_HELPERS, (h) => probeHelper('CGROUP_SYSCTL', h)),
     cgroupLink: root && cgPath ? probeCgroupLink(cgPath) : null,
     sysctlSetNewValue: null,
+    namespaces: null,
     guardSupported: false,
   };
+  if (root) {
+    const ns = namespaceSupport();
+    r.namespaces = 'facts' in ns ? { supported: true, hostFrom: ns.source } : { supported: false, reason: `${ns.reason}; guards then work by cgroup alone: a task that moves itself to another cgroup leaves its guard, and namespace: own is not checked` };
+  }
   r.sysctlSetNewValue = setNewValue ? await setNewValue : null;
   r.guardSupported = cgPath === null ? false : !root ? null : (r.programTypes.CGROUP_SYSCTL?.supported ?? false) && (r.mapTypes.RINGBUF?.supported ?? false);
   return r;
@@ -76,6 +87,7 @@ function printHuman(r: ProbeReport): void {
     ['BPF LSM', r.lsm.list === null ? 'unknown (securityfs not mounted)' : r.lsm.bpf ? 'enabled' : `not enabled (lsm=${r.lsm.list})`],
     ['cgroup bpf_link', mark(r.cgroupLink)],
     ['sysctl set_new_value', mark(r.sysctlSetNewValue)],
+    ['writer namespaces', r.namespaces?.supported ? `yes (host namespaces from ${r.namespaces.hostFrom})` : mark(r.namespaces)],
   ];
   const w = 22;
   for (const [k, v] of rows) process.stdout.write(`${k.padEnd(w)}${v}\n`);
@@ -96,7 +108,9 @@ const command: Command = {
 Report what this kernel supports for sysward: the cgroup v2 mount (unified or hybrid), bpffs,
 program and map types, the helpers a cgroup-sysctl program calls, cgroup bpf_links, and whether
 bpf_sysctl_set_new_value really stores the value (tested in a private UTS namespace on
-kernel.domainname; the host's value is not touched). Kernel probes need root.
+kernel.domainname; the host's value is not touched), and whether guards can read the writer's
+namespaces (to follow a task that leaves its cgroup, and for namespace: own). Kernel probes need
+root.
 
 options:
   --json   print the report as JSON

@@ -9,7 +9,7 @@ import { formatEvent } from '../../guard/runtime/events.js';
 const command: Command = {
   name: 'run',
   summary: 'run a command in a fresh cgroup guarded by a policy',
-  help: `usage: sysward run (-f POLICY | --profile NAME) [--events FILE] [--quiet] -- CMD [ARG...]
+  help: `usage: sysward run (-f POLICY | --profile NAME) [--namespaces] [--events FILE] [--quiet] -- CMD [ARG...]
 
 Run CMD in a fresh cgroup guarded by the policy (its scope is ignored: the guard applies to CMD and
 everything it starts), then remove the cgroup. Refused and audited accesses are reported on stderr
@@ -18,6 +18,8 @@ as they happen; --events FILE also writes them as JSON lines. Needs root.
 options:
   -f, --file POLICY     a policy file (YAML)
   -p, --profile NAME    a built-in profile: container-host, kspp, audit-all
+  --namespaces          start CMD in a mount namespace of its own, bound to the guard: CMD (and
+                        what it starts) stays guarded if it moves itself to another cgroup
   --events FILE         write every event as a JSON line to FILE ("-" for stdout)
   -q, --quiet           no event lines on stderr (the summary line stays)
   -h, --help
@@ -32,7 +34,7 @@ example:
     const dash = argv.indexOf('--');
     const own = dash < 0 ? argv : argv.slice(0, dash);
     const cmd = dash < 0 ? [] : argv.slice(dash + 1);
-    const { values, positionals } = parse('run', own, { ...policyOptions, events: { type: 'string' }, quiet: { type: 'boolean', short: 'q' } });
+    const { values, positionals } = parse('run', own, { ...policyOptions, events: { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, namespaces: { type: 'boolean' } });
     const commandLine = cmd.length ? cmd : positionals;
     if (commandLine.length === 0) throw new UsageError('run needs a command after --, e.g. sysward run -f policy.yaml -- sh -c "…"');
     const policy = await policyFrom(values, 'run');
@@ -42,6 +44,7 @@ example:
     requireRoot('run', 'it makes a cgroup for the command and guards it with an eBPF program, which only root can do');
     const out = values.events === '-' ? process.stdout : values.events ? createWriteStream(values.events, { flags: 'a' }) : undefined;
     const r = await runGuarded(policy, commandLine, {
+      ownNamespace: !!values.namespaces,
       onEvent: (e) => {
         if (!values.quiet) process.stderr.write(`sysward: ${formatEvent(e)}\n`);
         out?.write(`${JSON.stringify(e)}\n`);

@@ -28,6 +28,7 @@ export const Reason = {
   OVERRIDE: 5, // the written value was replaced by the rule's override
   LOCKED: 6, // the value differs from the current one (lock)
   OVERRIDE_FAILED: 7, // the kernel did not take the override value: fail closed
+  HOST_NAMESPACE: 8, // a `namespace: own` rule, written from the host's namespace of the key's kind
 } as const;
 export const REASON_NAMES = Object.fromEntries(Object.entries(Reason).map(([k, v]) => [v, k.toLowerCase().replace(/_/g, '-')])) as Record<number, string>;
 
@@ -40,12 +41,16 @@ export const CounterKind = { ALLOWED: 0, REFUSED: 1, AUDITED: 2 } as const;
 /**
  * struct rule_rec (value of the exact / subtree / wild maps and of config[0], the default):
  *   u32 id; u32 specificity; u8 write_action; u8 read_action; u8 constraint; u8 override_len;
- *   u32 nfields; struct { s64 min, max; } fields[8]; char override[128];
+ *   u8 nfields; u8 own_ns; u16 pad; struct { s64 min, max; } fields[8]; char override[128];
+ * own_ns: a NsCode when the rule allows writes only from a namespace other than the host's.
  */
 export const Rec = {
-  ID: 0, SPECIFICITY: 4, WRITE_ACTION: 8, READ_ACTION: 9, CONSTRAINT: 10, OVERRIDE_LEN: 11, NFIELDS: 12,
+  ID: 0, SPECIFICITY: 4, WRITE_ACTION: 8, READ_ACTION: 9, CONSTRAINT: 10, OVERRIDE_LEN: 11, NFIELDS: 12, OWN_NS: 13,
   FIELDS: 16, OVERRIDE: 16 + MAX_FIELDS * 16, SIZE: 16 + MAX_FIELDS * 16 + 128,
 } as const;
+
+/** Rec.OWN_NS: the kind of namespace a `namespace: own` rule's key lives in (0: no such rule). */
+export const NsCode = { net: 1, uts: 2, ipc: 3, user: 4, pid: 5 } as const;
 
 /**
  * Per-CPU scratch (one entry), the program's working memory:
@@ -67,11 +72,25 @@ export const Scratch = {
  *   u64 ts_ns; u64 pid_tgid; u64 uid_gid; u64 cgroup_id; u32 rule; u8 verdict; u8 write; u8 reason;
  *   u8 pad; u32 file_pos; s32 new_len; s32 cur_len; u32 generation; char comm[16]; char name[128];
  *   char old[128]; char new[128];
+ *   u32 ns[7] (the writer's namespaces' inode numbers, NS_KINDS order; 0: not read); u32 pad;
+ *   u64 bound_cgroup (the follower's: the cgroup of the container the writer's mount namespace is
+ *   bound to; 0 for the copy attached to the writer's cgroup).
+ * Records from before the namespaces were added end at Ev.V1_SIZE.
  */
 export const Ev = {
   TS: 0, PID_TGID: 8, UID_GID: 16, CGROUP: 24, RULE: 32, VERDICT: 36, WRITE: 37, REASON: 38, FILE_POS: 40,
-  NEW_LEN: 44, CUR_LEN: 48, GENERATION: 52, COMM: 56, NAME: 72, OLD: 200, NEW: 328, SIZE: 456,
+  NEW_LEN: 44, CUR_LEN: 48, GENERATION: 52, COMM: 56, NAME: 72, OLD: 200, NEW: 328, V1_SIZE: 456,
+  NS: 456, BOUND_CGROUP: 488, SIZE: 496,
 } as const;
+
+/**
+ * struct binding (value of the follower's `bound` map, keyed by a mount namespace's u64 id, or
+ * its inode number where the kernel has no id: task-layout.ts mntId): u64 cgroup_id; u32 level; u32 pad. The cgroup where the guard is attached that the
+ * namespace's tasks were found in, and its depth (root = 0).
+ */
+export const Bind = { CGROUP: 0, LEVEL: 8, SIZE: 16 } as const;
+/** Most mount namespaces one guard follows (a host runs far fewer containers). */
+export const BOUND_MAX = 16384;
 export const EV_VALUE_BUF = 128;
 
 /** config map: [0] the default record, [1] the record for names too long to read (writes refused). */

@@ -5,9 +5,9 @@
 import { bytes, none, u32, u64, u8, type Codec } from '../../bpf/codec.js';
 import type { CollectionSpec, MapSpec } from '../../bpf/spec.js';
 import type { Policy } from '../model.js';
-import { ConfigIndex, NAME_BUF, Rec, Scratch, VALUE_MAX, WILD_REM_BUF, dropsCounterIndex, specialRuleIds } from './abi.js';
+import { Bind, BOUND_MAX, ConfigIndex, NAME_BUF, Rec, Scratch, VALUE_MAX, WILD_REM_BUF, dropsCounterIndex, specialRuleIds } from './abi.js';
 import { buildTables, encodeRecord, type GuardTables } from './tables.js';
-import { generateGuardProgram, type GuardMaps } from './program.js';
+import { generateGuardProgram, type GuardMaps, type NamespaceFacts } from './program.js';
 
 /** A cgroup the guard never applies to (nor to its descendants). */
 export interface ExemptCgroup { id: bigint; level: number }
@@ -16,6 +16,10 @@ export type GuardMapName = keyof GuardMaps;
 
 /** The spec's name of the program. */
 export const GUARD_PROGRAM = 'guard';
+/** The spec's name of the follower (the copy for the root cgroup; CompileOptions.follow). */
+export const FOLLOW_PROGRAM = 'follow';
+/** BPF_F_NO_PREALLOC: the bound map takes memory per namespace bound, not for all of BOUND_MAX up front. */
+const NO_PREALLOC = 1;
 
 export const DEFAULT_EVENTS_BYTES = 256 * 1024;
 
@@ -31,6 +35,10 @@ export interface CompileOptions {
   generation?: number;
   /** Size of the event ring buffer (a power of two, at least a page). */
   eventsBytes?: number;
+  /** The writer's namespaces: events carry them, `namespace: own` rules check them. */
+  namespaces?: NamespaceFacts;
+  /** Also the follower program and its `bound` map (needs `namespaces`). */
+  follow?: boolean;
 }
 
 /** Map names as bpftool shows them: sw_<what> (15 characters at most). */
@@ -42,7 +50,7 @@ export function compileGuard(policy: Policy, o: CompileOptions = {}): GuardSpec 
   const rec = bytes(Rec.SIZE) as Codec<unknown>;
   const spec = (type: MapSpec<unknown, unknown>['type'], key: Codec<unknown>, value: Codec<unknown>, maxEntries: number, what: string, contents: readonly (readonly [unknown, unknown])[] = []): MapSpec<unknown, unknown> =>
     ({ type, key, value, maxEntries: Math.max(1, maxEntries), name: objectName(what), contents });
-  const maps: Record<GuardMapName, MapSpec<unknown, unknown>> = {
+  const maps: Partial<Record<GuardMapName, MapSpec<unknown, unknown>>> & Record<Exclude<GuardMapName, 'bound'>, MapSpec<unknown, unknown>> = {
     scratch: spec('PERCPU_ARRAY', u32 as Codec<unknown>, bytes(Scratch.SIZE) as Codec<unknown>, 1, 'scratch'),
     exact: spec('HASH', bytes(NAME_BUF) as Codec<unknown>, rec, t.exact.length, 'exact', t.exact),
     subtree: spec('LPM_TRIE', bytes(4 + NAME_BUF) as Codec<unknown>, rec, t.subtree.length, 'subtree', t.subtree),
@@ -57,10 +65,13 @@ export function compileGuard(policy: Policy, o: CompileOptions = {}): GuardSpec 
     events: spec('RINGBUF', none as Codec<unknown>, bytes(0) as Codec<unknown>, o.eventsBytes ?? DEFAULT_EVENTS_BYTES, 'events'),
     exempt: spec('HASH', u64 as Codec<unknown>, u8 as Codec<unknown>, exempt.length, 'exempt', exempt.map((e) => [e.id, 1] as const)),
   };
+  const follow = !!(o.follow && o.namespaces);
+  if (follow) maps.bound = { ...spec('HASH', u64 as Codec<unknown>, bytes(Bind.SIZE) as Codec<unknown>, BOUND_MAX, 'bound'), flags: NO_PREALLOC };
   const names = Object.fromEntries(Object.keys(maps).map((n) => [n, n])) as Record<GuardMapName, string>;
-  const program = generateGuardProgram(t, names, { mode: policy.mode, exemptLevels: exempt.map((e) => e.level), generation: o.generation ?? 0 });
-  return {
-    tables: t, instructionCount: program.instructions.length, maps,
-    programs: { [GUARD_PROGRAM]: { type: 'CGROUP_SYSCTL', expectedAttachType: 'CGROUP_SYSCTL', name: `sw_${policy.name}`.slice(0, 15).replace(/-/g, '_'), license: 'GPL', program } },
-  };
+  const po = { mode: policy.mode, exemptLevels: exempt.map((e) => e.level), generation: o.generation ?? 0, ...(o.namespaces ? { namespaces: o.namespaces } : {}) };
+  const program = generateGuardProgram(t, names, po);
+  const objName = (suffix: string) => `sw_${policy.name}`.slice(0, 15 - suffix.length).replace(/-/g, '_') + suffix;
+  const programs: GuardSpec['programs'] = { [GUARD_PROGRAM]: { type: 'CGROUP_SYSCTL', expectedAttachType: 'CGROUP_SYSCTL', name: objName(''), license: 'GPL', program } };
+  if (follow) programs[FOLLOW_PROGRAM] = { type: 'CGROUP_SYSCTL', expectedAttachType: 'CGROUP_SYSCTL', name: objName('_f'), license: 'GPL', program: generateGuardProgram(t, names, { ...po, follow: true }) };
+  return { tables: t, instructionCount: program.instructions.length, maps, programs };
 }

@@ -4,15 +4,25 @@
 // and docs/design.md.
 import { Assembler, R0, R1, R2, R3, R4, R6, R7, R8, R9, R10, type AssembledProgram, type MapLike } from '../../bpf/asm/index.js';
 import {
-  ConfigIndex, ConstraintCode, CounterKind, Ev, MAX_FIELDS, NAME_BUF, Reason, Rec, Scratch, VALUE_BUF, VALUE_MAX,
+  Bind, ConfigIndex, ConstraintCode, CounterKind, Ev, MAX_FIELDS, NAME_BUF, NsCode, Reason, Rec, Scratch, VALUE_BUF, VALUE_MAX,
   Verdict, WILD_REM_BUF, WILDCARD_SEGMENT_MAX, ActionCode, dropsCounterIndex,
 } from './abi.js';
 import type { GuardTables } from './tables.js';
+import { NS_KINDS, NSPROXY_MEMBER, type NsKind, type TaskLayout } from './task-layout.js';
 
 /** The program's maps: by name in a spec (compile.ts), or as objects. */
 export interface GuardMaps {
   scratch: MapRef; exact: MapRef; subtree: MapRef; wild: MapRef; values: MapRef;
   config: MapRef; counters: MapRef; events: MapRef; exempt: MapRef;
+  /** The follower's: mount namespace inode → the cgroup it was bound from (struct binding, abi.ts). */
+  bound?: MapRef;
+}
+
+/** What the program needs to read the writer's namespaces: this kernel's offsets, the host's namespaces. */
+export interface NamespaceFacts {
+  layout: TaskLayout;
+  /** Inode numbers of the host's (initial) namespaces, as /proc/PID/ns/* shows them. */
+  host: Record<NsKind, number>;
 }
 type MapRef = MapLike | string;
 
@@ -22,6 +32,17 @@ export interface ProgramOptions {
   exemptLevels?: number[];
   /** Written into every event, so a reader can tell which policy (rule numbering) produced it. */
   generation?: number;
+  /**
+   * Read the writer's namespaces (into events, and for `namespace: own` rules). Without them the
+   * events carry none and `namespace: own` is not checked (a kernel without BTF or the helpers).
+   */
+  namespaces?: NamespaceFacts;
+  /**
+   * The follower: the copy attached at the root cgroup. It decides only for tasks whose mount
+   * namespace is in the `bound` map and that are no longer below the cgroup they were bound from
+   * (there the copy attached to that cgroup decides); every other task passes untouched.
+   */
+  follow?: boolean;
 }
 
 // Stack slots (offsets from r10).
@@ -31,6 +52,8 @@ const NUM = -24; // u64 strtol result
 const LEN = -32; // u64 length of the written value (newline stripped)
 const CGID = -40; // u64 ancestor cgroup id being checked for exemption
 const RAWLEN = -48; // u64 length of the written value as written
+const BOUND = -56; // u64 the follower's: cgroup id the writer's mount namespace is bound to (else 0)
+const MNTKEY = -64; // u64 the follower's: the writer's mount namespace as the bound map keys it
 
 export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: ProgramOptions): AssembledProgram {
   const a = new Assembler();
@@ -70,6 +93,8 @@ export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: Program
     a.mov(R1, R6).mov(R2, R9).add(R2, Ev.NAME).mov(R3, NAME_BUF).mov(R4, 0).call('sysctl_get_name');
     a.mov(R1, R6).mov(R2, R9).add(R2, Ev.OLD).mov(R3, 128).call('sysctl_get_current_value').stx('u32', R9, Ev.CUR_LEN, R0);
     a.mov(R1, R6).mov(R2, R9).add(R2, Ev.NEW).mov(R3, 128).call('sysctl_get_new_value').stx('u32', R9, Ev.NEW_LEN, R0);
+    emitNamespaces();
+    a.ldx('u64', R1, R10, BOUND).stx('u64', R9, Ev.BOUND_CGROUP, R1);
     a.mov(R1, R9).mov(R2, 0).call('ringbuf_submit').ja(done);
     a.label(full);
     arrayLookup(maps.counters, dropsCounterIndex(t.nRules), done);
@@ -85,6 +110,45 @@ export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: Program
     a.label(done);
   };
   const setReason = (r: number) => a.st('u64', R10, REASON, r);
+  const ns = o.namespaces;
+  const L = ns?.layout;
+  /** r<dst> = the inode number of the current task's namespace of `kind`; r0 = the task (get_current_task_btf). */
+  const nsInum = (dst: typeof R1, kind: Exclude<NsKind, 'pid'>) => {
+    if (!L) throw new Error('nsInum without namespace facts');
+    if (kind === 'user') a.ldx('u64', dst, R0, L.cred).ldx('u64', dst, dst, L.credUserNs);
+    else a.ldx('u64', dst, R0, L.nsproxy).ldx('u64', dst, dst, L.proxy[kind as keyof typeof NSPROXY_MEMBER]);
+    // Kernel pointers read as BTF pointers: a NULL one (an exiting task's nsproxy) reads as 0.
+    a.ldx('u32', dst, dst, L.inum[kind]);
+  };
+  /**
+   * r<dst> = the inode number of the task's own (active) PID namespace, 0 past 8 levels of nesting;
+   * r0 = the task. thread_pid->numbers[thread_pid->level].ns: the verifier takes only constant
+   * offsets into kernel structs, so one branch per level. Clobbers r2, r3.
+   */
+  const pidNsInum = (dst: typeof R1) => {
+    if (!L) throw new Error('pidNsInum without namespace facts');
+    const done = uniq('pid_done');
+    a.mov(dst, 0).ldx('u64', R2, R0, L.threadPid).ldx('u32', R3, R2, L.pidLevel);
+    for (let level = 0; level < 8; level++) {
+      const next = uniq('pid_level');
+      a.jne(R3, level, next).ldx('u64', dst, R2, L.pidNumbers + level * L.upidSize + L.upidNs).ldx('u32', dst, dst, L.inum.pid).ja(done).label(next);
+    }
+    a.label(done);
+  };
+  /** The event's ns[] (r9 = the record): every namespace of the writer, 0 where unknown. */
+  const emitNamespaces = () => {
+    for (let i = 0; i < NS_KINDS.length; i++) a.st('u32', R9, Ev.NS + i * 4, 0);
+    a.st('u32', R9, Ev.NS + NS_KINDS.length * 4, 0);
+    if (!L) return;
+    a.call('get_current_task_btf');
+    NS_KINDS.forEach((kind, i) => {
+      if (kind === 'pid') return;
+      nsInum(R1, kind);
+      a.stx('u32', R9, Ev.NS + i * 4, R1);
+    });
+    pidNsInum(R1);
+    a.stx('u32', R9, Ev.NS + NS_KINDS.indexOf('pid') * 4, R1);
+  };
 
   // ---- entry
   a.mov(R6, R1);
@@ -94,8 +158,24 @@ export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: Program
     a.mov(R0, 1).exit();
     a.label('write');
   }
-  // ---- exempt cgroups: one ancestor lookup per distinct depth, not per cgroup
-  for (const level of [...new Set(o.exemptLevels ?? [])].sort((x, y) => x - y)) {
+  if (o.follow) {
+    // ---- the follower: only tasks of a bound mount namespace that left the cgroup it was bound from
+    if (!L || !maps.bound) throw new Error('the follower needs namespace facts and the bound map');
+    a.call('get_current_task_btf').ldx('u64', R2, R0, L.nsproxy).ldx('u64', R2, R2, L.proxy.mnt);
+    a.ldx('u32', R1, R2, L.inum.mnt).jeq32(R1, ns!.host.mnt | 0, 'pass').jeq(R1, 0, 'pass');
+    // The key: the namespace's 64-bit id (never reused) where the kernel has one, else its inode.
+    if (L.mntId !== undefined) a.ldx('u64', R1, R2, L.mntId);
+    a.stx('u64', R10, MNTKEY, R1);
+    a.ldMapFd(R1, maps.bound).mov(R2, R10).add(R2, MNTKEY).call('map_lookup_elem').jeq(R0, 0, 'pass');
+    a.ldx('u64', R1, R0, Bind.CGROUP).stx('u64', R10, BOUND, R1);
+    a.ldx('u32', R1, R0, Bind.LEVEL).call('get_current_ancestor_cgroup_id');
+    a.ldx('u64', R1, R10, BOUND).jeq(R0, R1, 'pass');
+  } else {
+    a.st('u64', R10, BOUND, 0);
+  }
+  // ---- exempt cgroups: one ancestor lookup per distinct depth, not per cgroup (the follower's
+  // tasks are guarded wherever they moved: an exempt cgroup does not lift the guard)
+  for (const level of o.follow ? [] : [...new Set(o.exemptLevels ?? [])].sort((x, y) => x - y)) {
     a.mov(R1, level).call('get_current_ancestor_cgroup_id').stx('u64', R10, CGID, R0);
     a.ldMapFd(R1, maps.exempt).mov(R2, R10).add(R2, CGID).call('map_lookup_elem').jne(R0, 0, 'exempt');
   }
@@ -167,6 +247,24 @@ export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: Program
 
   a.label('decide_write');
   a.ldx('u8', R1, R8, Rec.WRITE_ACTION).jeq(R1, ActionCode.deny, 'refuse');
+  if (L && t.ownNamespaces.length) {
+    // namespace: own — the writer's namespace of the key's kind must not be the host's.
+    a.ldx('u8', R1, R8, Rec.OWN_NS).jeq(R1, 0, 'ns_ok');
+    a.call('get_current_task_btf');
+    a.ldx('u8', R1, R8, Rec.OWN_NS);
+    for (const kind of t.ownNamespaces) a.jeq(R1, NsCode[kind], `ns_${kind}`);
+    a.ja('refuse_host_ns'); // a kind this program does not read: fail closed
+    for (const kind of t.ownNamespaces) {
+      a.label(`ns_${kind}`);
+      if (kind === 'pid') pidNsInum(R1); // kernel.ns_last_pid: the writer's active PID namespace's
+      else nsInum(R1, kind);
+      a.jeq(R1, 0, 'refuse_host_ns').jeq32(R1, ns!.host[kind] | 0, 'refuse_host_ns').ja('ns_ok');
+    }
+    a.label('refuse_host_ns');
+    setReason(Reason.HOST_NAMESPACE);
+    a.ja('refuse');
+    a.label('ns_ok');
+  }
   a.ldx('u8', R2, R8, Rec.CONSTRAINT).ldx('u8', R3, R8, Rec.OVERRIDE_LEN).or(R3, R2).jeq(R3, 0, 'action');
   // A value rule must see the whole value: refuse writes that start inside it (split writes).
   a.ldx('u32', R1, R6, 4).jeq(R1, 0, 'whole_write');
@@ -185,7 +283,7 @@ export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: Program
   // range and fields: one strtol per field, each in its range, nothing after the last
   a.mov(R9, 0);
   for (let i = 0; i < MAX_FIELDS; i++) {
-    a.ldx('u32', R1, R8, Rec.NFIELDS).jle(R1, i, 'fields_end');
+    a.ldx('u8', R1, R8, Rec.NFIELDS).jle(R1, i, 'fields_end');
     a.jgt(R9, VALUE_BUF - 1, 'refuse_value');
     a.mov(R1, R7).add(R1, Scratch.VALUE).add(R1, R9).mov(R2, 64).mov(R3, 0).mov(R4, R10).add(R4, NUM).call('strtol');
     a.jsle(R0, 0, 'refuse_value').add(R9, R0);
@@ -248,7 +346,8 @@ export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: Program
   emit(o.mode === 'enforce' ? Verdict.REFUSED : Verdict.WOULD_REFUSE);
   a.mov(R0, refuseRet).exit();
 
-  if (o.exemptLevels?.length) a.label('exempt').mov(R0, 1).exit();
+  if (o.exemptLevels?.length && !o.follow) a.label('exempt').mov(R0, 1).exit();
+  if (o.follow) a.label('pass').mov(R0, 1).exit();
 
   // Only reachable if a map the program owns lost its entry: refuse rather than guess.
   a.label('fail_closed');

@@ -2,8 +2,9 @@
 // root and reused by anything that needs to know how a policy decides (explain, the interpreter).
 import type { Action, Policy, Rule } from '../model.js';
 import {
-  ActionCode, ConstraintCode, MAX_FIELDS, NAME_BUF, Rec, VALUE_MAX, WILD_REM_BUF, specialRuleIds,
+  ActionCode, ConstraintCode, MAX_FIELDS, NAME_BUF, NsCode, Rec, VALUE_MAX, WILD_REM_BUF, specialRuleIds,
 } from './abi.js';
+import { patternNamespaceOf, type SysctlNamespace } from '../../sysctl/keys.js';
 
 /** Longest literal prefix before a `*` segment the program compares (see Scratch in abi.ts). */
 export const WILDCARD_PREFIX_MAX = 96;
@@ -28,6 +29,16 @@ export interface GuardTables {
   defaults: Buffer;
   groups: WildcardGroup[];
   hasReadRules: boolean;
+  /** The namespace kinds `namespace: own` rules check (the program reads only these). */
+  ownNamespaces: SysctlNamespace[];
+}
+
+/** The namespace a `namespace: own` rule checks, or undefined for other rules. */
+export function ownNamespaceOf(rule: Rule): SysctlNamespace | undefined {
+  if (rule.namespace !== 'own') return undefined;
+  const ns = patternNamespaceOf(rule.key);
+  if (!ns) throw new CompileError(`${rule.key.text}: namespace: own on a key that is not per namespace`);
+  return ns;
 }
 
 const SUBTREE_KEY = 4 + NAME_BUF;
@@ -50,7 +61,9 @@ export function encodeRecord(o: { id: number; specificity: number; write: Action
   b.writeUInt8(v ? ConstraintCode[v.kind] : ConstraintCode.none, Rec.CONSTRAINT);
   const fields = v?.kind === 'range' ? [v] : v?.kind === 'fields' ? v.fields : [];
   if (fields.length > MAX_FIELDS) throw new CompileError(`rule ${o.id}: ${fields.length} fields; the guard checks at most ${MAX_FIELDS}`);
-  b.writeUInt32LE(fields.length, Rec.NFIELDS);
+  b.writeUInt8(fields.length, Rec.NFIELDS);
+  const ns = o.rule && ownNamespaceOf(o.rule);
+  b.writeUInt8(ns ? NsCode[ns] : 0, Rec.OWN_NS);
   fields.forEach((f, i) => {
     b.writeBigInt64LE(f.min, Rec.FIELDS + i * 16);
     b.writeBigInt64LE(f.max, Rec.FIELDS + i * 16 + 8);
@@ -81,6 +94,7 @@ export function buildTables(policy: Policy): GuardTables {
     nRules, exact: [], subtree: [], wild: [], values: [], groups: [],
     defaults: encodeRecord({ id: specialRuleIds(nRules).DEFAULT, specificity: 0, write: policy.defaults.write, read: policy.defaults.read }),
     hasReadRules: policy.defaults.read !== 'allow' || policy.rules.some((r) => r.reads !== 'allow'),
+    ownNamespaces: [...new Set(policy.rules.flatMap((r) => ownNamespaceOf(r) ?? []))].sort(),
   };
   const groupIds = new Map<string, number>();
   for (const rule of policy.rules) {

@@ -66,6 +66,11 @@ export const ruleSchema = meta(z.strictObject({
   lock: field(z.boolean({ error: 'write true or false' }),
     'true: only the value the key has at the moment of the write may be written.'),
   override: field(scalar, 'Stored instead of the written value (needs a kernel whose bpf_sysctl_set_new_value works).'),
+  namespace: field(z.enum(['own', 'any']),
+    'own: writes are allowed only from a namespace of the writer\'s own of the kind that holds the key ' +
+      '(net.* → network, kernel.hostname / domainname → UTS, System V IPC keys and fs.mqueue.* → IPC, user.* → user, ' +
+      'kernel.ns_last_pid → PID); from the host\'s namespace they are refused. any (the default): from any namespace. ' +
+      'Only on keys that are per namespace.'),
 }, { error: 'write a mapping such as { key: kernel.core_pattern, action: deny }' }),
 { description: 'A rule: which keys it matches and what it does to their reads and writes.' });
 
@@ -75,7 +80,10 @@ export const scopeSchema = meta(z.strictObject({
     'Every container cgroup on the host (Docker, containerd, CRI-O, Podman, nspawn), now and later.'),
   host: field(z.boolean({ error: 'write true or false' }), 'The root cgroup: every task on the host, minus exempt.'),
   exempt: field(z.array(cgroupPath, { error: 'write a list of cgroup paths' }), 'Cgroups (and their descendants) the guard never applies to.'),
-}, { error: 'write a mapping with cgroups, containers, host or exempt' }),
+  follow: field(z.boolean({ error: 'write true or false' }),
+    'Default true: the guard follows the tasks of its containers and cgroups that have a mount namespace of their own when they move ' +
+      'to another cgroup (a program on the root cgroup keyed by mount namespace). false: by cgroup alone.'),
+}, { error: 'write a mapping with cgroups, containers, host, exempt or follow' }),
 { description: 'Where the guard applies. Omit it for policies used only with `sysward run`, `explain` or `test`.' });
 
 export const defaultSchema = meta(z.union([

@@ -6,7 +6,7 @@
 import { GUARD_NAME, type Action, type Policy, type Rule, type Scope, type ValueConstraint } from '../model.js';
 import { MAX_FIELDS, VALUE_MAX, WILD_REM_BUF } from '../compiler/abi.js';
 import { WILDCARD_PREFIX_MAX } from '../compiler/tables.js';
-import { maxValueBytes, suggestDir, suggestKey, vectorFields } from '../../sysctl/keys.js';
+import { maxValueBytes, patternNamespaceOf, suggestDir, suggestKey, vectorFields } from '../../sysctl/keys.js';
 import { dottedName, formatPattern, parseKeyPattern, SysctlNameError, type SysctlPattern } from '../../sysctl/names.js';
 import type { PolicyProblem } from './errors.js';
 import { label } from './issues.js';
@@ -165,6 +165,10 @@ function checkScope(c: Checker, doc: Mapping): Scope {
   }
   if (raw.containers === true) scope.containers = true;
   if (raw.host === true) scope.host = true;
+  if (typeof raw.follow === 'boolean') {
+    scope.follow = raw.follow;
+    if (scope.host && !scope.containers && scope.cgroups.length === 0) c.warn(['scope', 'follow'], 'follow changes nothing on a guard of the host (the root cgroup, where every task is); remove it', 'key');
+  }
 
   const exempt = Array.isArray(raw.exempt) ? raw.exempt : [];
   if (exempt.length > 0 && !scope.host && !scope.containers && scope.cgroups.length === 0) {
@@ -322,6 +326,18 @@ function checkRule(c: Checker, source: YamlSource, raw: Mapping, ruleIndex: numb
     }
   }
 
+  // namespace: own — only where the key's value belongs to a namespace, and only where it allows.
+  const ownNs = raw.namespace === 'own';
+  if (ownNs) {
+    if (action === 'deny') {
+      c.error([...rp, 'namespace'], 'namespace: own with action: deny never applies, since deny refuses writes from every namespace; remove one of them', 'key');
+    }
+    for (const { pattern } of patterns) {
+      if (patternNamespaceOf(pattern) !== null) continue;
+      c.error([...rp, 'namespace'], `namespace: own on ${pattern.text}, which ${pattern.kind === 'subtree' || pattern.wildcard !== null ? 'reaches keys that have' : 'has'} one value for the whole host (not per namespace); remove namespace, or give the rule only per-namespace keys (net.*, kernel.hostname, kernel.domainname, the System V IPC keys, fs.mqueue.*, user.*, kernel.ns_last_pid)`, 'key');
+    }
+  }
+
   // One Rule per key; the same key in two rules is an error (which would win?).
   for (const { pattern, path } of patterns) {
     const canonical = formatPattern(pattern, 'kernel');
@@ -347,6 +363,7 @@ function checkRule(c: Checker, source: YamlSource, raw: Mapping, ruleIndex: numb
     if (value) rule.value = value;
     if (override !== undefined) rule.override = override;
     if (reason !== undefined) rule.reason = reason;
+    if (ownNs) rule.namespace = 'own';
     out.push(rule);
   }
 }

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { BpfMap } from '../../bpf/map.js';
-import { bytes, none, u32 } from '../../bpf/codec.js';
+import { bytes, none, u32, u64 } from '../../bpf/codec.js';
 import { Link, attachCgroup } from '../../bpf/link.js';
 import { Program } from '../../bpf/prog.js';
 import { DEFAULT_BPFFS, ensureBpffs, pinDir } from '../../bpf/pin.js';
@@ -16,7 +16,10 @@ import { cgroupId, findCgroup2Mount } from '../../cgroup/hierarchy.js';
 import { resolveContainerScope } from '../../cgroup/containers.js';
 import type { Policy } from '../model.js';
 import { policyFromJson, policyToJson } from '../model-json.js';
-import { loadGuard, type ExemptCgroup } from './loaded.js';
+import { loadGuard, wantsFollow, type ExemptCgroup } from './loaded.js';
+import { Bind } from '../compiler/abi.js';
+import { syncBindings, type BindResult } from './bindings.js';
+import { mountNamespaceKey, namespaceSupport } from './namespaces.js';
 import { GuardInputError } from './errors.js';
 import { META_VERSION, readGuardMeta, type GuardOwner, type Meta } from './status.js';
 import { guardPins, linkPinCgroupId, type GuardPins } from './layout.js';
@@ -87,7 +90,13 @@ export function resolveScope(policy: Policy, mount = findCgroup2Mount(), o: { mi
   return { targets, exempt, notes, pending };
 }
 
-export interface ApplyResult { name: string; replaced: boolean; attached: string[]; updated: string[]; detached: string[]; notes: string[]; pending: string[]; programId: number; instructions: number; generation: number }
+export interface ApplyResult {
+  name: string; replaced: boolean; attached: string[]; updated: string[]; detached: string[]; notes: string[]; pending: string[]; programId: number; instructions: number; generation: number;
+  /** The follower's program id, when the guard follows its tasks' mount namespaces. */
+  followId?: number;
+  /** The namespaces bound after the apply (with the follower). */
+  bindings?: BindResult;
+}
 
 export interface ApplyOptions {
   bpffs?: string; mount?: string; owner?: GuardOwner;
@@ -166,12 +175,16 @@ function applyLocked(policy: Policy, o: ApplyOptions): ApplyResult {
   const dir = pins.dir;
   const replacing = existsSync(pins.prog);
   const events = existsSync(pins.events) ? BpfMap.openPinned(pins.events, none, bytes(0)) as BpfMap<null, Buffer> : undefined;
+  // The namespaces bound so far stay bound across a re-apply (their tasks may have moved already).
+  const bound = existsSync(pins.bound) ? openBound(pins.bound) : undefined;
   // Compile, verify and load first: a policy the kernel refuses changes nothing (not even a folder).
   const generation = randomInt(1, 0xffffffff);
-  using guard = loadGuard(policy, { ...(events ? { events } : {}), exempt: scope.exempt, generation });
+  using guard = loadGuard(policy, { ...(events ? { events } : {}), ...(bound ? { bound } : {}), exempt: scope.exempt, generation });
   const existed = existsSync(dir);
   pinDir(dir);
   const result: ApplyResult = { name: policy.name, replaced: replacing, attached: [], updated: [], detached: [], notes: scope.notes, pending: scope.pending, programId: guard.program.info().id, instructions: guard.instructionCount, generation };
+  if (guard.follow) result.followId = guard.follow.info().id;
+  if (guard.namespacesUnavailable) result.notes.push(`the writer's namespaces cannot be read here (${guard.namespacesUnavailable}): namespace: own is not checked, and a task that moves out of the guarded cgroups is no longer guarded`);
   // Live links by the cgroup they are attached to now. Defunct ones (cgroup gone, or detached)
   // protect nothing: dropped first, so a new link for the same cgroup can take their pin's name.
   const found = existed ? pinnedLinks(pins) : [];
@@ -195,6 +208,14 @@ function applyLocked(policy: Policy, o: ApplyOptions): ApplyResult {
         result.attached.push(t.path);
       }
     }
+    // The follower on the root cgroup, after the cgroups' links: a bound task that already left
+    // its cgroup is guarded from here on.
+    if (guard.follow) {
+      const previousFollow = existsSync(pins.follow) ? Program.openPinned(pins.follow) : undefined;
+      try { attachFollower(pins, mount, guard.follow, previousFollow, rollback); } finally { previousFollow?.close(); }
+      pinReplacing(guard.follow, pins.follow);
+      if (!bound) pinReplacing(guard.maps.bound!, pins.bound);
+    }
     pinReplacing(guard.program, pins.prog);
     pinReplacing(guard.maps.counters, pins.counters);
     if (!events) pinReplacing(guard.maps.events, pins.events);
@@ -202,6 +223,7 @@ function applyLocked(policy: Policy, o: ApplyOptions): ApplyResult {
       version: META_VERSION, policy: policyToJson(policy), appliedAt: new Date().toISOString(),
       targets: scope.targets.map((t) => ({ path: t.path, id: t.id.toString() })), generation, owner: o.owner ?? 'cli', ...(o.managedBy ? { managedBy: o.managedBy } : {}),
       programId: result.programId, countersId: guard.maps.counters.info().id, eventsId: (events ?? guard.maps.events).info().id,
+      ...(guard.follow ? { followId: result.followId!, boundId: (bound ?? guard.maps.bound!).info().id } : {}),
       exempt: scope.exempt.map((e) => ({ path: e.path, id: e.id.toString() })), pending: scope.pending,
       history: ruleHistory(previousMeta),
     });
@@ -211,7 +233,11 @@ function applyLocked(policy: Policy, o: ApplyOptions): ApplyResult {
     for (const undo of rollback.reverse()) { try { undo(); } catch { /* best effort: report the first error */ } }
     if (!replacing) rmSync(dir, { recursive: true, force: true });
     throw e;
-  } finally { oldProg?.close(); events?.close(); }
+  } finally { oldProg?.close(); events?.close(); bound?.close(); }
+  // A guard that no longer follows (follow: false, or the kernel stopped letting it read
+  // namespaces) drops the follower; one that follows binds its tasks' namespaces now.
+  if (!guard.follow) dropFollower(pins);
+  else result.bindings = bindTargets(pins, scope.targets);
   // Cgroups no longer in scope (or gone) lose the guard only after the new ones have it.
   const keep = new Set(scope.targets.map((t) => t.id.toString()));
   for (const l of links) {
@@ -243,6 +269,61 @@ function attachPinned(pins: GuardPins, t: GuardTarget, program: Program, rollbac
   a.close();
 }
 
+const openBound = (pin: string) => BpfMap.openPinned(pin, u64, bytes(Bind.SIZE)) as BpfMap<bigint, Buffer>;
+
+/** The follower's link on the root cgroup: updated in place when live, else attached and pinned. */
+function attachFollower(pins: GuardPins, mount: string, program: Program, previous: Program | undefined, rollback: (() => void)[]): void {
+  const live = followLinkLive(pins);
+  if (live) {
+    using link = Link.openPinned(pins.followLink);
+    link.update(program);
+    if (previous) rollback.push(() => { using k = Link.openPinned(pins.followLink); k.update(previous); });
+    return;
+  }
+  rmSync(pins.followLink, { force: true });
+  const a = attachCgroup({ cgroup: mount, program, attachType: 'CGROUP_SYSCTL' });
+  try { a.pin(pins.followLink); } catch (e) { a.detach(); a.close(); throw e; }
+  rollback.push(() => { a.detach(); rmSync(pins.followLink, { force: true }); });
+  a.close();
+}
+
+/** The follower's link as the kernel has it: its program id, or undefined when missing or defunct. */
+function followLinkLive(pins: GuardPins): { programId: number } | undefined {
+  if (!existsSync(pins.followLink)) return undefined;
+  try {
+    using l = Link.openPinned(pins.followLink);
+    const i = l.info();
+    return i.cgroupId !== 0n ? { programId: i.programId } : undefined;
+  } catch { return undefined; }
+}
+
+function dropFollower(pins: GuardPins): void {
+  if (followLinkLive(pins)) { try { using k = Link.openPinned(pins.followLink); k.detach(); } catch { /* gone meanwhile */ } }
+  for (const f of [pins.followLink, pins.follow, pins.bound]) rmSync(f, { force: true });
+}
+
+/** Bind the mount namespaces of the tasks of a following guard's cgroups (bindings.ts). */
+function bindTargets(pins: GuardPins, targets: readonly GuardTarget[], prune = true): BindResult | undefined {
+  const ns = namespaceSupport();
+  if (!('facts' in ns) || !existsSync(pins.bound)) return undefined;
+  const layout = ns.facts.layout;
+  return syncBindings(pins.bound, targets, ns.facts.host.mnt, (pid) => mountNamespaceKey(pid, layout), { prune });
+}
+
+/**
+ * Bind the namespaces of the tasks in one of a guard's cgroups now (a task just moved into a
+ * container's cgroup), without waiting for the next pass. False when the guard does not follow.
+ */
+export function bindGuardCgroup(name: string, cgroupPath: string, o: { bpffs?: string; mount?: string; lockTimeoutMs?: number } = {}): BindResult | undefined {
+  checkGuardName(name);
+  return withGuardLock(o.bpffs, () => {
+    const pins = guardPins(name, o.bpffs);
+    if (readGuardMeta(pins.dir)?.followId === undefined) return undefined;
+    const abs = join(o.mount ?? findCgroup2Mount(), cgroupPath);
+    return bindTargets(pins, [{ path: cgroupPath, abs, id: cgroupId(abs) }], false);
+  }, o.lockTimeoutMs);
+}
+
 /**
  * Detach a link (if live) and remove its pin — only while the pin still holds that link: a new link
  * for the same cgroup (a detached link repaired) is pinned under the same name, and removing it
@@ -267,6 +348,10 @@ export interface GuardInspection {
   wrongProgram: PinnedLink[];
   stale: PinnedLink[];
   pending: string[];
+  /** The follower's link on the root cgroup is missing, defunct or runs another program. */
+  unfollowed: boolean;
+  /** The scope's cgroups as they exist now. */
+  targets: GuardTarget[];
   /** Kernel ids of the pinned program and event ring buffer (readers follow the latter). */
   programId: number | undefined;
   eventsId: number | undefined;
@@ -277,6 +362,7 @@ export const inspectionProblems = (i: GuardInspection): string[] => [
   ...i.unguarded.map((t) => `cgroup ${t.path} (id ${t.id}) not guarded`),
   ...i.wrongProgram.map((l) => `link on cgroup id ${l.cgroupId} runs program ${l.programId}, not the guard's`),
   ...i.stale.map((l) => (l.live ? `link on cgroup id ${l.cgroupId} is out of scope` : `link pinned for cgroup id ${l.pinnedFor} is defunct (its cgroup was removed, or it was detached)`)),
+  ...(i.unfollowed ? ['the follower\'s link on the root cgroup is missing or detached'] : []),
 ];
 
 /** Compare the kernel's objects (program, maps, links on each cgroup) with the desired guard. */
@@ -286,7 +372,7 @@ export function inspectGuard(policy: Policy, o: { bpffs?: string; mount?: string
   const scope = resolveScope(policy, o.mount ?? findCgroup2Mount(), { missing: o.missing ?? 'pending' });
   const programId = pinnedId(pins.prog, 'prog');
   const eventsId = pinnedId(pins.events, 'map');
-  const r: GuardInspection = { name: policy.name, rebuild: [], unguarded: [], wrongProgram: [], stale: [], pending: scope.pending, programId, eventsId };
+  const r: GuardInspection = { name: policy.name, rebuild: [], unguarded: [], wrongProgram: [], stale: [], pending: scope.pending, unfollowed: false, targets: scope.targets, programId, eventsId };
   if (programId === undefined) { r.rebuild.push(existsSync(dir) ? 'its program pin is missing' : 'it is not applied'); return r; }
   // `o.meta`: the caller read it already (null: there is none), so it is parsed once per pass.
   const meta = o.meta === undefined ? readGuardMeta(dir) : o.meta ?? undefined;
@@ -299,6 +385,13 @@ export function inspectGuard(policy: Policy, o: { bpffs?: string; mount?: string
     if (countersId === undefined || meta.countersId !== countersId) r.rebuild.push('its counters map is missing or not the program\'s');
     const exempt = scope.exempt.map((e) => e.id.toString()).sort().join();
     if ((meta.exempt ?? []).map((e) => e.id).sort().join() !== exempt) r.rebuild.push('its exempt cgroups changed (made again?)');
+    const follows = wantsFollow(policy) && 'facts' in namespaceSupport();
+    if (follows !== (meta.followId !== undefined)) r.rebuild.push(follows ? 'it does not follow its tasks\' mount namespaces yet' : 'it follows mount namespaces it should not (follow: false, or the kernel no longer lets it read them)');
+    else if (follows) {
+      if (pinnedId(pins.follow, 'prog') !== meta.followId) r.rebuild.push('its follower program is missing or not the guard\'s');
+      else if (pinnedId(pins.bound, 'map') !== meta.boundId) r.rebuild.push('its bound map is missing or not the guard\'s');
+      else if (followLinkLive(pins)?.programId !== meta.followId) r.unfollowed = true;
+    }
   }
   const want = new Map(scope.targets.map((t) => [t.id.toString(), t]));
   const seen = new Set<string>();
@@ -315,6 +408,8 @@ export function inspectGuard(policy: Policy, o: { bpffs?: string; mount?: string
 export interface ReconcileResult {
   /** What was found different and put back (empty: nothing to do). */
   repaired: string[];
+  /** The follower's bindings after the pass (guards that follow). */
+  bindings?: BindResult;
   /** Set when the guard was built and applied (again). */
   applied?: ApplyResult;
   /** Scope cgroups guarded for the first time (a container that appeared): growth, not repair. */
@@ -338,15 +433,22 @@ export function reconcileGuard(policy: Policy, o: ApplyOptions = {}): ReconcileR
     const i = inspectGuard(policy, { ...opts, meta: meta ?? null });
     if (i.rebuild.length) {
       const applied = applyLocked(policy, opts);
-      return { repaired: inspectionProblems(i), applied, added: [], pending: applied.pending, programId: applied.programId, eventsId: pinnedId(guardPins(policy.name, o.bpffs).events, 'map') };
+      return { repaired: inspectionProblems(i), applied, added: [], pending: applied.pending, programId: applied.programId, eventsId: pinnedId(guardPins(policy.name, o.bpffs).events, 'map'), ...(applied.bindings ? { bindings: applied.bindings } : {}) };
     }
+    const pins = guardPins(policy.name, o.bpffs);
     // Cgroups the guard never had (no target of its metadata by that path, nor a pending one) are
     // new, not repaired: a container that appeared. A path it had under another id was made again.
     const known = new Set([...(meta?.targets ?? []).map((t) => t.path), ...(meta?.pending ?? [])]);
     const added = i.unguarded.filter((t) => !known.has(t.path));
     const repaired = inspectionProblems({ ...i, unguarded: i.unguarded.filter((t) => known.has(t.path)) });
-    if (!repaired.length && !added.length) return { repaired, added: [], pending: i.pending, programId: i.programId, eventsId: i.eventsId };
-    const pins = guardPins(policy.name, o.bpffs);
+    if (i.unfollowed) {
+      using follow = Program.openPinned(pins.follow);
+      attachFollower(pins, o.mount ?? findCgroup2Mount(), follow, undefined, []);
+    }
+    // Every pass: containers started since bind their namespaces, stopped ones (gone) unbind.
+    const bindings = meta?.followId !== undefined ? bindTargets(pins, i.targets) : undefined;
+    const withBindings = bindings ? { bindings } : {};
+    if (!repaired.length && !added.length) return { repaired, added: [], pending: i.pending, programId: i.programId, eventsId: i.eventsId, ...withBindings };
     using prog = Program.openPinned(pins.prog);
     for (const l of i.wrongProgram) { using k = Link.openPinned(l.pin); k.update(prog); }
     // Defunct links first (their pin may have the name a new link takes), out-of-scope ones after.
@@ -354,7 +456,9 @@ export function reconcileGuard(policy: Policy, o: ApplyOptions = {}): ReconcileR
     for (const t of i.unguarded) attachPinned(pins, t, prog);
     for (const l of i.stale) if (l.live) dropLink(l);
     rewriteTargets(pins, i.unguarded.map((t) => ({ path: t.path, id: t.id.toString() })), i.pending);
-    return { repaired, added: added.map((t) => t.path), pending: i.pending, programId: i.programId, eventsId: i.eventsId };
+    // Cgroups guarded just now bind their tasks' namespaces in this pass too.
+    const after = i.unguarded.length && meta?.followId !== undefined ? bindTargets(pins, i.targets) : bindings;
+    return { repaired, added: added.map((t) => t.path), pending: i.pending, programId: i.programId, eventsId: i.eventsId, ...(after ? { bindings: after } : {}) };
   }, o.lockTimeoutMs);
 }
 
@@ -396,6 +500,9 @@ export function extendGuard(name: string, cgroupPath: string, o: { bpffs?: strin
       using m = writeMeta({ ...meta, targets: [...meta.targets.filter((t) => t.id !== id.toString()), { path: cgroupPath, id: id.toString() }] });
       pinReplacing(m, pins.meta);
     }
+    // The container's first task is usually in already (runtimes make the cgroup and move the
+    // task in at once): bind its namespace now rather than at the next pass.
+    if (meta?.followId !== undefined) bindTargets(pins, [{ path: cgroupPath, abs, id }], false);
     return true;
   }, o.lockTimeoutMs);
 }
@@ -407,6 +514,8 @@ export function removeGuard(name: string, bpffs?: string, lockTimeoutMs?: number
     if (!existsSync(pins.dir)) throw new GuardInputError(`no guard named ${name}; list them with \`sysward guard ls\``);
     let detached = 0;
     for (const l of pinnedLinks(pins)) { if (l.live) detached++; dropLink(l); }
+    if (followLinkLive(pins)) detached++;
+    dropFollower(pins);
     rmSync(pins.dir, { recursive: true, force: true });
     return { detached };
   }, lockTimeoutMs);

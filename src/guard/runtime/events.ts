@@ -1,6 +1,7 @@
 // Audit events: decode the program's ring buffer records into what a person reads.
 import { Ev, EV_VALUE_BUF, REASON_NAMES, VERDICT_NAMES, specialRuleIds } from '../compiler/abi.js';
 import { dottedName } from '../../sysctl/names.js';
+import { NS_KINDS, type NsKind } from '../compiler/task-layout.js';
 
 export interface GuardEvent {
   /** Wall-clock time of the access (ISO 8601). */
@@ -30,6 +31,13 @@ export interface GuardEvent {
   rule: { index: number; key: string };
   /** Which applied version of the guard's policy decided (see apply). */
   generation: number;
+  /** Inode numbers of the writer's namespaces (as /proc/PID/ns/* shows them), where the kernel lets the guard read them. */
+  namespaces?: Partial<Record<NsKind, number>>;
+  /**
+   * Set when the writer had left its container's cgroup and the guard followed it (by its mount
+   * namespace): the cgroup it was bound from (its container), while `cgroup` is where it is now.
+   */
+  boundTo?: { cgroupId: string; cgroup?: string };
 }
 
 /** What decoding needs of a policy: the guard's name and each rule's key pattern, by index. */
@@ -85,12 +93,29 @@ export function decodeEvent(rec: Buffer, policy: RuleNames, cgroupName?: (id: bi
     ...(cg ? { cgroup: cg } : {}),
     rule: rule ? { index: ruleIdx, key: rule.key.text } : { index: ruleIdx, key: ruleIdx === ids.DEFAULT ? 'default' : ruleIdx === ids.NAME_TOO_LONG ? 'name-too-long' : `rule ${ruleIdx}` },
     generation: rec.readUInt32LE(Ev.GENERATION),
+    ...namespacesOf(rec, cgroupName),
   };
+}
+
+/** The fields records carry since the namespaces were added (older records are shorter). */
+function namespacesOf(rec: Buffer, cgroupName?: (id: bigint) => string | undefined): Pick<GuardEvent, 'namespaces' | 'boundTo'> {
+  if (rec.length < Ev.SIZE) return {};
+  const out: Pick<GuardEvent, 'namespaces' | 'boundTo'> = {};
+  const ns: Partial<Record<NsKind, number>> = {};
+  NS_KINDS.forEach((k, i) => { const v = rec.readUInt32LE(Ev.NS + i * 4); if (v) ns[k] = v; });
+  if (Object.keys(ns).length) out.namespaces = ns;
+  const bound = rec.readBigUInt64LE(Ev.BOUND_CGROUP);
+  if (bound) {
+    const name = cgroupName?.(bound);
+    out.boundTo = { cgroupId: bound.toString(), ...(name ? { cgroup: name } : {}) };
+  }
+  return out;
 }
 
 /** One line for a terminal: `refused write kernel.core_pattern = "|/tmp/x" (was "core") by sh[123] uid 0 in /x: rule 0 kernel.core_pattern`. */
 export function formatEvent(e: GuardEvent): string {
   const v = e.access === 'write' ? ` = ${JSON.stringify(e.newValue ?? '')}${e.oldValue !== null ? ` (was ${JSON.stringify(e.oldValue)})` : ''}` : '';
   const why = e.reason === 'rule' ? '' : ` [${e.reason}]`;
-  return `${e.time} ${e.guard}: ${e.verdict === 'refused' ? 'refused (EPERM)' : e.verdict} ${e.access} ${e.key}${v} by ${e.comm}[${e.tgid}] uid ${e.uid}${e.cgroup ? ` in ${e.cgroup}` : ''}: rule ${e.rule.key}${why}`;
+  const moved = e.boundTo ? ` (left ${e.boundTo.cgroup ?? `cgroup id ${e.boundTo.cgroupId}`}, followed by its mount namespace)` : '';
+  return `${e.time} ${e.guard}: ${e.verdict === 'refused' ? 'refused (EPERM)' : e.verdict} ${e.access} ${e.key}${v} by ${e.comm}[${e.tgid}] uid ${e.uid}${e.cgroup ? ` in ${e.cgroup}` : ''}${moved}: rule ${e.rule.key}${why}`;
 }

@@ -8,7 +8,7 @@ import { BpfMap } from '../../bpf/map.js';
 import { Link } from '../../bpf/link.js';
 import { Program } from '../../bpf/prog.js';
 import { pinDir } from '../../bpf/pin.js';
-import { guardPins, linkPinCgroupId, type GuardObject, type GuardPins } from './layout.js';
+import { guardPins, linkPinCgroupId, type GuardObject, type FollowObject, type GuardPins } from './layout.js';
 
 type Pinnable = { pin(path: string): void; close(): void };
 
@@ -17,6 +17,8 @@ export class HeldGuard implements Disposable {
   readonly #objects = new Map<string, Pinnable>();
   /** Live links by the id of their cgroup. */
   readonly #links = new Map<bigint, Link>();
+  /** The follower's link on the root cgroup (guards that follow). */
+  #followLink: Link | undefined;
 
   private constructor(readonly name: string, readonly pins: GuardPins) {}
 
@@ -26,7 +28,12 @@ export class HeldGuard implements Disposable {
     const h = new HeldGuard(name, pins);
     try {
       if (existsSync(pins.prog)) h.#objects.set('prog', Program.openPinned(pins.prog));
-      for (const f of ['counters', 'events', 'meta'] as const) if (existsSync(pins[f])) h.#objects.set(f, BpfMap.openPinnedBytes(pins[f]));
+      for (const f of ['counters', 'events', 'meta', 'bound'] as const) if (existsSync(pins[f])) h.#objects.set(f, BpfMap.openPinnedBytes(pins[f]));
+      if (existsSync(pins.follow)) h.#objects.set('follow', Program.openPinned(pins.follow));
+      if (existsSync(pins.followLink)) {
+        const l = Link.openPinned(pins.followLink);
+        if (l.info().cgroupId === 0n) l.close(); else h.#followLink = l;
+      }
       for (const f of existsSync(pins.dir) ? readdirSync(pins.dir) : []) {
         if (linkPinCgroupId(f) === undefined) continue;
         const l = Link.openPinned(join(pins.dir, f));
@@ -49,19 +56,22 @@ export class HeldGuard implements Disposable {
    */
   /** Whether any held object's pin is missing (checked without the lock: a pass usually finds none). */
   get unpinned(): boolean {
-    return [...this.#objects.keys()].some((f) => !existsSync(this.pins[f as GuardObject])) || [...this.#links.keys()].some((id) => !existsSync(this.pins.link(id)));
+    return [...this.#objects.keys()].some((f) => !existsSync(this.pins[f as GuardObject | FollowObject])) || [...this.#links.keys()].some((id) => !existsSync(this.pins.link(id))) ||
+      (!!this.#followLink && !existsSync(this.pins.followLink));
   }
 
   restorePins(): string[] {
     const restored: string[] = [];
     const p = this.pins;
-    const missing = [...this.#objects.keys()].filter((f) => !existsSync(p[f as GuardObject]));
+    const missing = [...this.#objects.keys()].filter((f) => !existsSync(p[f as GuardObject | FollowObject]));
     const links = [...this.#links].filter(([id, l]) => !existsSync(p.link(id)) && l.info().cgroupId !== 0n);
-    if (!missing.length && !links.length) return restored;
+    const follow = this.#followLink && !existsSync(p.followLink) && this.#followLink.info().cgroupId !== 0n;
+    if (!missing.length && !links.length && !follow) return restored;
     pinDir(p.dir);
     // The program before the links and the metadata last: readers never see metadata without a program.
-    for (const f of ['prog', 'counters', 'events'] as const) if (missing.includes(f)) { this.#objects.get(f)!.pin(p[f]); restored.push(f); }
+    for (const f of ['prog', 'counters', 'events', 'follow', 'bound'] as const) if (missing.includes(f)) { this.#objects.get(f)!.pin(p[f]); restored.push(f); }
     for (const [id, l] of links) { l.pin(p.link(id)); restored.push(`link-${id}`); }
+    if (follow) { this.#followLink!.pin(p.followLink); restored.push('follow-link'); }
     if (missing.includes('meta')) { this.#objects.get('meta')!.pin(p.meta); restored.push('meta'); }
     return restored;
   }
@@ -69,6 +79,8 @@ export class HeldGuard implements Disposable {
   close(): void {
     for (const o of this.#objects.values()) o.close();
     for (const l of this.#links.values()) l.close();
+    this.#followLink?.close();
+    this.#followLink = undefined;
     this.#objects.clear();
     this.#links.clear();
   }

@@ -6,6 +6,9 @@
 //     prog       the program            counters   per-rule counters (per-CPU array)
 //     events     the event ring buffer  meta       the policy and what was applied (status.ts)
 //     link-<cgroup id>                  the link on each guarded cgroup
+//     follow     the follower program   bound      mount namespace → the cgroup it was bound from
+//     follow-link                       the follower's link on the root cgroup
+//   (the follower's pins exist when the guard follows its tasks' namespaces: docs/guard.md)
 import { join } from 'node:path';
 import { DEFAULT_BPFFS } from '../../bpf/pin.js';
 import { checkGuardName } from './names.js';
@@ -20,7 +23,11 @@ export const guardsDir = (bpffs = DEFAULT_BPFFS) => join(syswardRoot(bpffs), 'gu
 export const GUARD_OBJECTS = ['prog', 'counters', 'events', 'meta'] as const;
 export type GuardObject = (typeof GUARD_OBJECTS)[number];
 
-export interface GuardPins extends Record<GuardObject, string> {
+/** The follower's pins: present only on guards that follow their tasks' mount namespaces. */
+export const FOLLOW_OBJECTS = ['follow', 'bound', 'followLink'] as const;
+export type FollowObject = (typeof FOLLOW_OBJECTS)[number];
+
+export interface GuardPins extends Record<GuardObject | FollowObject, string> {
   dir: string;
   /** The pin of the link on the cgroup with this id. */
   link(cgroupId: bigint | string): string;
@@ -31,6 +38,7 @@ export function guardPins(name: string, bpffs?: string): GuardPins {
   const dir = join(guardsDir(bpffs), checkGuardName(name));
   return {
     dir, prog: join(dir, 'prog'), counters: join(dir, 'counters'), events: join(dir, 'events'), meta: join(dir, 'meta'),
+    follow: join(dir, 'follow'), bound: join(dir, 'bound'), followLink: join(dir, 'follow-link'),
     link: (cgroupId) => join(dir, `link-${cgroupId}`),
   };
 }

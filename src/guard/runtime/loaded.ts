@@ -7,13 +7,16 @@ import type { Policy } from '../model.js';
 import { probeSysctlSetNewValue } from './override-probe.js';
 import { findCgroup2Mount } from '../../cgroup/hierarchy.js';
 import { GuardInputError } from './errors.js';
-import { compileGuard, GUARD_PROGRAM, type ExemptCgroup, type GuardMapName, type GuardTables } from '../compiler/index.js';
+import { compileGuard, FOLLOW_PROGRAM, GUARD_PROGRAM, type ExemptCgroup, type GuardMapName, type GuardTables } from '../compiler/index.js';
+import { namespaceSupport } from './namespaces.js';
 
 export { DEFAULT_EVENTS_BYTES, type ExemptCgroup } from '../compiler/index.js';
 
-export type GuardObjects = Record<Exclude<GuardMapName, 'events' | 'counters'>, BpfMap<unknown, unknown>> & {
+export type GuardObjects = Record<Exclude<GuardMapName, 'events' | 'counters' | 'bound'>, BpfMap<unknown, unknown>> & {
   counters: BpfMap<number, bigint[]>;
   events: BpfMap<null, Buffer>;
+  /** The follower's (only on a guard that follows). */
+  bound?: BpfMap<bigint, Buffer>;
 };
 
 export interface LoadedGuard extends Disposable {
@@ -23,8 +26,20 @@ export interface LoadedGuard extends Disposable {
   maps: GuardObjects;
   /** Instructions in the program (for reports). */
   instructionCount: number;
+  /** The follower, for the root cgroup (when the guard follows its tasks' mount namespaces). */
+  follow?: Program;
+  /** Why the guard does not read the writer's namespaces here (then it works by cgroup alone). */
+  namespacesUnavailable?: string;
   close(): void;
 }
+
+/**
+ * Does a policy follow its tasks when they leave its cgroups? A guard of containers or of listed
+ * cgroups does, unless its scope says `follow: false`; a guard of the host (the root cgroup) has
+ * nowhere to be left.
+ */
+export const wantsFollow = (policy: Policy): boolean =>
+  policy.scope.follow !== false && (policy.scope.containers || policy.scope.cgroups.some((c) => c !== '/'));
 
 /**
  * Override rules need a kernel whose bpf_sysctl_set_new_value stores the value (it silently did
@@ -43,12 +58,25 @@ function requireWorkingOverride(policy: Policy): void {
  * Compile and load. `events` reuses an existing ring buffer (a reload keeps readers of the old one
  * working); otherwise a new one of `eventsBytes`.
  */
-export function loadGuard(policy: Policy, o: { events?: BpfMap<null, Buffer>; eventsBytes?: number; exempt?: ExemptCgroup[]; generation?: number } = {}): LoadedGuard {
+export function loadGuard(policy: Policy, o: {
+  events?: BpfMap<null, Buffer>; eventsBytes?: number; exempt?: ExemptCgroup[]; generation?: number;
+  /** Build the follower (default: wantsFollow). */
+  follow?: boolean;
+  /** The bound map to keep (a re-apply keeps the namespaces bound so far). */
+  bound?: BpfMap<bigint, Buffer>;
+} = {}): LoadedGuard {
   requireWorkingOverride(policy);
-  const spec = compileGuard(policy, o);
-  const c = loadCollection(spec, o.events ? { replaceMaps: { events: o.events as BpfMap<unknown, unknown> } } : {});
+  const ns = namespaceSupport();
+  const facts = 'facts' in ns ? ns.facts : undefined;
+  const spec = compileGuard(policy, { ...o, ...(facts ? { namespaces: facts } : {}), follow: !!facts && (o.follow ?? wantsFollow(policy)) });
+  const replaceMaps: Record<string, BpfMap<unknown, unknown>> = {};
+  if (o.events) replaceMaps.events = o.events as BpfMap<unknown, unknown>;
+  if (o.bound && spec.maps.bound) replaceMaps.bound = o.bound as BpfMap<unknown, unknown>;
+  const c = loadCollection(spec, { replaceMaps });
+  const follow = c.programs[FOLLOW_PROGRAM];
   return {
     policy, tables: spec.tables, program: c.programs[GUARD_PROGRAM]!, maps: c.maps as unknown as GuardObjects, instructionCount: spec.instructionCount,
+    ...(follow ? { follow } : {}), ...('reason' in ns ? { namespacesUnavailable: ns.reason } : {}),
     close() { c.close(); },
     [Symbol.dispose]() { this.close(); },
   };

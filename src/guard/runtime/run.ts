@@ -1,5 +1,6 @@
 // `sysward run`: a command in a fresh cgroup guarded by a policy, the cgroup removed after.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { constants } from 'node:os';
@@ -8,7 +9,10 @@ import { RingBufReader } from '../../bpf/ringbuf.js';
 import { findCgroup2Mount, removeCgroup, cgroupId } from '../../cgroup/hierarchy.js';
 import type { Policy } from '../model.js';
 import { decodeEvent, type GuardEvent } from './events.js';
-import { loadGuard } from './loaded.js';
+import { loadGuard, type LoadedGuard } from './loaded.js';
+import { GuardInputError } from './errors.js';
+import { encodeBinding } from './bindings.js';
+import { mountNamespaceKey, mountNamespaceOf, namespaceSupport } from './namespaces.js';
 import { dropsCounterIndex } from '../compiler/abi.js';
 
 export interface RunResult {
@@ -26,6 +30,11 @@ export interface RunOptions {
   stdio?: 'inherit' | 'pipe' | 'ignore';
   /** Extra environment for the child. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Start the command in a mount namespace of its own, bound to the guard: it stays guarded if
+   * it (or anything it starts) moves to another cgroup (the follower, docs/guard.md).
+   */
+  ownNamespace?: boolean;
 }
 
 export async function runGuarded(policy: Policy, argv: string[], o: RunOptions = {}): Promise<RunResult & { stdout?: string; stderr?: string }> {
@@ -36,19 +45,27 @@ export async function runGuarded(policy: Policy, argv: string[], o: RunOptions =
   const cgId = cgroupId(cgroup);
   const events: GuardEvent[] = [];
   try {
-    using guard = loadGuard(policy, { eventsBytes: 1 << 20 });
+    using guard = loadGuard(policy, { eventsBytes: 1 << 20, follow: !!o.ownNamespace });
+    if (o.ownNamespace && !guard.follow) throw new GuardInputError(`--namespaces: the guard cannot follow the command here: ${guard.namespacesUnavailable ?? 'the kernel does not let it read the writer\'s namespaces'} (see sysward probe)`);
     using link = attachCgroup({ cgroup, program: guard.program, attachType: 'CGROUP_SYSCTL' });
+    using follower = guard.follow ? attachCgroup({ cgroup: root, program: guard.follow, attachType: 'CGROUP_SYSCTL' }) : undefined;
     const reader = new RingBufReader(guard.maps.events);
     const deliver = (rec: Buffer) => {
-      const e = decodeEvent(rec, policy, (id) => (id === cgId ? cgName : undefined));
+      const e = decodeEvent(rec, policy, (id) => (id === cgId ? cgName : id === 1n ? '/' : undefined));
       events.push(e);
       o.onEvent?.(e);
     };
     const consuming = reader.consume(deliver);
     // The shell joins the cgroup, then becomes the command: nothing runs unguarded in between.
-    const child = spawn('/bin/sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup, ...argv], {
-      stdio: o.stdio ?? 'inherit', env: { ...process.env, ...o.env },
+    // With a namespace of its own it first waits (on fd 3) until that namespace is bound.
+    const script = o.ownNamespace
+      ? 'echo $$ > "$0/cgroup.procs" && exec unshare --mount --propagation unchanged -- sh -c \'read _ <&3 && exec 3<&- && exec "$@"\' sh "$@"'
+      : 'echo $$ > "$0/cgroup.procs" && exec "$@"';
+    const stdio = o.stdio ?? 'inherit';
+    const child = spawn('/bin/sh', ['-c', script, cgroup, ...argv], {
+      stdio: o.ownNamespace ? [stdio, stdio, stdio, 'pipe'] : stdio, env: { ...process.env, ...o.env },
     });
+    if (o.ownNamespace) await bindChild(child, guard, cgId, cgName);
     let stdout = '', stderr = '';
     child.stdout?.on('data', (d) => { stdout += d; });
     child.stderr?.on('data', (d) => { stderr += d; });
@@ -63,6 +80,7 @@ export async function runGuarded(policy: Policy, argv: string[], o: RunOptions =
     let dropped = 0n;
     for (const v of guard.maps.counters.get(dropsCounterIndex(guard.tables.nRules)) ?? []) dropped += v;
     link.detach();
+    follower?.detach();
     return { status, events, dropped, ...(o.stdio === 'pipe' ? { stdout, stderr } : {}) };
   } finally {
     removeCgroup(cgroup);
@@ -75,3 +93,26 @@ function killLeftovers(cgroup: string): void {
   if (existsSync(kill)) { try { writeFileSync(kill, '1'); } catch { /* nothing left */ } }
 }
 
+
+/**
+ * Wait until the child is in its own mount namespace (unshare done, waiting on fd 3), bind that
+ * namespace to the command's cgroup, then let it run the command.
+ */
+async function bindChild(child: ChildProcess, guard: LoadedGuard, cgId: bigint, cgName: string): Promise<void> {
+  const ns = namespaceSupport();
+  if (!('facts' in ns) || !guard.maps.bound || child.pid === undefined) throw new GuardInputError('--namespaces: the guard cannot follow the command here (see sysward probe)');
+  const host = ns.facts.host.mnt;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) return; // it failed before (no unshare?); its status says why
+    const mnt = mountNamespaceOf(child.pid);
+    if (mnt !== undefined && mnt !== host) break;
+    if (Date.now() > deadline) throw new Error('--namespaces: the command did not get a mount namespace of its own within 10 s (is unshare(1) from util-linux installed?)');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  const key = mountNamespaceKey(child.pid, ns.facts.layout);
+  if (key === undefined) return;
+  guard.maps.bound.set(key, encodeBinding(cgId, cgName.split('/').filter(Boolean).length));
+  const go = child.stdio[3] as Writable;
+  go.end('\n');
+}

@@ -29,6 +29,8 @@ export interface Meta {
   managedBy?: string;
   /** Kernel ids of what the apply pinned, to tell a half-finished or foreign change (reconcile). */
   programId?: number; countersId?: number; eventsId?: number;
+  /** The follower's program and bound map, when the guard follows its tasks' mount namespaces. */
+  followId?: number; boundId?: number;
   /** Exempt cgroups as resolved at apply (a cgroup made again has a new id). */
   exempt?: { path: string; id: string }[];
   /** Scope cgroups that did not exist yet (the daemon guards them when they appear). */
@@ -64,6 +66,8 @@ export interface GuardStatus {
   droppedEvents: bigint;
   /** Who applied it (the daemon removes only its own). */
   owner: GuardOwner | undefined;
+  /** Mount namespaces the guard follows (bound), when it has a follower on the root cgroup. */
+  following?: number;
 }
 
 /** What `guard ls` shows: scope, rules and counters of a pinned guard. */
@@ -87,7 +91,11 @@ export function guardStatus(name: string, bpffs?: string): GuardStatus {
     }
     droppedEvents = sum(m.get(key(dropsCounterIndex(n))));
   }
-  return { name, policy, appliedAt: meta?.appliedAt, cgroups: meta?.targets ?? [], counters, droppedEvents, owner: meta?.owner };
+  let following: number | undefined;
+  if (meta?.followId !== undefined && existsSync(pins.bound)) {
+    try { using b = BpfMap.openPinnedBytes(pins.bound); following = 0; for (const _ of b.keys()) following++; } catch { /* removed meanwhile */ }
+  }
+  return { name, policy, appliedAt: meta?.appliedAt, cgroups: meta?.targets ?? [], counters, droppedEvents, owner: meta?.owner, ...(following !== undefined ? { following } : {}) };
 }
 
 /** The pinned guard's metadata, or undefined when there is no such guard. */

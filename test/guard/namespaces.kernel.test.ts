@@ -1,0 +1,210 @@
+// Namespace-aware guarding on the real kernel (docs/guard.md, "Who is writing"): "containers" made
+// with unshare (mount, PID, UTS, IPC; with and without a network namespace) in docker-named
+// cgroups, under the daemon's built-in default (container-host on containers, audit-all on the
+// host), on a private bpffs. A container that moves itself to the root cgroup or to a sibling keeps
+// its guard (the follower, by mount namespace); net.* from the host's network namespace is refused,
+// from its own allowed; host tasks are unaffected; every refusal is an event naming the container.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Daemon } from '../../src/daemon/daemon.js';
+import { findCgroup2Mount } from '../../src/cgroup/hierarchy.js';
+import { applyGuard, removeGuard } from '../../src/guard/runtime/apply.js';
+import { readBindings } from '../../src/guard/runtime/bindings.js';
+import { guardPins } from '../../src/guard/runtime/layout.js';
+import { mountNamespaceKey, namespaceSupport, type NamespaceSupport } from '../../src/guard/runtime/namespaces.js';
+import { parsePolicy } from '../../src/guard/policy/index.js';
+import { queryCgroup } from '../../src/bpf/link.js';
+import { kernel, pythonExecutable } from '../helpers/env.js';
+import { withFreshCgroup } from '../helpers/cgroup.js';
+
+const bin = fileURLToPath(new URL('../../../bin/sysward', import.meta.url));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const facts = () => (namespaceSupport() as Extract<NamespaceSupport, { facts: unknown }>).facts;
+const supported = () => (kernel().skip ? kernel() : 'facts' in namespaceSupport() ? {} : { skip: `the kernel does not let guards read namespaces here: ${(namespaceSupport() as { reason: string }).reason}` });
+
+async function waitFor(what: string, f: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const t0 = Date.now();
+  while (!f()) { if (Date.now() - t0 > timeoutMs) assert.fail(`timed out waiting for ${what}`); await sleep(10); }
+}
+
+/** A private bpffs: everything pinned in it (links too) goes when it is unmounted. */
+function privateBpffs(): { dir: string; done(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'sw-bpffs-'));
+  const r = spawnSync('mount', ['-t', 'bpf', 'bpf', dir], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return { dir, done() { spawnSync('umount', [dir]); rmSync(dir, { recursive: true, force: true }); } };
+}
+
+type Outcome = 'ok' | 'EPERM' | string;
+interface Report { inCtHostname: Outcome; inCtForward: Outcome; rootHostname: Outcome; rootForward: Outcome; sibHostname: Outcome; sibDomainname: Outcome }
+
+/**
+ * A container: python in new mount, PID, UTS and IPC namespaces (and a network namespace with
+ * `net`), in cgroup `ct`. It says "ready", waits for a line, then writes: in its cgroup, after
+ * moving to the root cgroup, after moving to `sibling`. net.ipv4.ip_forward is written with the
+ * value it has, so even a write that got through would change nothing.
+ */
+function container(ct: string, sibling: string, net: boolean): ChildProcess & { ready: Promise<void>; report: Promise<Report> } {
+  const py = `import os, sys, json
+M, CT, SIB = sys.argv[1:4]
+def move(cg):
+    with open(os.path.join(cg, 'cgroup.procs'), 'w') as f: f.write(str(os.getpid()))
+def write(key, val):
+    try:
+        fd = os.open('/proc/sys/' + key.replace('.', '/'), os.O_WRONLY)
+        try: os.write(fd, val.encode())
+        finally: os.close(fd)
+        return 'ok'
+    except PermissionError: return 'EPERM'
+    except OSError as e: return e.strerror
+move(CT)
+print('ready', flush=True)
+sys.stdin.readline()
+fwd = open('/proc/sys/net/ipv4/ip_forward').read().strip()
+r = {'inCtHostname': write('kernel.hostname', 'a'), 'inCtForward': write('net.ipv4.ip_forward', fwd)}
+move(M)
+r['rootHostname'] = write('kernel.hostname', 'b'); r['rootForward'] = write('net.ipv4.ip_forward', fwd)
+move(SIB)
+r['sibHostname'] = write('kernel.hostname', 'c'); r['sibDomainname'] = write('kernel.domainname', 'd')
+print(json.dumps(r), flush=True)`;
+  const args = ['--mount', '--uts', '--ipc', '--pid', '--fork', ...(net ? ['--net'] : []), pythonExecutable(), '-c', py, findCgroup2Mount(), ct, sibling];
+  const c = spawn('unshare', args, { stdio: ['pipe', 'pipe', 'inherit'] }) as ChildProcess & { ready: Promise<void>; report: Promise<Report> };
+  let out = '';
+  let onReady = () => {};
+  c.ready = new Promise((r) => { onReady = r; });
+  c.stdout!.on('data', (d) => { out += d; if (out.includes('ready\n')) onReady(); });
+  c.report = new Promise((resolve, reject) => c.on('close', (code) => {
+    try { resolve(JSON.parse(out.trim().split('\n').at(-1)!) as Report); } catch { reject(new Error(`container exited ${code}: ${out}`)); }
+  }));
+  return c;
+}
+
+/** The pid (as the host sees it) of the one process in a cgroup. */
+const pidIn = (cg: string) => Number(readFileSync(join(cg, 'cgroup.procs'), 'utf8').trim().split('\n')[0]);
+
+test('kernel: namespaces: under the built-in default, a container that leaves its cgroup stays guarded; net.* only from its own network namespace; host tasks unaffected; events name the container', supported(), async () => {
+  await withFreshCgroup(async (abs) => {
+    const bpffs = privateBpffs();
+    const config = mkdtempSync(join(tmpdir(), 'sw-cfg-')); // empty: the built-in default
+    const state = mkdtempSync(join(tmpdir(), 'sw-state-'));
+    const log = join(state, 'audit.jsonl');
+    const sibling = join(abs, 'sibling');
+    mkdirSync(sibling);
+    const d = new Daemon({ configDir: config, stateDir: state, bpffs: bpffs.dir, eventsFile: log, listen: null, pollMs: 100, settleMs: 0, log: () => {} });
+    const running: ChildProcess[] = [];
+    try {
+      await d.start();
+      const results: Record<string, Report> = {};
+      for (const [i, net] of [[1, true], [2, false]] as const) {
+        const id = String(i).repeat(64);
+        const ct = join(abs, `docker-${id}.scope`);
+        mkdirSync(ct);
+        await waitFor(`container ${i} guarded`, () => queryCgroup(ct, 'CGROUP_SYSCTL').programIds.length === 1);
+        const c = container(ct, sibling, net);
+        running.push(c);
+        await c.ready;
+        const ns = mountNamespaceKey(pidIn(ct), facts().layout)!;
+        await waitFor(`container ${i}'s mount namespace bound`, () => readBindings(guardPins('container-host', bpffs.dir).bound).has(ns));
+        c.stdin!.write('go\n');
+        results[net ? 'ownNet' : 'hostNet'] = await c.report;
+        rmdirSync(ct);
+      }
+      // Each refusal below would have changed a value the container must not (its hostname is
+      // its own UTS namespace's: nothing on the host changes even if one got through).
+      assert.deepEqual(results.ownNet, { inCtHostname: 'EPERM', inCtForward: 'ok', rootHostname: 'EPERM', rootForward: 'ok', sibHostname: 'EPERM', sibDomainname: 'EPERM' });
+      assert.deepEqual(results.hostNet, { inCtHostname: 'EPERM', inCtForward: 'EPERM', rootHostname: 'EPERM', rootForward: 'EPERM', sibHostname: 'EPERM', sibDomainname: 'EPERM' });
+
+      // Host tasks: in the host's namespaces, and in a mount namespace of their own that no
+      // guarded cgroup holds (a service with PrivateTmp): the follower lets them through.
+      for (const extra of [[], ['--mount']]) {
+        const h = spawnSync('unshare', ['--uts', ...extra, 'sh', '-c', `echo $$ > ${sibling}/cgroup.procs && echo host > /proc/sys/kernel/hostname && echo ok`], { encoding: 'utf8' });
+        assert.equal(h.stdout.trim(), 'ok', `host task (${extra.join(' ') || 'host namespaces'}): ${h.stderr}`);
+      }
+
+      // Every refusal is in the audit log, naming the container: where it was, or the container
+      // it left (boundTo) when it wrote from the root or the sibling cgroup.
+      type Ev = { guard: string; verdict: string; reason: string; key: string; cgroup?: string; boundTo?: { cgroup?: string }; namespaces?: Record<string, number> };
+      const refusals = () => readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Ev).filter((e) => e.guard === 'container-host' && e.verdict === 'refused');
+      const of = (i: number) => (e: Ev) => [e.cgroup, e.boundTo?.cgroup].some((c) => c?.startsWith(`docker:${String(i).repeat(12)}`));
+      // Hostnames in the cgroup, at the root, in the sibling, the domainname there; plus the two
+      // forwards from the host's network namespace.
+      const want = { 1: 4, 2: 6 } as Record<number, number>;
+      await waitFor('every refusal in the audit log', () => [1, 2].every((i) => refusals().filter(of(i)).length >= want[i]!), 5000);
+      const events = refusals();
+      for (const i of [1, 2]) {
+        const mine = events.filter(of(i));
+        assert.equal(mine.length, want[i], `events of container ${i}: ${JSON.stringify(mine.map((e) => [e.key, e.cgroup, e.boundTo]))}`);
+        assert.equal(mine.filter((e) => e.boundTo).length, i === 1 ? 3 : 4, 'the writes after leaving name the container left');
+        assert.ok(mine.every((e) => e.namespaces?.mnt && e.namespaces.mnt !== facts().host.mnt), 'events carry the writer\'s mount namespace');
+      }
+      const hostNs = events.filter((e) => e.reason === 'host-namespace');
+      assert.deepEqual(hostNs.map((e) => e.key), ['net.ipv4.ip_forward', 'net.ipv4.ip_forward']);
+
+      // A container that stops is unbound: the map holds live containers only.
+      await waitFor('bindings of stopped containers gone', () => readBindings(guardPins('container-host', bpffs.dir).bound).size === 0);
+    } finally {
+      for (const c of running) c.kill('SIGKILL');
+      await d.stop();
+      bpffs.done();
+      rmSync(config, { recursive: true, force: true });
+      rmSync(state, { recursive: true, force: true });
+    }
+  });
+});
+
+test('kernel: namespaces: guard apply binds the tasks found, a moved task stays refused, guard rm detaches the follower from the root cgroup', supported(), async () => {
+  await withFreshCgroup(async (abs) => {
+    const bpffs = privateBpffs();
+    const ct = join(abs, `docker-${'e'.repeat(64)}.scope`);
+    mkdirSync(ct);
+    const sibling = join(abs, 'sibling');
+    mkdirSync(sibling);
+    const c = container(ct, sibling, true);
+    const name = `sw-ns-${process.pid}`;
+    try {
+      await c.ready;
+      const rel = `/${ct.slice(findCgroup2Mount().length + 1)}`;
+      const r = applyGuard(parsePolicy(`name: ${name}\ndefault: allow\nscope: { cgroups: [${rel}] }\nrules:\n  - { key: kernel.hostname, action: deny }\n`, 'p.yaml'), { bpffs: bpffs.dir });
+      assert.ok(r.followId, 'the guard follows');
+      assert.equal(r.bindings?.bound, 1);
+      const before = queryCgroup(findCgroup2Mount(), 'CGROUP_SYSCTL').programIds;
+      assert.ok(before.includes(r.followId!), 'the follower is on the root cgroup');
+      c.stdin!.write('go\n');
+      const rep = await c.report;
+      assert.equal(rep.inCtHostname, 'EPERM');
+      assert.equal(rep.rootHostname, 'EPERM');
+      assert.equal(rep.sibHostname, 'EPERM');
+      assert.equal(rep.sibDomainname, 'ok', 'what the policy allows stays allowed after the move');
+      removeGuard(name, bpffs.dir);
+      assert.ok(!queryCgroup(findCgroup2Mount(), 'CGROUP_SYSCTL').programIds.includes(r.followId!), 'guard rm detaches the follower');
+    } finally {
+      c.kill('SIGKILL');
+      bpffs.done();
+    }
+  });
+});
+
+test('kernel: namespaces: sysward run --namespaces keeps a command that leaves its cgroup guarded', supported(), async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sw-run-ns-'));
+  try {
+    const file = join(dir, 'p.yaml');
+    writeFileSync(file, 'name: run-ns\ndefault: allow\nrules:\n  - { key: kernel.hostname, action: deny }\n');
+    // The command moves itself to the root cgroup, then writes its own UTS namespace's hostname.
+    const script = `echo $$ > ${findCgroup2Mount()}/cgroup.procs && echo moved > /proc/sys/kernel/hostname`;
+    const run = (extra: string[]) => spawnSync(process.execPath, [bin, 'run', '-f', file, '--events', '-', ...extra, '--', 'unshare', '--uts', 'sh', '-c', script], { encoding: 'utf8' });
+    const followed = run(['--namespaces']);
+    assert.notEqual(followed.status, 0, 'the write after the move is refused');
+    const events = followed.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { verdict: string; cgroup?: string; boundTo?: { cgroupId: string } });
+    assert.equal(events.length, 1);
+    assert.equal(events[0]!.verdict, 'refused');
+    assert.equal(events[0]!.cgroup, '/', 'written from the root cgroup');
+    assert.ok(events[0]!.boundTo, 'by the follower, naming the command\'s cgroup');
+    // Without it the move lifts the guard: the write happens (in the command's own UTS namespace).
+    assert.equal(run([]).status, 0);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
