@@ -18,7 +18,12 @@ import { readBindings } from '../../src/guard/runtime/bindings.js';
 import { guardPins } from '../../src/guard/runtime/layout.js';
 import { mountNamespaceKey, namespaceSupport, type NamespaceSupport } from '../../src/guard/runtime/namespaces.js';
 import { parsePolicy } from '../../src/guard/policy/index.js';
-import { queryCgroup } from '../../src/bpf/link.js';
+import { attachCgroup, queryCgroup } from '../../src/bpf/link.js';
+import { RingBufReader } from '../../src/bpf/ringbuf.js';
+import { loadGuard } from '../../src/guard/runtime/loaded.js';
+import { decodeEvent } from '../../src/guard/runtime/events.js';
+import { VmGuard } from '../../src/guard/runtime/vm-guard.js';
+import { decide } from '../../src/guard/reference.js';
 import { kernel, pythonExecutable } from '../helpers/env.js';
 import { withFreshCgroup } from '../helpers/cgroup.js';
 
@@ -207,4 +212,37 @@ test('kernel: namespaces: sysward run --namespaces keeps a command that leaves i
     // Without it the move lifts the guard: the write happens (in the command's own UTS namespace).
     assert.equal(run([]).status, 0);
   } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('kernel: namespaces: conformance: namespace: own refuses from the host\'s network, UTS and IPC namespaces and allows from the writer\'s own, alike in the kernel, the interpreter and the reference', supported(), async () => {
+  const keys = [['net', 'net/ipv4/ip_forward', '--net'], ['uts', 'kernel/hostname', '--uts'], ['ipc', 'kernel/shmmax', '--ipc']] as const;
+  const text = `name: ns-conf\ndefault: deny\nrules:\n${keys.map(([, k]) => `  - { key: ${k.replace(/\//g, '.')}, action: audit, namespace: own }\n`).join('')}`;
+  const policy = parsePolicy(text, 'ns-conf.yaml');
+  await withFreshCgroup(async (abs) => {
+    using guard = loadGuard(policy, { eventsBytes: 1 << 16 });
+    using link = attachCgroup({ cgroup: abs, program: guard.program, attachType: 'CGROUP_SYSCTL' });
+    const reader = new RingBufReader(guard.maps.events);
+    const vm = new VmGuard(policy);
+    try {
+      for (const [kind, key, flag] of keys) {
+        for (const where of ['host', 'own'] as const) {
+          // The value the key has, written back: nothing changes even if a write got through.
+          const py = `import os\nwith open('${abs}/cgroup.procs', 'w') as f: f.write(str(os.getpid()))\nv = open('/proc/sys/${key}', 'rb').read()\ntry:\n    fd = os.open('/proc/sys/${key}', os.O_WRONLY)\n    try: os.write(fd, v)\n    finally: os.close(fd)\n    print('ok')\nexcept PermissionError: print('EPERM')`;
+          const r = spawnSync('unshare', [...(where === 'own' ? [flag] : []), pythonExecutable(), '-c', py], { encoding: 'utf8' });
+          const events: string[] = [];
+          reader.drain((rec) => { const e = decodeEvent(rec, policy); events.push(`${e.verdict} ${e.reason}`); });
+          const refused = where === 'host';
+          assert.equal(r.stdout.trim(), refused ? 'EPERM' : 'ok', `${key} from the ${where} ${kind} namespace: ${r.stderr}`);
+          assert.deepEqual(events, [refused ? 'refused host-namespace' : 'audited rule'], `${key} (${where}): kernel events`);
+          const v = vm.run({ key, write: true, value: '1', current: '1', namespaces: { [kind]: where } });
+          assert.equal(!v.allowed, refused, `${key} (${where}): interpreter`);
+          assert.deepEqual(v.events.map((e) => `${e.verdict} ${e.reason}`), events, `${key} (${where}): interpreter events`);
+          assert.equal(decide(policy, { key, write: true, value: '1', namespaces: { [kind]: where } }).verdict, refused ? 'refused' : 'audited', `${key} (${where}): reference`);
+        }
+      }
+    } finally {
+      link.detach();
+      await reader.close();
+    }
+  });
 });

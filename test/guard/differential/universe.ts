@@ -2,6 +2,7 @@
 // network and IPC namespaces, the patterns policies use over them, and the values written.
 import fc from 'fast-check';
 import type { Action, KeyPattern, Policy, Rule, ValueConstraint } from '../../../src/guard/model.js';
+import { patternNamespaceOf } from '../../../src/sysctl/keys.js';
 
 export const KEYS = [
   'kernel/hostname', 'kernel/domainname', 'kernel/shmmax', 'kernel/msgmax',
@@ -38,7 +39,7 @@ const constraint: fc.Arbitrary<ValueConstraint | undefined> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: 'lock' as const }) },
 );
 
-const rule = fc.record({ key: fc.constantFrom(...PATTERNS), action, reads: fc.constantFrom<Action>('allow', 'allow', 'allow', 'deny', 'audit'), value: constraint });
+const rule = fc.record({ key: fc.constantFrom(...PATTERNS), action, reads: fc.constantFrom<Action>('allow', 'allow', 'allow', 'deny', 'audit'), value: constraint, ownNs: fc.boolean() });
 
 export const policyArb: fc.Arbitrary<Policy> = fc.record({
   rules: fc.uniqueArray(rule, { selector: (r) => r.key, minLength: 0, maxLength: 8 }),
@@ -47,12 +48,16 @@ export const policyArb: fc.Arbitrary<Policy> = fc.record({
 }).map(({ rules, mode, write, read }) => ({
   name: 'diff', mode, defaults: { write, read },
   scope: { cgroups: [], containers: false, host: false, exempt: [] },
-  rules: rules.map((r, index): Rule => ({
-    index, key: pattern(r.key), reads: r.reads,
+  rules: rules.map((r, index): Rule => {
     // A value rule allows (or audits) the values it names; with deny the parser refuses it.
-    action: r.value && r.action === 'deny' ? 'allow' : r.action,
-    ...(r.value ? { value: r.value } : {}),
-  })),
+    const act: Action = r.value && r.action === 'deny' ? 'allow' : r.action;
+    const key = pattern(r.key);
+    // namespace: own where the parser takes it (a per-namespace key, a rule that may allow): the
+    // child writes from namespaces of its own, so these rules decide as without it, on the kernel
+    // too (the host's-namespace branch: test/guard/namespaces.kernel.test.ts).
+    const own = r.ownNs && act !== 'deny' && patternNamespaceOf(key) !== null;
+    return { index, key, reads: r.reads, action: act, ...(r.value ? { value: r.value } : {}), ...(own ? { namespace: 'own' as const } : {}) };
+  }),
 }));
 
 export interface Access { key: string; write: boolean; value: string; filePos: number }
