@@ -64,9 +64,11 @@ export function loadGuard(policy: Policy, o: {
   follow?: boolean;
   /** The bound map to keep (a re-apply keeps the namespaces bound so far). */
   bound?: BpfMap<bigint, Buffer>;
+  /** false: compile as where the kernel cannot read namespaces (by cgroup alone; the benchmarks' baseline). */
+  readNamespaces?: boolean;
 } = {}): LoadedGuard {
   requireWorkingOverride(policy);
-  const ns = namespaceSupport();
+  const ns = o.readNamespaces === false ? { reason: 'not asked to read them' } : namespaceSupport();
   const facts = 'facts' in ns ? ns.facts : undefined;
   const spec = compileGuard(policy, { ...o, ...(facts ? { namespaces: facts } : {}), follow: !!facts && (o.follow ?? wantsFollow(policy)) });
   const replaceMaps: Record<string, BpfMap<unknown, unknown>> = {};
