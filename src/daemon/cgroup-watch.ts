@@ -16,6 +16,8 @@ export interface CgroupWatchHandlers {
   onScopeChange(): void;
   /** A container cgroup appeared (`seen`: hrtime when the event arrived, for the attach delay). */
   onContainer(path: string, seen: bigint): void;
+  /** A task was moved into a container cgroup (its cgroup.procs written): bind its namespaces now. */
+  onTasks?(path: string): void;
   log(line: string): void;
 }
 
@@ -24,6 +26,8 @@ const depthOf = (rel: string) => rel.split('/').filter(Boolean).length;
 
 export class CgroupWatcher {
   readonly #watched = new Map<string, FSWatcher>();
+  /** Container cgroups watched for tasks moving in (a runtime writes its first task's pid to cgroup.procs). */
+  readonly #tasks = new Map<string, FSWatcher>();
 
   constructor(readonly mount: string, readonly h: CgroupWatchHandlers) {}
 
@@ -57,13 +61,27 @@ export class CgroupWatcher {
   get size(): number { return this.#watched.size; }
 
   close(): void {
-    for (const w of this.#watched.values()) w.close();
+    for (const w of [...this.#watched.values(), ...this.#tasks.values()]) w.close();
     this.#watched.clear();
+    this.#tasks.clear();
   }
 
   /** Stop watching a cgroup that went, and everything below it (the kernel keeps a watch on a removed folder). */
   #unwatch(rel: string): void {
-    for (const [p, w] of this.#watched) if (p === rel || p.startsWith(`${rel}/`)) { w.close(); this.#watched.delete(p); }
+    for (const m of [this.#watched, this.#tasks]) for (const [p, w] of m) if (p === rel || p.startsWith(`${rel}/`)) { w.close(); m.delete(p); }
+  }
+
+  /** Watch a new container's cgroup for its tasks: the daemon binds their namespaces the moment they join. */
+  #watchTasks(rel: string): void {
+    if (!this.h.onTasks || this.#tasks.has(rel)) return;
+    let w: FSWatcher;
+    try {
+      w = watch(join(this.mount, rel), (type, name) => {
+        try { if (type === 'change' && name === 'cgroup.procs') this.h.onTasks!(rel); } catch (e) { this.h.log(`cgroup watch: ${(e as Error).message}`); }
+      });
+    } catch { return; }
+    w.on('error', () => { w.close(); this.#tasks.delete(rel); });
+    this.#tasks.set(rel, w);
   }
 
   #watchDir(rel: string, scope = false): void {
@@ -88,7 +106,7 @@ export class CgroupWatcher {
     const seen = process.hrtime.bigint();
     if (scopes.has(path)) this.h.onScopeChange();
     if (!existsSync(join(this.mount, path))) { this.#unwatch(path); return; }
-    if (classifyCgroup(path)) this.h.onContainer(path, seen); else this.#watchDir(path);
+    if (classifyCgroup(path)) { this.#watchTasks(path); this.h.onContainer(path, seen); } else this.#watchDir(path);
     // A folder on the way to a scope cgroup: watch it, so the cgroup's creation is seen.
     if ([...scopes].some((p) => p.startsWith(`${path}/`))) this.watchScopes();
   }

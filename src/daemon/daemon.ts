@@ -16,7 +16,7 @@ import { cgroupNamer, classifyCgroup, CONTAINER_ROOTS, type CgroupNamer } from '
 import { CgroupWatcher, scanContainers } from './cgroup-watch.js';
 import type { Policy } from '../guard/model.js';
 import {
-  extendGuard, guardMeta, guardsDir, listGuards, reconcileGuard, removeGuard,
+  bindGuardCgroup, extendGuard, guardMeta, guardsDir, listGuards, reconcileGuard, removeGuard,
 } from '../guard/runtime/apply.js';
 import { namespaceSupport } from '../guard/runtime/namespaces.js';
 import { policyFromJson } from '../guard/model-json.js';
@@ -541,6 +541,7 @@ export class Daemon {
       scopePaths: () => this.#scopePaths(),
       onScopeChange: () => this.#reconcileSoon(),
       onContainer: (path, seen) => { if (this.#containerGuards.length) this.#guardContainer(path, seen); },
+      onTasks: (path) => this.#bindContainer(path),
       log: this.#log,
     });
     this.#cgroupWatch.start();
@@ -564,6 +565,21 @@ export class Daemon {
         }
       } catch (e) {
         if (existsSync(join(this.#mount, path))) this.#log(`could not guard new container ${path} with ${name}: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /**
+   * A task joined a container's cgroup: bind its mount namespace to the guards that follow it now,
+   * not at the next pass (a container's first task could move itself out in between).
+   */
+  #bindContainer(path: string): void {
+    for (const name of this.#containerGuards) {
+      try {
+        const r = bindGuardCgroup(name, path, { ...(this.o.bpffs ? { bpffs: this.o.bpffs } : {}), mount: this.#mount, lockTimeoutMs: DAEMON_LOCK_WAIT_MS });
+        if (r?.refused) this.#log(`could not bind ${r.refused} mount namespace(s) of ${path} to ${name}: its bound map is full`);
+      } catch (e) {
+        if (existsSync(join(this.#mount, path))) this.#log(`could not bind the tasks of ${path} to ${name} (retried at the next pass): ${(e as Error).message}`);
       }
     }
   }

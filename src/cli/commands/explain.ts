@@ -57,6 +57,7 @@ example:
       process.stdout.write(`${policy.name}: ${what}: ${x.verdict.toUpperCase()}${x.reason !== 'rule' ? ` (${x.reason})` : ''}\n`);
       process.stdout.write(`  decided by ${x.rule.index === null ? 'the default' : `rule ${x.rule.index + 1}`}: ${x.rule.key}: ${x.rule.action}${x.rule.source ? ` (${x.rule.source})` : ''}\n`);
       if (x.rule.reason) process.stdout.write(`  why: ${x.rule.reason}\n`);
+      if (x.reason === 'host-namespace') process.stdout.write('  the writer shares the host\'s namespace of this key (its write would change the host\'s value); the rule allows it only from a namespace of the writer\'s own (namespace: own)\n');
       if (x.stored !== undefined) process.stdout.write(`  the kernel stores ${JSON.stringify(x.stored)} instead (override)\n`);
       for (const e of x.events) process.stdout.write(`  event: ${JSON.stringify({ verdict: e.verdict, reason: e.reason, key: e.key, oldValue: e.oldValue, newValue: e.newValue, rule: e.rule })}\n`);
       if (!x.events.length) process.stdout.write('  no event (allowed accesses are counted, not reported)\n');
