@@ -9,6 +9,7 @@ import { benchAudit } from './audit.js';
 import { benchCliDaemon, START_ROUNDS, type StartRow } from './cli-daemon.js';
 import { benchReconcile } from './reconcile.js';
 import { benchNamespaces } from './namespaces.js';
+import { benchAggregation } from './aggregation.js';
 import { fmt, type Stats } from './lib.js';
 import { DEFAULT_EVENTS_CPU_SHARE } from '../src/daemon/daemon.js';
 
@@ -227,6 +228,29 @@ if (want('namespaces')) {
     if (hr > 1.15) misses.push(`A host task's write costs ${fmt(hr, 2)}× with the namespace-aware guard (target 1.15×).`);
     if (cr > 1.2) misses.push(`A container task's write costs ${fmt(cr, 2)}× with the namespace-aware guard (target 1.20×).`);
   }
+}
+
+if (want('aggregation')) {
+  progress('10: accounting by kind');
+  const g = await benchAggregation(progress);
+  p('## 10. Floods: accounting by kind');
+  p();
+  p('One process writing a refused key 200,000 times as fast as it can (a C loop pinned to one CPU), under the same');
+  p('one-rule policy compiled three ways, alternated 7 times in one run, each with a reader draining its ring buffer:');
+  p('"every access an event" is the program before accounting by kind (a full ring buffer drops and counts);');
+  p('"by kind" sends the first 10 events a second of each kind and counts the rest (the daemon\'s summary lines);');
+  p('"by kind, every access sent" also counts, but sends every access: the cost of counting on the event path.');
+  p('Time per refused write is from the kernel\'s BPF statistics.');
+  p();
+  p('| program | per refused write | / every access an event | events sent |');
+  p('| --- | ---: | ---: | ---: |');
+  p(`| every access an event | ${ns(g.todayNs)} | 1.00× | ${fmt(g.todayEvents.median, 0)} of 200,000 (the rest dropped) |`);
+  p(`| by kind (10 events/s per kind) | ${ns(g.nowNs)} | ${ratio(g.nowNs.median, g.todayNs.median)} | ${fmt(g.nowEvents.median, 0)} (the rest counted: summaries) |`);
+  p(`| by kind, every access sent | ${ns(g.sendingNs)} | ${ratio(g.sendingNs.median, g.todayNs.median)} | — |`);
+  p();
+  p('Target: at most 1.10× per refused write.');
+  p();
+  if (g.nowNs.median / g.todayNs.median > 1.1) misses.push(`Accounting by kind costs ${fmt(g.nowNs.median / g.todayNs.median, 2)}× per refused write under a flood (target 1.10×).`);
 }
 
 p('## Targets missed');

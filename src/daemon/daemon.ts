@@ -11,7 +11,7 @@ import { FD } from '../bpf/sys/fd.js';
 import { enableStats } from '../bpf/sys/bpf.js';
 import { ensureBpffs } from '../bpf/pin.js';
 import { probeProgramType } from '../bpf/features.js';
-import { cgroupId, findCgroup2Mount } from '../cgroup/hierarchy.js';
+import { cgroupId, cgroupIdIndex, findCgroup2Mount } from '../cgroup/hierarchy.js';
 import { cgroupNamer, classifyCgroup, CONTAINER_ROOTS, type CgroupNamer } from '../cgroup/containers.js';
 import { CgroupWatcher, scanContainers } from './cgroup-watch.js';
 import type { Policy } from '../guard/model.js';
@@ -48,6 +48,8 @@ export const DEFAULT_EVENTS_CPU_SHARE = 0.35;
  * config, when no file or cgroup event told it to sooner: the longest a change that raised no
  * event (a link detached by another tool, a cgroup made where no watch sees it) stays unrepaired.
  */
+/** How often the daemon writes summary lines (DaemonOptions.summaryMs). */
+export const DEFAULT_SUMMARY_MS = 10_000;
 export const DEFAULT_POLL_MS = 1000;
 /** Guards no longer configured go only after the config has been unchanged this long. */
 export const DEFAULT_SETTLE_MS = 10_000;
@@ -56,6 +58,8 @@ const DAEMON_LOCK_WAIT_MS = 50;
 
 export interface DaemonOptions {
   configDir?: string;
+  /** How often counted-but-not-sent accesses become summary lines (default 10 s; 0: only at stop). */
+  summaryMs?: number;
   listen?: { host: string; port: number } | null;
   eventsFile?: string;
   eventsMaxBytes?: number;
@@ -193,6 +197,8 @@ export class Daemon {
     this.#watchCgroups();
     const poll = this.o.pollMs ?? DEFAULT_POLL_MS;
     if (poll > 0) this.#timers.push(setInterval(() => this.#poll(), poll));
+    const summary = this.o.summaryMs ?? DEFAULT_SUMMARY_MS;
+    if (summary > 0) this.#timers.push(setInterval(() => this.#summarise(), summary));
     this.#started = true;
     if (this.#hupQueued) { this.#hupQueued = false; this.#log('SIGHUP during start: reloading'); void this.reload('SIGHUP'); }
   }
@@ -461,6 +467,32 @@ export class Daemon {
     stream.consume(handle, { maxCpuShare: this.o.eventsCpuShare ?? DEFAULT_EVENTS_CPU_SHARE, onBatch: () => this.#logged(() => this.audit.flush()) }).catch((err) => this.#log(`event reader of ${name} stopped: ${(err as Error).message}`));
   }
 
+  /**
+   * Summary lines for what each guard counted but did not send as events (over the per-kind event
+   * rate, or the ring buffer full): into the log and the metrics, so that for every key the events
+   * plus the summaries' counts are what the kernel decided. What the log could not write is
+   * reported again at the next call.
+   */
+  #summarise(): void {
+    let live: Set<bigint> | undefined;
+    const gone = (id: bigint) => !(live ??= new Set(cgroupIdIndex(this.#mount).keys())).has(id);
+    for (const [name, r] of this.#readers) {
+      try {
+        // Events already queued first: a summary follows the events it continues.
+        r.stream.drain(r.handle);
+        const list = r.stream.summaries(gone);
+        if (!list.length) { r.stream.commitSummaries(); continue; }
+        const failed = this.audit.failed;
+        for (const s of list) { this.#logged(() => this.audit.write(s)); }
+        this.#logged(() => this.audit.flush());
+        if (this.audit.failed === failed) {
+          r.stream.commitSummaries();
+          for (const s of list) this.metrics.summary(s);
+        }
+      } catch (e) { this.#log(`summaries of guard ${name}: ${(e as Error).message}`); }
+    }
+  }
+
   /** Run a write or flush of the audit log, counting lines it could not write in the metrics. */
   #logged(f: () => void): void {
     const before = this.audit.failed;
@@ -470,7 +502,7 @@ export class Daemon {
 
   #stopReader(name: string): void {
     const r = this.#readers.get(name);
-    if (r) { r.stream.drain(r.handle); this.#logged(() => this.audit.flush()); void r.stream.close(); this.#readers.delete(name); }
+    if (r) { r.stream.drain(r.handle); this.#summarise(); this.#logged(() => this.audit.flush()); void r.stream.close(); this.#readers.delete(name); }
   }
 
   #stamp(): string {
@@ -639,7 +671,9 @@ export class Daemon {
     for (const w of this.#watchers) w.close();
     for (const name of [...this.#held.keys()]) this.#release(name);
     this.#cgroupWatch?.close();
-    // Drain what is queued before leaving, so stopping loses no event that had arrived.
+    // Drain what is queued before leaving, so stopping loses no event that had arrived, and
+    // summarise what was counted since the last summaries.
+    this.#summarise();
     await Promise.all([...this.#readers.values()].map(async (r) => { r.stream.drain(r.handle); await r.stream.close(); }));
     this.#readers.clear();
     this.#logged(() => this.audit.flush());

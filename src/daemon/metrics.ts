@@ -3,7 +3,7 @@ import client from 'prom-client';
 import { guardStatus, listGuards } from '../guard/runtime/status.js';
 import { Program } from '../bpf/prog.js';
 import { guardPins } from '../guard/runtime/layout.js';
-import type { GuardEvent } from '../guard/runtime/events.js';
+import type { GuardEvent, GuardSummary } from '../guard/runtime/events.js';
 
 export class DaemonMetrics {
   readonly registry = new client.Registry();
@@ -58,5 +58,10 @@ export class DaemonMetrics {
 
   event(e: GuardEvent): void {
     this.events.inc({ guard: e.guard, verdict: e.verdict, key: e.key, rule: e.rule.key });
+  }
+
+  /** A summary counts as the events it stands for: events_total = what the kernel decided, exactly. */
+  summary(s: GuardSummary): void {
+    this.events.inc({ guard: s.guard, verdict: s.verdict, key: s.key, rule: s.rule.key }, s.count);
   }
 }

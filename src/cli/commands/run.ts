@@ -5,6 +5,7 @@ import { policyFrom, policyOptions } from '../policy-arg.js';
 import { requireRoot } from '../root.js';
 import { runGuarded } from '../../guard/runtime/run.js';
 import { formatEvent } from '../../guard/runtime/events.js';
+import { DEFAULT_EVENTS_PER_SECOND } from '../../guard/compiler/abi.js';
 
 const command: Command = {
   name: 'run',
@@ -51,9 +52,12 @@ example:
       },
     });
     if (out && out !== process.stdout) await new Promise<void>((res) => { (out as NodeJS.WritableStream).end(() => res()); });
-    const refused = r.events.filter((e) => e.verdict === 'refused').length;
-    const wouldRefuse = r.events.filter((e) => e.verdict === 'would-refuse').length;
-    const parts = [`${refused} refused`, ...(wouldRefuse ? [`${wouldRefuse} would have been refused (audit mode)`] : []), `${r.events.length - refused - wouldRefuse} audited`];
+    // Events, plus the accesses counted but not sent as events (over the per-kind event rate).
+    const n = (verdict: string) => r.events.filter((e) => e.verdict === verdict).length + (r.summarised[verdict] ?? 0);
+    const refused = n('refused'), wouldRefuse = n('would-refuse'), audited = n('audited');
+    const summarised = Object.values(r.summarised).reduce((t, x) => t + x, 0);
+    const parts = [`${refused} refused`, ...(wouldRefuse ? [`${wouldRefuse} would have been refused (audit mode)`] : []), `${audited} audited`];
+    if (summarised) parts.push(`${summarised} of them counted without an event (over ${DEFAULT_EVENTS_PER_SECOND} events a second of one kind)`);
     if (r.dropped) parts.push(`${r.dropped} events dropped (ring buffer full)`);
     process.stderr.write(`sysward: ${policy.name}: ${parts.join(', ')}; command exited with status ${r.status}\n`);
     return r.status;

@@ -64,8 +64,24 @@ export const NsCode = { net: 1, uts: 2, ipc: 3, user: 4, pid: 5 } as const;
  */
 export const Scratch = {
   LPM_KEY: 4, NAME: 8, WILD_KEY: 264, WILD_GROUP: 268, WILD_REM: 272, VALUES_KEY: 396, VALUE: 400,
-  CUR: 400 + VALUE_BUF + 64, SIZE: 400 + VALUE_BUF + 64 + VALUE_BUF,
+  CUR: 400 + VALUE_BUF + 64, AGG_KEY: 400 + VALUE_BUF + 64 + VALUE_BUF, SIZE: 400 + VALUE_BUF + 64 + VALUE_BUF + 176,
 } as const;
+
+/**
+ * struct agg_key (key of the `agg` map: one entry per kind of reported access):
+ *   u32 generation; u32 rule; u8 verdict; u8 reason; u8 write; u8 pad; u32 uid; u64 cgroup_id;
+ *   u64 bound_cgroup; char comm[16]; char name[128].
+ * struct agg_val, one per CPU (a per-CPU hash: no atomics on a flood's path): u64 count (every
+ * access of the kind); u64 suppressed (those not sent as an event: over the rate limit, or the
+ * ring buffer full); u64 first_ns, last_ns (coarse clock); u64 window_start_ns; u32
+ * window_events; u32 pad. Summed over the CPUs: events sent + suppressed = count, exactly.
+ */
+export const AggKey = { GENERATION: 0, RULE: 4, VERDICT: 8, REASON: 9, WRITE: 10, UID: 12, CGROUP: 16, BOUND: 24, COMM: 32, NAME: 48, SIZE: 176 } as const;
+export const AggVal = { COUNT: 0, SUPPRESSED: 8, FIRST: 16, LAST: 24, WINDOW_START: 32, WINDOW_EVENTS: 40, SIZE: 48 } as const;
+/** Kinds of access one guard tells apart; past this they are not attributed (events as before, counted). */
+export const AGG_MAX = 16384;
+/** Events a kind of access sends at full detail per second; the rest are counted (summaries). */
+export const DEFAULT_EVENTS_PER_SECOND = 10;
 
 /**
  * struct event (ring buffer record):

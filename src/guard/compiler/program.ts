@@ -4,7 +4,7 @@
 // and docs/design.md.
 import { Assembler, R0, R1, R2, R3, R4, R6, R7, R8, R9, R10, type AssembledProgram, type MapLike } from '../../bpf/asm/index.js';
 import {
-  Bind, ConfigIndex, ConstraintCode, CounterKind, Ev, MAX_FIELDS, NAME_BUF, NsCode, Reason, Rec, Scratch, VALUE_BUF, VALUE_MAX,
+  AggKey, AggVal, Bind, ConfigIndex, ConstraintCode, CounterKind, Ev, MAX_FIELDS, NAME_BUF, NsCode, Reason, Rec, Scratch, VALUE_BUF, VALUE_MAX,
   Verdict, WILD_REM_BUF, WILDCARD_SEGMENT_MAX, ActionCode, dropsCounterIndex,
 } from './abi.js';
 import type { GuardTables } from './tables.js';
@@ -16,6 +16,8 @@ export interface GuardMaps {
   config: MapRef; counters: MapRef; events: MapRef; exempt: MapRef;
   /** The follower's: mount namespace inode → the cgroup it was bound from (struct binding, abi.ts). */
   bound?: MapRef;
+  /** Counts per kind of reported access (struct agg_key → struct agg_val, abi.ts). */
+  agg?: MapRef;
 }
 
 /** What the program needs to read the writer's namespaces: this kernel's offsets, the host's namespaces. */
@@ -38,6 +40,13 @@ export interface ProgramOptions {
    */
   namespaces?: NamespaceFacts;
   /**
+   * Events each kind of access (rule, key, cgroup, uid, command, verdict, reason) sends at full
+   * detail per second; the rest are counted in the `agg` map, which the daemon turns into summary
+   * lines. 0: every access sends an event (the interpreter's single accesses, the differential
+   * tests), still counted. Needs maps.agg.
+   */
+  eventsPerSecond?: number;
+  /**
    * The follower: the copy attached at the root cgroup. It decides only for tasks whose mount
    * namespace is in the `bound` map and that are no longer below the cgroup they were bound from
    * (there the copy attached to that cgroup decides); every other task passes untouched.
@@ -54,6 +63,9 @@ const CGID = -40; // u64 ancestor cgroup id being checked for exemption
 const RAWLEN = -48; // u64 length of the written value as written
 const BOUND = -56; // u64 the follower's: cgroup id the writer's mount namespace is bound to (else 0)
 const MNTKEY = -64; // u64 the follower's: the writer's mount namespace as the bound map keys it
+const AGGV = -72; // the agg map value of the access being reported (a spilled map value pointer)
+const NOW = -80; // u64 ktime of the access being reported
+const ZERO = -128; // 48 bytes of zeros: a new agg entry's value
 
 export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: ProgramOptions): AssembledProgram {
   const a = new Assembler();
@@ -73,8 +85,11 @@ export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: Program
     arrayLookup(maps.counters, R1, skip);
     a.mov(R1, 1).atomic('add', 'u64', R0, 0, R1).label(skip);
   };
-  /** Reserve an event, fill it, submit; a full buffer is counted as a drop, never waited on. */
-  const emit = (verdict: number) => {
+  /**
+   * Reserve an event, fill it, submit. A full buffer is never waited on: `onFull` counts it (the
+   * access's agg entry, or the drop counter when it has none).
+   */
+  const sendEvent = (verdict: number, onFull: () => void) => {
     const full = uniq('emit_full'), done = uniq('emit_done');
     a.ldMapFd(R1, maps.events).mov(R2, Ev.SIZE).mov(R3, 0).call('ringbuf_reserve').jeq(R0, 0, full);
     a.mov(R9, R0);
@@ -97,8 +112,70 @@ export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: Program
     a.ldx('u64', R1, R10, BOUND).stx('u64', R9, Ev.BOUND_CGROUP, R1);
     a.mov(R1, R9).mov(R2, 0).call('ringbuf_submit').ja(done);
     a.label(full);
+    onFull();
+    a.label(done);
+  };
+  const countDrop = (done: string) => () => {
     arrayLookup(maps.counters, dropsCounterIndex(t.nRules), done);
     a.mov(R1, 1).atomic('add', 'u64', R0, 0, R1);
+  };
+  /**
+   * Report an access: counted in its agg entry (made on first sight), sent as an event while the
+   * kind is under its rate, else counted as suppressed. Without an entry (the map full) it is sent
+   * as before, and a full ring buffer is a counted drop: nothing goes unaccounted.
+   */
+  const emit = (verdict: number) => {
+    const done = uniq('report_done');
+    if (!maps.agg) { sendEvent(verdict, countDrop(done)); a.label(done); return; }
+    const unattributed = uniq('unattributed'), found = uniq('agg_found'), suppress = uniq('suppress'), send = uniq('send'), firstSet = uniq('first_set');
+    const K = Scratch.AGG_KEY;
+    a.st('u32', R7, K + AggKey.GENERATION, (o.generation ?? 0) | 0);
+    a.ldx('u32', R1, R8, Rec.ID).stx('u32', R7, K + AggKey.RULE, R1);
+    a.st('u8', R7, K + AggKey.VERDICT, verdict);
+    a.ldx('u64', R1, R10, REASON).stx('u8', R7, K + AggKey.REASON, R1);
+    a.ldx('u32', R1, R6, 0).stx('u8', R7, K + AggKey.WRITE, R1);
+    a.st('u8', R7, K + AggKey.WRITE + 1, 0);
+    a.call('get_current_uid_gid').stx('u32', R7, K + AggKey.UID, R0);
+    a.call('get_current_cgroup_id').stx('u64', R7, K + AggKey.CGROUP, R0);
+    a.ldx('u64', R1, R10, BOUND).stx('u64', R7, K + AggKey.BOUND, R1);
+    a.mov(R1, R7).add(R1, K + AggKey.COMM).mov(R2, 16).call('get_current_comm');
+    // The name as the lookups saw it (NUL-padded; a name too long to read is what fitted).
+    for (let w = 0; w < NAME_BUF; w += 8) a.ldx('u64', R1, R7, Scratch.NAME + w).stx('u64', R7, K + AggKey.NAME + w, R1);
+    a.ldMapFd(R1, maps.agg).mov(R2, R7).add(R2, K).call('map_lookup_elem').jne(R0, 0, found);
+    for (let w = 0; w < AggVal.SIZE; w += 8) a.st('u64', R10, ZERO + w, 0);
+    a.ldMapFd(R1, maps.agg).mov(R2, R7).add(R2, K).mov(R3, R10).add(R3, ZERO).mov(R4, 1 /* BPF_NOEXIST */).call('map_update_elem');
+    a.ldMapFd(R1, maps.agg).mov(R2, R7).add(R2, K).call('map_lookup_elem').jeq(R0, 0, unattributed);
+    a.label(found);
+    // A per-CPU entry: plain adds, no atomic on a line other CPUs write (user space sums the CPUs).
+    a.stx('u64', R10, AGGV, R0);
+    a.ldx('u64', R1, R0, AggVal.COUNT).add(R1, 1).stx('u64', R0, AggVal.COUNT, R1);
+    // The coarse clock (a tick's resolution) is enough for a one-second window and summaries' times.
+    a.call('ktime_get_coarse_ns').stx('u64', R10, NOW, R0);
+    a.ldx('u64', R1, R10, AGGV).ldx('u64', R2, R1, AggVal.FIRST).jne(R2, 0, firstSet);
+    a.stx('u64', R1, AggVal.FIRST, R0);
+    a.label(firstSet);
+    a.stx('u64', R1, AggVal.LAST, R0);
+    const limit = o.eventsPerSecond ?? 0;
+    if (limit > 0) {
+      // A one-second window per kind and CPU: the first `limit` accesses in it are sent (a kind
+      // written from several CPUs sends up to `limit` from each; every access is counted, once).
+      const inWindow = uniq('in_window');
+      a.ldx('u64', R2, R1, AggVal.WINDOW_START).mov(R3, R0).sub(R3, R2).jlt(R3, 1_000_000_000, inWindow);
+      a.stx('u64', R1, AggVal.WINDOW_START, R0).st('u32', R1, AggVal.WINDOW_EVENTS, 0);
+      a.label(inWindow);
+      a.ldx('u32', R2, R1, AggVal.WINDOW_EVENTS).jge(R2, limit, suppress);
+      a.add(R2, 1).stx('u32', R1, AggVal.WINDOW_EVENTS, R2);
+    }
+    if (limit > 0) {
+      a.ja(send);
+      a.label(suppress);
+      a.ldx('u64', R2, R1, AggVal.SUPPRESSED).add(R2, 1).stx('u64', R1, AggVal.SUPPRESSED, R2).ja(done);
+    }
+    a.label(send);
+    sendEvent(verdict, () => { a.ldx('u64', R1, R10, AGGV).ldx('u64', R2, R1, AggVal.SUPPRESSED).add(R2, 1).stx('u64', R1, AggVal.SUPPRESSED, R2); });
+    a.ja(done);
+    a.label(unattributed);
+    sendEvent(verdict, countDrop(done));
     a.label(done);
   };
   /** If the value in scratch at `off` (length in r0, < VALUE_BUF) ends in "\n", drop it. r0 = new length. */

@@ -177,9 +177,11 @@ function applyLocked(policy: Policy, o: ApplyOptions): ApplyResult {
   const events = existsSync(pins.events) ? BpfMap.openPinned(pins.events, none, bytes(0)) as BpfMap<null, Buffer> : undefined;
   // The namespaces bound so far stay bound across a re-apply (their tasks may have moved already).
   const bound = existsSync(pins.bound) ? openBound(pins.bound) : undefined;
+  // Counts keep accumulating across a re-apply (the key carries the generation): summaries stay exact.
+  const agg = existsSync(pins.agg) ? openAgg(pins.agg) : undefined;
   // Compile, verify and load first: a policy the kernel refuses changes nothing (not even a folder).
   const generation = randomInt(1, 0xffffffff);
-  using guard = loadGuard(policy, { ...(events ? { events } : {}), ...(bound ? { bound } : {}), exempt: scope.exempt, generation });
+  using guard = loadGuard(policy, { ...(events ? { events } : {}), ...(bound ? { bound } : {}), ...(agg ? { agg } : {}), exempt: scope.exempt, generation });
   const existed = existsSync(dir);
   pinDir(dir);
   const result: ApplyResult = { name: policy.name, replaced: replacing, attached: [], updated: [], detached: [], notes: scope.notes, pending: scope.pending, programId: guard.program.info().id, instructions: guard.instructionCount, generation };
@@ -219,10 +221,11 @@ function applyLocked(policy: Policy, o: ApplyOptions): ApplyResult {
     pinReplacing(guard.program, pins.prog);
     pinReplacing(guard.maps.counters, pins.counters);
     if (!events) pinReplacing(guard.maps.events, pins.events);
+    if (!agg) pinReplacing(guard.maps.agg, pins.agg);
     using meta = writeMeta({
       version: META_VERSION, policy: policyToJson(policy), appliedAt: new Date().toISOString(),
       targets: scope.targets.map((t) => ({ path: t.path, id: t.id.toString() })), generation, owner: o.owner ?? 'cli', ...(o.managedBy ? { managedBy: o.managedBy } : {}),
-      programId: result.programId, countersId: guard.maps.counters.info().id, eventsId: (events ?? guard.maps.events).info().id,
+      programId: result.programId, countersId: guard.maps.counters.info().id, eventsId: (events ?? guard.maps.events).info().id, aggId: (agg ?? guard.maps.agg).info().id,
       ...(guard.follow ? { followId: result.followId!, boundId: (bound ?? guard.maps.bound!).info().id } : {}),
       exempt: scope.exempt.map((e) => ({ path: e.path, id: e.id.toString() })), pending: scope.pending,
       history: ruleHistory(previousMeta),
@@ -233,7 +236,7 @@ function applyLocked(policy: Policy, o: ApplyOptions): ApplyResult {
     for (const undo of rollback.reverse()) { try { undo(); } catch { /* best effort: report the first error */ } }
     if (!replacing) rmSync(dir, { recursive: true, force: true });
     throw e;
-  } finally { oldProg?.close(); events?.close(); bound?.close(); }
+  } finally { oldProg?.close(); events?.close(); bound?.close(); agg?.close(); }
   // A guard that no longer follows (follow: false, or the kernel stopped letting it read
   // namespaces) drops the follower; one that follows binds its tasks' namespaces now.
   if (!guard.follow) dropFollower(pins);
@@ -269,6 +272,7 @@ function attachPinned(pins: GuardPins, t: GuardTarget, program: Program, rollbac
   a.close();
 }
 
+const openAgg = (pin: string) => BpfMap.openPinnedBytes(pin);
 const openBound = (pin: string) => BpfMap.openPinned(pin, u64, bytes(Bind.SIZE)) as BpfMap<bigint, Buffer>;
 
 /** The follower's link on the root cgroup: updated in place when live, else attached and pinned. */
@@ -381,6 +385,8 @@ export function inspectGuard(policy: Policy, o: { bpffs?: string; mount?: string
     if (meta.policy !== policyToJson(policy)) r.rebuild.push('it enforces another version of the policy');
     if (meta.programId !== programId) r.rebuild.push(`its metadata names program ${meta.programId ?? '(none)'} but program ${programId} is pinned (an interrupted apply?)`);
     if (eventsId === undefined || meta.eventsId !== eventsId) r.rebuild.push('its event ring buffer is missing or not the program\'s');
+    const aggId = pinnedId(pins.agg, 'map');
+    if (aggId === undefined || meta.aggId !== aggId) r.rebuild.push('its counts map (agg) is missing or not the program\'s');
     const countersId = pinnedId(pins.counters, 'map');
     if (countersId === undefined || meta.countersId !== countersId) r.rebuild.push('its counters map is missing or not the program\'s');
     const exempt = scope.exempt.map((e) => e.id.toString()).sort().join();

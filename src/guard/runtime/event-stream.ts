@@ -4,7 +4,19 @@
 // daemon, `sysward events` and anything else that reads a guard's events read them through this.
 import { RingBufReader } from '../../bpf/ringbuf.js';
 import { policyFromJson } from '../model-json.js';
-import { decodeEvent, eventGeneration, type GuardEvent, type RuleNames } from './events.js';
+import { BpfMap } from '../../bpf/map.js';
+import { aggCounts, decodeAggKind, decodeEvent, eventGeneration, wallTime, type GuardEvent, type GuardSummary, type RuleNames } from './events.js';
+import { AGG_MAX, AggKey } from '../compiler/abi.js';
+import { bytes } from '../../bpf/codec.js';
+import { existsSync } from 'node:fs';
+
+/** The map of how much of each kind of access summaries reported (made by the first reader that summarises). */
+function openReported(pin: string): BpfMap<Buffer, Buffer> {
+  if (existsSync(pin)) return BpfMap.openPinnedBytes(pin);
+  const m = BpfMap.create({ type: 'HASH', key: bytes(AggKey.SIZE), value: bytes(16), maxEntries: AGG_MAX, flags: 1 /* BPF_F_NO_PREALLOC */, name: 'sw_agg_seen' });
+  try { m.pin(pin); } catch (e) { m.close(); if (existsSync(pin)) return BpfMap.openPinnedBytes(pin); throw e; }
+  return m;
+}
 import { readGuardMeta } from './status.js';
 import { guardPins } from './layout.js';
 
@@ -46,15 +58,86 @@ export class GuardEventStream {
     }
   }
 
-  decode(rec: Buffer): GuardEvent {
-    const gen = eventGeneration(rec);
+  /** Names for a generation, learnt from the metadata when not known (at most once a second per generation). */
+  #names(gen: number): RuleNames | undefined {
     if (!this.#versions.has(gen) && Date.now() - (this.#unknown.get(gen) ?? 0) >= 1000) {
       this.#learn();
       if (this.#versions.has(gen)) this.#unknown.delete(gen); else this.#unknown.set(gen, Date.now());
       while (this.#unknown.size > 16) this.#unknown.delete(this.#unknown.keys().next().value!);
     }
+    return this.#versions.get(gen);
+  }
+
+  /**
+   * Summary records for what the kernel counted but did not send as events since the last call
+   * (a flood over the per-kind rate, a full ring buffer). How much of each kind was reported is
+   * kept in a pinned map beside the guard (agg-reported), so a restarted daemon goes on where the
+   * last one stopped instead of reporting again. Kinds whose cgroup is gone (no task can add to
+   * them) and kinds of a replaced version idle for a minute are removed once reported, so the
+   * map holds live kinds only. `gone(id)`: whether a cgroup no longer exists.
+   */
+  summaries(gone: (cgroupId: bigint) => boolean = () => false): GuardSummary[] {
+    const pins = guardPins(this.name, this.o.bpffs);
+    let map: BpfMap<Buffer, Buffer>;
+    try { map = BpfMap.openPinnedBytes(pins.agg); } catch { return []; }
+    const out: GuardSummary[] = [];
+    let reported: BpfMap<Buffer, Buffer> | undefined;
+    try {
+      reported = openReported(pins.aggReported);
+      const now = process.hrtime.bigint();
+      const current = (() => { try { return readGuardMeta(this.#dir)?.generation; } catch { return undefined; } })();
+      const done: Buffer[] = [];
+      const updates: [Buffer, Buffer][] = [];
+      for (const [key, value] of map) {
+        const c = aggCounts(value);
+        const was = reported.get(key);
+        const before = was ? { suppressed: was.readBigUInt64LE(0), at: was.readBigUInt64LE(8) } : undefined;
+        const delta = c.suppressed - (before?.suppressed ?? 0n);
+        const gen = key.readUInt32LE(AggKey.GENERATION);
+        if (delta > 0n) {
+          const names = this.#names(gen) ?? { name: this.name, rules: [] };
+          const s: GuardSummary = {
+            type: 'summary', time: new Date().toISOString(), ...decodeAggKind(key, names, this.o.cgroupName),
+            count: Number(delta), from: wallTime(before && before.at ? before.at : c.first), to: wallTime(c.last),
+          };
+          if (!this.#versions.has(gen) && s.rule.key.startsWith('rule ')) s.rule.key = `rule ${s.rule.index} of an earlier version`;
+          out.push(s);
+          const v = Buffer.alloc(16);
+          v.writeBigUInt64LE(c.suppressed, 0);
+          v.writeBigUInt64LE(c.last, 8);
+          updates.push([key, v]);
+        }
+        if (gone(key.readBigUInt64LE(AggKey.CGROUP)) || (gen !== current && current !== undefined && now - c.last > 60_000_000_000n)) done.push(key);
+      }
+      this.#pendingReported = { map: reported, updates, done, agg: map };
+      reported = undefined;
+      map = undefined as unknown as BpfMap<Buffer, Buffer>;
+    } finally { reported?.close(); map?.close(); }
+    return out;
+  }
+
+  /** What summaries() returned but has not been confirmed written (see commitSummaries). */
+  #pendingReported: { map: BpfMap<Buffer, Buffer>; agg: BpfMap<Buffer, Buffer>; updates: [Buffer, Buffer][]; done: Buffer[] } | undefined;
+
+  /**
+   * The summaries of the last summaries() call are written (the audit log flushed): remember them
+   * as reported, and remove the kinds that are finished. Not called (a crash, a failed write),
+   * the next call reports them again.
+   */
+  commitSummaries(): void {
+    const p = this.#pendingReported;
+    if (!p) return;
+    this.#pendingReported = undefined;
+    try {
+      for (const [k, v] of p.updates) p.map.set(k, v);
+      for (const k of p.done) { p.agg.delete(k); p.map.delete(k); }
+    } finally { p.map.close(); p.agg.close(); }
+  }
+
+  decode(rec: Buffer): GuardEvent {
+    const gen = eventGeneration(rec);
     // A version no longer known (more re-applies than the metadata remembers): numbers, not names.
-    const names = this.#versions.get(gen) ?? { name: this.name, rules: [] };
+    const names = this.#names(gen) ?? { name: this.name, rules: [] };
     const e = decodeEvent(rec, names, this.o.cgroupName);
     if (!this.#versions.has(gen) && e.rule.key.startsWith('rule ')) e.rule.key = `rule ${e.rule.index} of an earlier version`;
     return e;

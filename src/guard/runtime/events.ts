@@ -1,5 +1,5 @@
 // Audit events: decode the program's ring buffer records into what a person reads.
-import { Ev, EV_VALUE_BUF, REASON_NAMES, VERDICT_NAMES, specialRuleIds } from '../compiler/abi.js';
+import { AggKey, AggVal, Ev, EV_VALUE_BUF, REASON_NAMES, VERDICT_NAMES, specialRuleIds } from '../compiler/abi.js';
 import { dottedName } from '../../sysctl/names.js';
 import { NS_KINDS, type NsKind } from '../compiler/task-layout.js';
 
@@ -118,4 +118,68 @@ export function formatEvent(e: GuardEvent): string {
   const why = e.reason === 'rule' ? '' : ` [${e.reason}]`;
   const moved = e.boundTo ? ` (left ${e.boundTo.cgroup ?? `cgroup id ${e.boundTo.cgroupId}`}, followed by its mount namespace)` : '';
   return `${e.time} ${e.guard}: ${e.verdict === 'refused' ? 'refused (EPERM)' : e.verdict} ${e.access} ${e.key}${v} by ${e.comm}[${e.tgid}] uid ${e.uid}${e.cgroup ? ` in ${e.cgroup}` : ''}${moved}: rule ${e.rule.key}${why}`;
+}
+
+/**
+ * A summary: accesses of one kind (rule, key, cgroup, uid, command, verdict, reason) that were
+ * counted but not sent as events (over the per-kind rate, or the ring buffer full), since the
+ * last summary of that kind. Events + summaries' counts = what the kernel decided, exactly.
+ */
+export interface GuardSummary extends Omit<GuardEvent, 'oldValue' | 'newValue' | 'filePos' | 'pid' | 'tgid' | 'gid' | 'namespaces'> {
+  type: 'summary';
+  /** Accesses not reported as events since the last summary of this kind. */
+  count: number;
+  /** The period: the last summary of this kind (or its first access), to its latest access. */
+  from: string;
+  to: string;
+}
+
+/** ktime (CLOCK_MONOTONIC ns) → ISO wall time. */
+export const wallTime = (ktimeNs: bigint): string => new Date(Number((ktimeNs + monoToWallNs) / 1_000_000n)).toISOString();
+
+/** The kind of access an agg entry counts, decoded (names of its version's rules, `names`). */
+export function decodeAggKind(key: Buffer, names: RuleNames, cgroupName?: (id: bigint) => string | undefined): Omit<GuardSummary, 'type' | 'count' | 'from' | 'to' | 'time'> {
+  const ruleIdx = key.readUInt32LE(AggKey.RULE);
+  const ids = specialRuleIds(names.rules.length);
+  const rule = names.rules[ruleIdx];
+  const kernelKey = text(key, AggKey.NAME, 128);
+  const cgroupId = key.readBigUInt64LE(AggKey.CGROUP);
+  const cg = cgroupName?.(cgroupId);
+  const bound = key.readBigUInt64LE(AggKey.BOUND);
+  const boundName = bound ? cgroupName?.(bound) : undefined;
+  return {
+    guard: names.name,
+    verdict: VERDICT_NAMES[key.readUInt8(AggKey.VERDICT)] as GuardEvent['verdict'],
+    reason: REASON_NAMES[key.readUInt8(AggKey.REASON)] ?? 'unknown',
+    access: key.readUInt8(AggKey.WRITE) ? 'write' : 'read',
+    key: kernelKey ? dottedName(kernelKey.split('/')) : '',
+    uid: key.readUInt32LE(AggKey.UID),
+    comm: text(key, AggKey.COMM, 16),
+    cgroupId: cgroupId.toString(),
+    ...(cg ? { cgroup: cg } : {}),
+    rule: rule ? { index: ruleIdx, key: rule.key.text } : { index: ruleIdx, key: ruleIdx === ids.DEFAULT ? 'default' : ruleIdx === ids.NAME_TOO_LONG ? 'name-too-long' : `rule ${ruleIdx}` },
+    generation: key.readUInt32LE(AggKey.GENERATION),
+    ...(bound ? { boundTo: { cgroupId: bound.toString(), ...(boundName ? { cgroup: boundName } : {}) } } : {}),
+  };
+}
+
+/** An agg entry's counts, summed over its CPUs (one Buffer per CPU, or all of them end to end). */
+export function aggCounts(v: Buffer | readonly Buffer[]): { count: bigint; suppressed: bigint; first: bigint; last: bigint } {
+  const cpus: Buffer[] = Array.isArray(v) ? [...v] : [];
+  if (!Array.isArray(v)) { const b = v as Buffer; for (let o = 0; o + AggVal.SIZE <= b.length; o += AggVal.SIZE) cpus.push(b.subarray(o, o + AggVal.SIZE)); }
+  const out = { count: 0n, suppressed: 0n, first: 0n, last: 0n };
+  for (const c of cpus) {
+    out.count += c.readBigUInt64LE(AggVal.COUNT);
+    out.suppressed += c.readBigUInt64LE(AggVal.SUPPRESSED);
+    const first = c.readBigUInt64LE(AggVal.FIRST), last = c.readBigUInt64LE(AggVal.LAST);
+    if (first && (!out.first || first < out.first)) out.first = first;
+    if (last > out.last) out.last = last;
+  }
+  return out;
+}
+
+/** One line for a terminal. */
+export function formatSummary(s: GuardSummary): string {
+  const why = s.reason === 'rule' ? '' : ` [${s.reason}]`;
+  return `${s.to} ${s.guard}: ${s.count} more ${s.verdict} ${s.access}${s.count === 1 ? '' : 's'} of ${s.key} by ${s.comm} uid ${s.uid}${s.cgroup ? ` in ${s.cgroup}` : ''} since ${s.from} (summarised: over the event rate): rule ${s.rule.key}${why}`;
 }

@@ -17,6 +17,8 @@ export type GuardObjects = Record<Exclude<GuardMapName, 'events' | 'counters' | 
   events: BpfMap<null, Buffer>;
   /** The follower's (only on a guard that follows). */
   bound?: BpfMap<bigint, Buffer>;
+  /** Counts per kind of reported access (abi.ts AggKey → AggVal); absent only with aggregate: false. */
+  agg: BpfMap<Buffer, Buffer>;
 };
 
 export interface LoadedGuard extends Disposable {
@@ -66,6 +68,12 @@ export function loadGuard(policy: Policy, o: {
   bound?: BpfMap<bigint, Buffer>;
   /** false: compile as where the kernel cannot read namespaces (by cgroup alone; the benchmarks' baseline). */
   readNamespaces?: boolean;
+  /** The agg map to keep (a re-apply keeps counting into it: the daemon's summaries stay exact). */
+  agg?: BpfMap<Buffer, Buffer>;
+  /** Events per second each kind of access sends (compile.ts; 0: every access). */
+  eventsPerSecond?: number;
+  /** false: no accounting by kind (compile.ts; the benchmarks' baseline). */
+  aggregate?: boolean;
 } = {}): LoadedGuard {
   requireWorkingOverride(policy);
   const ns = o.readNamespaces === false ? { reason: 'not asked to read them' } : namespaceSupport();
@@ -74,6 +82,7 @@ export function loadGuard(policy: Policy, o: {
   const replaceMaps: Record<string, BpfMap<unknown, unknown>> = {};
   if (o.events) replaceMaps.events = o.events as BpfMap<unknown, unknown>;
   if (o.bound && spec.maps.bound) replaceMaps.bound = o.bound as BpfMap<unknown, unknown>;
+  if (o.agg) replaceMaps.agg = o.agg as BpfMap<unknown, unknown>;
   const c = loadCollection(spec, { replaceMaps });
   const follow = c.programs[FOLLOW_PROGRAM];
   return {

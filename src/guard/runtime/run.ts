@@ -8,12 +8,12 @@ import { attachCgroup } from '../../bpf/link.js';
 import { RingBufReader } from '../../bpf/ringbuf.js';
 import { findCgroup2Mount, removeCgroup, cgroupId } from '../../cgroup/hierarchy.js';
 import type { Policy } from '../model.js';
-import { decodeEvent, type GuardEvent } from './events.js';
+import { aggCounts, decodeEvent, type GuardEvent } from './events.js';
 import { loadGuard, type LoadedGuard } from './loaded.js';
 import { GuardInputError } from './errors.js';
 import { encodeBinding } from './bindings.js';
 import { mountNamespaceKey, mountNamespaceOf, namespaceSupport } from './namespaces.js';
-import { dropsCounterIndex } from '../compiler/abi.js';
+import { AggKey, dropsCounterIndex, VERDICT_NAMES } from '../compiler/abi.js';
 
 export interface RunResult {
   /** The command's exit status; 128 + signal number when a signal ended it. */
@@ -21,6 +21,11 @@ export interface RunResult {
   events: GuardEvent[];
   /** Events the ring buffer had no room for (counted by the program). */
   dropped: bigint;
+  /**
+   * Accesses counted but not sent as events (over the per-kind event rate, or the ring buffer
+   * full), by verdict: events + these = what the guard decided.
+   */
+  summarised: Record<string, number>;
 }
 
 export interface RunOptions {
@@ -81,7 +86,12 @@ export async function runGuarded(policy: Policy, argv: string[], o: RunOptions =
     for (const v of guard.maps.counters.get(dropsCounterIndex(guard.tables.nRules)) ?? []) dropped += v;
     link.detach();
     follower?.detach();
-    return { status, events, dropped, ...(o.stdio === 'pipe' ? { stdout, stderr } : {}) };
+    const summarised: Record<string, number> = {};
+    for (const [key, v] of guard.maps.agg) {
+      const n = Number(aggCounts(v).suppressed);
+      if (n) { const verdict = VERDICT_NAMES[key.readUInt8(AggKey.VERDICT)]!; summarised[verdict] = (summarised[verdict] ?? 0) + n; }
+    }
+    return { status, events, dropped, summarised, ...(o.stdio === 'pipe' ? { stdout, stderr } : {}) };
   } finally {
     removeCgroup(cgroup);
   }

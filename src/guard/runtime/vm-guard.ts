@@ -76,7 +76,8 @@ export class VmGuard {
   readonly instructionCount: number;
 
   constructor(readonly policy: Policy, o: { exempt?: { id: bigint; level: number }[] } = {}) {
-    const spec = compileGuard(policy, { ...o, eventsBytes: 1 << 20, namespaces: { layout: MODEL_TASK_LAYOUT, host: MODEL_HOST_NS } });
+    // Every access sends its event (explain and test run single accesses; no rate limit).
+    const spec = compileGuard(policy, { ...o, eventsBytes: 1 << 20, eventsPerSecond: 0, namespaces: { layout: MODEL_TASK_LAYOUT, host: MODEL_HOST_NS } });
     const c = loadVmCollection(spec);
     this.tables = spec.tables;
     this.program = c.programs[GUARD_PROGRAM]!;

@@ -23,7 +23,8 @@ export async function runOnKernel(policy: Policy, accesses: Access[]): Promise<O
   const guarded = mkdtempSync(join(root, 'sysward-test-diff-'));
   const observer = mkdtempSync(join(root, 'sysward-test-obs-'));
   try {
-    using guard = loadGuard(policy, { eventsBytes: 1 << 20 });
+    // Every access sends its event: the reference expects one per access (no rate limit).
+    using guard = loadGuard(policy, { eventsBytes: 1 << 20, eventsPerSecond: 0 });
     using link = attachCgroup({ cgroup: guarded, program: guard.program, attachType: 'CGROUP_SYSCTL' });
     const reader = new RingBufReader(guard.maps.events);
     const child = spawn('unshare', ['--uts', '--net', '--ipc', pythonExecutable(), childScript(), guarded, observer], { stdio: ['pipe', 'pipe', 'inherit'] });

@@ -1,0 +1,74 @@
+// Every refusal accounted for (issue #13): under a flood the program sends the first events of
+// each kind of access at full detail and counts the rest; the daemon writes the counts as summary
+// lines. For every key, events + summaries' counts = what the kernel refused, exactly.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { Daemon } from '../../src/daemon/daemon.js';
+import { findCgroup2Mount } from '../../src/cgroup/hierarchy.js';
+import { guardStatus, listGuards, removeGuard } from '../../src/guard/runtime/apply.js';
+import { kernel, pythonExecutable } from '../helpers/env.js';
+import { withFreshCgroup } from '../helpers/cgroup.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Python writing KEY COUNT times in a private UTS namespace, `gapMs` apart; prints refused and allowed counts. */
+function writes(abs: string, key: string, count: number, gapMs = 0) {
+  const py = `import os, time, json
+refused = ok = 0
+fd = os.open('/proc/sys/kernel/${key}', os.O_WRONLY)
+for i in range(${count}):
+    try:
+        os.pwrite(fd, b'x', 0); ok += 1
+    except PermissionError:
+        refused += 1
+    if ${gapMs}: time.sleep(${gapMs / 1000})
+print(json.dumps({'refused': refused, 'ok': ok}), flush=True)`;
+  const c = spawn('unshare', ['--uts', 'sh', '-c', `echo $$ > ${abs}/cgroup.procs && exec "$1" -c "$0"`, py, pythonExecutable()], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  c.stdout!.on('data', (d) => { out += d; });
+  return new Promise<{ refused: number; ok: number }>((resolve, reject) => c.on('close', (code) => { try { resolve(JSON.parse(out)); } catch { reject(new Error(`writer exited ${code}: ${out}`)); } }));
+}
+
+type Line = { type?: string; guard: string; verdict: string; key: string; count?: number; time: string };
+
+test('kernel: accounting: a flood of 200,000 refused writes is events + summaries, exactly; a slow key keeps every event; earlier events survive', kernel(), async () => {
+  await withFreshCgroup(async (abs) => {
+    const dir = mkdtempSync(join(tmpdir(), 'sw-acct-'));
+    const guard = `sw-test-acct-${process.pid}`;
+    const log = join(dir, 'audit.jsonl');
+    writeFileSync(join(dir, 'p.yaml'), `name: ${guard}\ndefault: allow\nscope: { cgroups: [/${relative(findCgroup2Mount(), abs)}] }\nrules:\n  - { key: kernel.hostname, action: deny }\n  - { key: kernel.domainname, action: deny }\n`);
+    const d = new Daemon({ configDir: dir, stateDir: mkdtempSync(join(dir, 'state-')), eventsFile: log, listen: null, pollMs: 0, summaryMs: 300, log: () => {} });
+    try {
+      await d.start();
+      const early = await writes(abs, 'hostname', 3);
+      assert.equal(early.refused, 3);
+      await sleep(1100); // a new one-second window: the flood's first events are sent too
+      const [flood, slow] = await Promise.all([writes(abs, 'hostname', 200_000), writes(abs, 'domainname', 8, 250)]);
+      assert.equal(flood.refused, 200_000);
+      assert.equal(slow.refused, 8);
+      await d.stop();
+      const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Line).filter((l) => l.guard === guard);
+      const of = (key: string) => lines.filter((l) => l.key === key && l.verdict === 'refused');
+      const host = of('kernel.hostname'), domain = of('kernel.domainname');
+      const events = host.filter((l) => l.type !== 'summary').length;
+      const summarised = host.filter((l) => l.type === 'summary').reduce((t, l) => t + l.count!, 0);
+      process.stdout.write(`# kernel.hostname: ${events} events + ${summarised} in ${host.length - events} summary lines = ${events + summarised}\n`);
+      assert.equal(events + summarised, 200_003, 'every refusal of the flooded key is an event or counted in a summary');
+      assert.ok(host.length < 1000, `a flood is a few lines, not ${host.length}`);
+      assert.equal(domain.filter((l) => l.type !== 'summary').length, 8, 'the slow key kept every event at full detail');
+      assert.equal(domain.filter((l) => l.type === 'summary').length, 0);
+      assert.ok(host.slice(0, 3).every((l) => l.type !== 'summary'), 'the events before the flood are in the log');
+      // The kernel's own per-rule counters say the same.
+      const c = guardStatus(guard).counters.find((x) => x.rule === 'kernel.hostname')!;
+      assert.equal(Number(c.refused), 200_003);
+    } finally {
+      await d.stop();
+      if (listGuards().includes(guard)) removeGuard(guard);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
