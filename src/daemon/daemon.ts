@@ -62,8 +62,11 @@ export interface DaemonOptions {
   summaryMs?: number;
   listen?: { host: string; port: number } | null;
   eventsFile?: string;
+  /** Rotate the events file past this (AuditLog's maxBytes; 0: never, for logrotate). */
   eventsMaxBytes?: number;
   eventsKeep?: number;
+  /** A flood rotating through every kept file this fast keeps its first file (AuditLog's keepFirstMs). */
+  eventsKeepFirstMs?: number;
   /** Events as JSON lines on stdout too (journald, kubectl logs). */
   stdoutEvents?: boolean;
   /** Keep the kernel's BPF run-time statistics on while running. */
@@ -91,7 +94,7 @@ export interface ReloadReport { applied: string[]; adopted: string[]; removed: s
 
 /** GET /api/status. Counters are decimal strings (64-bit). */
 export interface DaemonStatus {
-  status: 'ok' | 'no guard in force' | 'guard not in force';
+  status: 'ok' | 'no guard in force' | 'guard not in force' | 'audit log not written';
   configDir: string;
   /** Guards the daemon could not put in force, with the reason (status is then not ok). */
   problems: Record<string, string>;
@@ -105,7 +108,8 @@ export interface DaemonStatus {
   }[];
   readers: string[];
   lastReload: { at: string; reason: string; report: ReloadReport } | null;
-  events: { written: number; failed: number; dashboardClients: number };
+  /** problem: why the audit log cannot be written, while it cannot (status is then not ok). */
+  events: { written: number; failed: number; problem: string | null; dashboardClients: number };
   /** System-wide pressure (PSI averages, % of time stalled), or null when the kernel has none. */
   pressure: Record<string, { some: PressureAverages | null; full: PressureAverages | null }> | null;
 }
@@ -178,11 +182,16 @@ export class Daemon {
     // A SIGHUP from now on is queued until the first reload is done (systemd's ExecReload may
     // send one while we start); one sent before this line is queued by bin/sysward.
     process.on('SIGHUP', this.#onHup);
+    process.on('SIGUSR1', this.#onUsr1);
     const early = (globalThis as Record<symbol, { count: number; handler: () => void } | undefined>)[Symbol.for('sysward.earlyHup')];
     if (early) { process.off('SIGHUP', early.handler); if (early.count > 0) this.#hupQueued = true; }
     this.#mount = Daemon.checkHost(this.o.bpffs);
     const o = this.o;
-    this.audit = new AuditLog({ ...(o.eventsFile ? { file: o.eventsFile } : {}), ...(o.eventsMaxBytes ? { maxBytes: o.eventsMaxBytes } : {}), ...(o.eventsKeep !== undefined ? { keep: o.eventsKeep } : {}), stdout: o.stdoutEvents ?? false });
+    this.audit = new AuditLog({
+      ...(o.eventsFile ? { file: o.eventsFile } : {}), ...(o.eventsMaxBytes !== undefined ? { maxBytes: o.eventsMaxBytes } : {}),
+      ...(o.eventsKeep !== undefined ? { keep: o.eventsKeep } : {}), ...(o.eventsKeepFirstMs !== undefined ? { keepFirstMs: o.eventsKeepFirstMs } : {}),
+      stdout: o.stdoutEvents ?? false, log: this.#log,
+    });
     if (this.o.bpfStats) this.#stats = enableStats();
     if (this.o.stateDir) this.#saved = loadDesired(this.o.stateDir, this.#log);
     const ns = namespaceSupport();
@@ -207,6 +216,12 @@ export class Daemon {
     if (!this.#started) { this.#hupQueued = true; return; }
     // A burst of signals is one reload (a SIGHUP loop cost a core and a log line each).
     this.#scheduleReload('SIGHUP');
+  };
+
+  /** logrotate's postrotate: let the renamed file go now rather than at the next event. */
+  #onUsr1 = () => {
+    this.#log('SIGUSR1: reopening the audit log');
+    this.audit.reopen();
   };
 
   /**
@@ -616,13 +631,13 @@ export class Daemon {
     }
   }
 
-  /** /healthz: ok while every configured guard is in force. */
+  /** /healthz: ok while every configured guard is in force and the audit log can be written. */
   health(): { ok: boolean; body: unknown } {
     const guards = listGuards(this.o.bpffs);
     const status = this.#health(guards);
     return {
       ok: status === 'ok',
-      body: { status, guards, problems: Object.fromEntries(this.#problems), waitingFor: this.#waiting(), configErrors: this.#configErrors, readers: [...this.#readers.keys()], lastReload: this.lastReload, events: { written: this.audit.written, failed: this.audit.failed } },
+      body: { status, guards, problems: Object.fromEntries(this.#problems), waitingFor: this.#waiting(), configErrors: this.#configErrors, readers: [...this.#readers.keys()], lastReload: this.lastReload, events: { written: this.audit.written, failed: this.audit.failed, problem: this.audit.problem ?? null } },
     };
   }
 
@@ -642,15 +657,19 @@ export class Daemon {
       status: this.#health(guards.map((g) => g.name)), configDir: this.configDir, guards,
       problems: Object.fromEntries(this.#problems), waitingFor: this.#waiting(), configErrors: this.#configErrors,
       readers: [...this.#readers.keys()], lastReload: this.lastReload ?? null,
-      events: { written: this.audit.written, failed: this.audit.failed, dashboardClients: this.feed.clients },
+      events: { written: this.audit.written, failed: this.audit.failed, problem: this.audit.problem ?? null, dashboardClients: this.feed.clients },
       pressure: systemPressure(),
     };
   }
 
-  /** ok only while every desired guard is in force (a cgroup not made yet is no problem). */
+  /**
+   * ok only while every desired guard is in force (a cgroup not made yet is no problem) and the
+   * audit log can be written (an unwritten log is otherwise seen only in a counter).
+   */
   #health(guards: string[]): DaemonStatus['status'] {
     if (this.#stopped || guards.length === 0) return 'no guard in force';
-    return this.#problems.size ? 'guard not in force' : 'ok';
+    if (this.#problems.size) return 'guard not in force';
+    return this.audit.problem === undefined ? 'ok' : 'audit log not written';
   }
 
   #waiting(): Record<string, string[]> {
@@ -665,6 +684,7 @@ export class Daemon {
     if (this.#stopped) return;
     this.#stopped = true;
     process.off('SIGHUP', this.#onHup);
+    process.off('SIGUSR1', this.#onUsr1);
     clearTimeout(this.#reloadTimer);
     clearTimeout(this.#reconcileTimer);
     for (const t of this.#timers) clearInterval(t);

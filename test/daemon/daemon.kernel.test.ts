@@ -1,5 +1,6 @@
 // The daemon's reliability, as root on the real kernel: reloads under a write storm, kill -9 and
-// adoption, exact event accounting past a full ring buffer, bad config files.
+// adoption, exact event accounting past a full ring buffer, bad config files, the audit log
+// reopened on SIGUSR1 and reported by /healthz while it cannot be written.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -7,12 +8,12 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Daemon } from '../../src/daemon/daemon.js';
+import { Daemon, type DaemonOptions } from '../../src/daemon/daemon.js';
 import { findCgroup2Mount } from '../../src/cgroup/hierarchy.js';
 import { queryCgroup } from '../../src/bpf/link.js';
 import { guardStatus, listGuards, removeGuard } from '../../src/guard/runtime/apply.js';
 import { kernel, pythonExecutable } from '../helpers/env.js';
-import { withFreshCgroup } from '../helpers/cgroup.js';
+import { shInCgroup, withFreshCgroup } from '../helpers/cgroup.js';
 
 const bin = fileURLToPath(new URL('../../../bin/sysward', import.meta.url));
 const quiet = () => {};
@@ -52,6 +53,28 @@ print('done', n, flush=True)`;
 }
 
 const relCg = (abs: string) => `/${relative(findCgroup2Mount(), abs)}`;
+
+/**
+ * A started daemon guarding a fresh cgroup (kernel.hostname refused), its config and audit log in
+ * a temporary folder; all removed after `f`.
+ */
+async function withGuardedCgroup(tag: string, o: DaemonOptions, f: (t: { d: Daemon; abs: string; guard: string; log: string }) => Promise<void>): Promise<void> {
+  await withFreshCgroup(async (abs) => {
+    const dir = mkdtempSync(join(tmpdir(), 'sysward-cfg-'));
+    const guard = `sw-test-${tag}-${process.pid}`;
+    writeFileSync(join(dir, 'p.yaml'), policy(guard, relCg(abs)));
+    const log = join(dir, 'audit.jsonl');
+    const d = new Daemon({ configDir: dir, listen: null, pollMs: 0, eventsFile: log, log: quiet, ...o });
+    try {
+      await d.start();
+      await f({ d, abs, guard, log });
+    } finally {
+      await d.stop();
+      if (listGuards().includes(guard)) removeGuard(guard);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
 
 test('kernel: daemon: hundreds of reloads under a write storm let no refused write through and fail no allowed one', kernel(), async () => {
   await withFreshCgroup(async (abs) => {
@@ -125,37 +148,25 @@ test('kernel: daemon: kill -9 leaves the guard enforcing; a new daemon adopts it
 });
 
 test('kernel: daemon: a storm larger than the ring buffer is accounted for exactly (events + summaries + dropped)', kernel(), async () => {
-  await withFreshCgroup(async (abs) => {
-    const dir = mkdtempSync(join(tmpdir(), 'sysward-cfg-'));
-    const guard = `sw-test-storm-${process.pid}`;
-    writeFileSync(join(dir, 'p.yaml'), policy(guard, relCg(abs)));
-    const log = join(dir, 'audit.jsonl');
-    const d = new Daemon({ configDir: dir, listen: null, pollMs: 0, eventsFile: log, log: quiet });
-    try {
-      await d.start();
-      const N = 20000;
-      const r = spawnSync('unshare', ['--uts', 'sh', '-c', `echo $$ > ${abs}/cgroup.procs && exec "$1" -c "$0"`, `import os
+  await withGuardedCgroup('storm', {}, async ({ d, abs, guard, log }) => {
+    const N = 20000;
+    const r = spawnSync('unshare', ['--uts', 'sh', '-c', `echo $$ > ${abs}/cgroup.procs && exec "$1" -c "$0"`, `import os
 fd = os.open('/proc/sys/kernel/hostname', os.O_WRONLY)
 for i in range(${N}):
     try: os.write(fd, b'x')
     except PermissionError: pass`, pythonExecutable()], { encoding: 'utf8' });
-      assert.equal(r.status, 0, r.stderr);
-      await new Promise((res) => setTimeout(res, 300));
-      await d.stop();
-      // Each line is an event, or a summary of `count` refusals not sent as events (over the
-      // per-kind event rate): with what the kernel dropped and what the log failed, all of them.
-      const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type?: string; count?: number });
-      const written = lines.reduce((t, l) => t + (l.type === 'summary' ? l.count! : 1), 0);
-      const s = guardStatus(guard);
-      const refused = s.counters.find((c) => c.rule === 'kernel.hostname')!.refused;
-      assert.equal(refused, BigInt(N));
-      assert.equal(BigInt(written) + s.droppedEvents + BigInt(d.audit.failed), BigInt(N), `written ${written} dropped ${s.droppedEvents}`);
-      assert.ok(lines.length < 100, `a storm is a few lines (${lines.length})`);
-    } finally {
-      await d.stop();
-      if (listGuards().includes(guard)) removeGuard(guard);
-      rmSync(dir, { recursive: true, force: true });
-    }
+    assert.equal(r.status, 0, r.stderr);
+    await new Promise((res) => setTimeout(res, 300));
+    await d.stop();
+    // Each line is an event, or a summary of `count` refusals not sent as events (over the
+    // per-kind event rate): with what the kernel dropped and what the log failed, all of them.
+    const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type?: string; count?: number });
+    const written = lines.reduce((t, l) => t + (l.type === 'summary' ? l.count! : 1), 0);
+    const s = guardStatus(guard);
+    const refused = s.counters.find((c) => c.rule === 'kernel.hostname')!.refused;
+    assert.equal(refused, BigInt(N));
+    assert.equal(BigInt(written) + s.droppedEvents + BigInt(d.audit.failed), BigInt(N), `written ${written} dropped ${s.droppedEvents}`);
+    assert.ok(lines.length < 100, `a storm is a few lines (${lines.length})`);
   });
 });
 
@@ -243,6 +254,42 @@ test('kernel: daemon: a new container cgroup is guarded as it appears; metrics a
       if (listGuards().includes(guard)) removeGuard(guard);
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+test('kernel: daemon: SIGUSR1 reopens the audit log; while it cannot be written /healthz is 503 and says why', kernel(), async () => {
+  const said: string[] = [];
+  await withGuardedCgroup('log', { listen: { host: '127.0.0.1', port: 0 }, log: (l) => said.push(l) }, async ({ d, abs, log }) => {
+    const refused = () => assert.match(shInCgroup(abs, '/bin/echo x > /proc/sys/kernel/hostname', ['--uts']).stderr, /Operation not permitted/);
+    const until = async (what: string, ok: () => boolean) => {
+      for (const deadline = Date.now() + 5000; !ok(); await new Promise((r) => setTimeout(r, 20))) assert.ok(Date.now() < deadline, `waited 5 s for ${what}`);
+    };
+    const healthz = async () => { const r = await fetch(`http://127.0.0.1:${d.port}/healthz`); return { code: r.status, body: await r.json() as { status: string; events: { problem: string | null } } }; };
+    const count = (f: string) => readFileSync(f, 'utf8').split('\n').filter(Boolean).length;
+    refused();
+    await until('the first event written', () => d.audit.written === 1);
+    renameSync(log, `${log}-1`);
+    process.kill(process.pid, 'SIGUSR1');
+    await until('FILE made again on SIGUSR1', () => existsSync(log));
+    assert.ok(said.includes('SIGUSR1: reopening the audit log'));
+    refused();
+    await until('the second event written', () => d.audit.written === 2);
+    assert.deepEqual([count(`${log}-1`), count(log)], [1, 1]);
+    // A directory where the file was: the log cannot be opened again.
+    renameSync(log, `${log}-2`);
+    mkdirSync(log);
+    refused();
+    await until('the third event counted as failed', () => d.audit.failed === 1);
+    let h = await healthz();
+    assert.deepEqual([h.code, h.body.status], [503, 'audit log not written']);
+    assert.match(h.body.events.problem ?? '', /EISDIR/);
+    assert.match(await (await fetch(`http://127.0.0.1:${d.port}/metrics`)).text(), /sysward_events_log_failures_total 1/);
+    rmSync(log, { recursive: true });
+    refused();
+    await until('the fourth event written', () => d.audit.written === 3);
+    h = await healthz();
+    assert.deepEqual([h.code, h.body.status, h.body.events.problem], [200, 'ok', null]);
+    assert.equal(said.filter((l) => /cannot write|written again/.test(l)).length, 2, said.join('\n'));
   });
 });
 

@@ -32,7 +32,8 @@ function parseListen(s: string): { host: string; port: number } | null {
 /** The daemon's options (exported so deploy/ manifests can be checked against them). */
 export const DAEMON_OPTIONS = {
   config: { type: 'string' }, listen: { type: 'string' }, events: { type: 'string' },
-  'events-max-bytes': { type: 'string' }, 'events-keep': { type: 'string' }, stdout: { type: 'boolean' },
+  'events-max-bytes': { type: 'string' }, 'events-keep': { type: 'string' },
+  'events-keep-first': { type: 'string' }, stdout: { type: 'boolean' },
   'bpf-stats': { type: 'boolean' }, teardown: { type: 'boolean' }, 'poll-ms': { type: 'string' },
   'settle-ms': { type: 'string' }, 'state-dir': { type: 'string' },
 } as const;
@@ -52,6 +53,9 @@ Needs root.
 - Reloads on SIGHUP and when a file in the config directory changes. A policy that does not parse
   or that the kernel refuses is logged with its error and its guard keeps the last good policy,
   across restarts too (saved in the state directory).
+- SIGUSR1 reopens the audit log (logrotate's postrotate); a log renamed, deleted or truncated
+  under it is followed at the next event anyway. It writes whole lines only; while it cannot
+  write (a full disk), it says so once and /healthz answers 503.
 - Reconciles: compares what it should enforce with what the kernel has (programs, links on each
   cgroup, pins) on every cgroup or config change and every --poll-ms, and puts back what differs:
   a guard removed or detached, a guarded cgroup removed and made again (a service restart), a
@@ -69,8 +73,11 @@ options:
   --listen HOST:PORT    dashboard (/), metrics (/metrics), health (/healthz)
                         [${DEFAULT_LISTEN.host}:${DEFAULT_LISTEN.port}]; "none" to disable
   --events FILE         audit log, JSON lines, rotated by size [${DEFAULT_EVENTS}]; "none" to disable
-  --events-max-bytes N  rotate past N bytes [10485760]
+  --events-max-bytes N  rotate past N bytes [10485760]; 0: never (logrotate rotates it)
   --events-keep N       rotated files kept [5]
+  --events-keep-first MINUTES
+                        a flood rotating through every kept file within MINUTES keeps the file
+                        it began in as FILE.first [60]; 0 to disable
   --stdout              also print each event as a JSON line on stdout
   --state-dir DIR       where the last good desired state is saved [${DEFAULT_STATE_DIR}]; "none"
   --poll-ms N           reconcile and re-read the config at least this often [${DEFAULT_POLL_MS}]
@@ -96,6 +103,7 @@ options:
     const events = values.events ?? DEFAULT_EVENTS;
     const maxBytes = int('events-max-bytes', values['events-max-bytes']);
     const keep = int('events-keep', values['events-keep']);
+    const keepFirst = int('events-keep-first', values['events-keep-first']);
     const poll = int('poll-ms', values['poll-ms']);
     const settle = int('settle-ms', values['settle-ms']);
     const stateDir = values['state-dir'] ?? DEFAULT_STATE_DIR;
@@ -105,6 +113,7 @@ options:
       ...(events !== 'none' ? { eventsFile: events } : {}),
       ...(maxBytes !== undefined ? { eventsMaxBytes: maxBytes } : {}),
       ...(keep !== undefined ? { eventsKeep: keep } : {}),
+      ...(keepFirst !== undefined ? { eventsKeepFirstMs: keepFirst * 60_000 } : {}),
       ...(poll !== undefined ? { pollMs: poll } : {}),
       ...(settle !== undefined ? { settleMs: settle } : {}),
       ...(stateDir !== 'none' ? { stateDir } : {}),
