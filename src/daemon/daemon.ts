@@ -355,7 +355,8 @@ export class Daemon {
         const r = reconcileGuard(policy, opts);
         if (!held || r.applied || r.repaired.length || r.added.length || held.programId !== r.programId) this.#hold(name);
         for (const path of r.added) {
-          try { this.#namer.remember(cgroupId(join(this.#mount, path)), path); } catch { /* gone already */ }
+          // (A namer made later indexes the tree as it is then: only one in use needs telling.)
+          if (this.#namerCache) { try { this.#namerCache.remember(cgroupId(join(this.#mount, path)), path); } catch { /* gone already */ } }
           if (classifyCgroup(path)) this.metrics.containersGuarded.inc();
           this.#log(`guarded ${classifyCgroup(path) ? 'new container' : 'cgroup'} ${path} with ${name}`);
         }
@@ -604,7 +605,8 @@ export class Daemon {
       try {
         if (extendGuard(name, path, { ...(this.o.bpffs ? { bpffs: this.o.bpffs } : {}), mount: this.#mount, lockTimeoutMs: DAEMON_LOCK_WAIT_MS })) {
           this.metrics.containersGuarded.inc();
-          try { this.#namer.remember(cgroupId(join(this.#mount, path)), path); } catch { /* gone already */ }
+          // (A namer made later indexes the tree as it is then: only one in use needs telling.)
+          if (this.#namerCache) { try { this.#namerCache.remember(cgroupId(join(this.#mount, path)), path); } catch { /* gone already */ } }
           this.#hold(name);
           this.#watchPins(name);
           this.metrics.attachDelay.observe(Number(process.hrtime.bigint() - seen) / 1e9);

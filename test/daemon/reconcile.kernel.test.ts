@@ -98,10 +98,13 @@ test('kernel: reconcile: a daemon started while a policy file is broken keeps th
     const file = join(dir, 'p.yaml');
     writeFileSync(file, policy(guard, relCg(abs)));
     const stop = join(dir, 'stop');
-    const w = countingWriter(abs, stop);
+    // The writer starts once the first guard is in force: what it counts is every forbidden write
+    // from then on, across the restarts with a broken file.
+    let w: ReturnType<typeof countingWriter> | undefined;
     for (const stateDir of [state, undefined]) {
       const d1 = new Daemon({ configDir: dir, listen: null, pollMs: 0, log: () => {}, ...(stateDir ? { stateDir } : {}) });
       await d1.start();
+      if (!w) { w = countingWriter(abs, stop); await w.started; }
       await d1.stop();
       const prog = attached(abs);
       assert.equal(prog.length, 1);
@@ -116,9 +119,8 @@ test('kernel: reconcile: a daemon started while a policy file is broken keeps th
       } finally { await d2.stop(); }
       writeFileSync(file, policy(guard, relCg(abs)));
     }
-    await w.started;
     writeFileSync(stop, '');
-    const c = await w.counts;
+    const c = await w!.counts;
     assert.equal(c.leaks, 0, `${c.leaks} forbidden writes got through`);
   }));
 });
