@@ -27,6 +27,8 @@ import { withGuardLock } from '../guard/runtime/lock.js';
 import type { GuardEvent } from '../guard/runtime/events.js';
 import { GuardEventStream } from '../guard/runtime/event-stream.js';
 import { AuditLog } from './audit-log.js';
+import { announce, withdraw } from './announce.js';
+import { DEFAULT_BPFFS } from '../bpf/pin.js';
 import { DEFAULT_CONFIG_DIR, type Config } from './config.js';
 import { readConfigOffThread } from './config-reader.js';
 import { loadDesired, saveDesired, sameDesired, type DesiredGuard } from './desired.js';
@@ -479,6 +481,7 @@ export class Daemon {
       this.#logged(() => this.audit.write(e));
     };
     this.#readers.set(name, { stream, handle });
+    this.#announce();
     // Events reach the log once per batch read (one write instead of one per event).
     stream.consume(handle, { maxCpuShare: this.o.eventsCpuShare ?? DEFAULT_EVENTS_CPU_SHARE, onBatch: () => this.#logged(() => this.audit.flush()) }).catch((err) => this.#log(`event reader of ${name} stopped: ${(err as Error).message}`));
   }
@@ -509,6 +512,12 @@ export class Daemon {
     }
   }
 
+  /** Say which guards' events this daemon reads (announce.ts: `sysward events` reads its log instead). */
+  #announce(): void {
+    if (this.#stopped) return;
+    announce({ pid: process.pid, bpffs: this.o.bpffs ?? DEFAULT_BPFFS, eventsFile: this.audit.o.file ? resolve(this.audit.o.file) : null, guards: [...this.#readers.keys()] });
+  }
+
   /** Run a write or flush of the audit log, counting lines it could not write in the metrics. */
   #logged(f: () => void): void {
     const before = this.audit.failed;
@@ -518,7 +527,7 @@ export class Daemon {
 
   #stopReader(name: string): void {
     const r = this.#readers.get(name);
-    if (r) { r.stream.drain(r.handle); this.#summarise(); this.#logged(() => this.audit.flush()); void r.stream.close(); this.#readers.delete(name); }
+    if (r) { r.stream.drain(r.handle); this.#summarise(); this.#logged(() => this.audit.flush()); void r.stream.close(); this.#readers.delete(name); this.#announce(); }
   }
 
   #stamp(): string {
@@ -693,6 +702,7 @@ export class Daemon {
     for (const w of this.#watchers) w.close();
     for (const name of [...this.#held.keys()]) this.#release(name);
     this.#cgroupWatch?.close();
+    withdraw();
     // Drain what is queued before leaving, so stopping loses no event that had arrived, and
     // summarise what was counted since the last summaries.
     this.#summarise();

@@ -4,7 +4,12 @@ import { requireRoot } from '../root.js';
 import { DEFAULT_BPFFS } from '../../bpf/pin.js';
 import { existsSync } from 'node:fs';
 import { guardsDir, listGuards } from '../../guard/runtime/status.js';
-import { formatEvent, type GuardEvent } from '../../guard/runtime/events.js';
+import { formatEvent, formatSummary, type GuardEvent, type GuardSummary } from '../../guard/runtime/events.js';
+import { daemonReading } from '../../daemon/announce.js';
+import { tailLines } from '../../daemon/audit-tail.js';
+
+/** The events are only where the daemon writes them (not a usage error: exit 1). */
+class EventsElsewhereError extends Error { override name = 'EventsElsewhereError'; }
 import { GuardEventStream } from '../../guard/runtime/event-stream.js';
 import { guardPins } from '../../guard/runtime/layout.js';
 import { checkGuardName } from '../../guard/runtime/names.js';
@@ -17,9 +22,10 @@ const command: Command = {
 
 Print the audit events the applied guards recorded (refused, audited and would-refuse accesses)
 and exit; with -f keep following until interrupted. Cgroups are shown as paths, containers as
-runtime:id. Reading takes the events out of the guard's ring buffer: run one reader at a time
-(the daemon, when it runs, is that reader and writes them to its audit log). Needs root (or
-access to /sys/fs/bpf); without it, says so and exits 2.
+runtime:id. A guard's events are read from its ring buffer — unless \`sysward daemon\` reads that
+guard: each event goes to one reader only, so then they are read from the daemon's audit log
+(the whole current file; with -f what it writes from now on), summary lines included, and the
+daemon misses nothing. Needs root (or access to /sys/fs/bpf); without it, says so and exits 2.
 
 options:
   -f, --follow   keep printing events as they happen
@@ -33,21 +39,36 @@ options:
     requireRoot('events', `guards and their events are pinned in ${DEFAULT_BPFFS}, which only root can read`, { read: guardsDir() });
     const names = positionals.length ? positionals : listGuards();
     if (!names.length) throw new UsageError('no guards applied; apply one with `sysward guard apply -f POLICY`');
-    const cgroupName = cgroupNamer(undefined, { idLength: 12 });
-    const print = (e: GuardEvent) => { process.stdout.write(values.json ? `${JSON.stringify(e)}\n` : `${formatEvent(e)}\n`); };
-    const streams = names.map((name) => {
-      if (!existsSync(guardPins(name).events)) throw new UsageError(`no guard named ${name}; list them with \`sysward guard ls\``);
-      // Each event is decoded with the version of the policy that produced it.
-      return new GuardEventStream(name, { cgroupName });
-    });
+    const print = (e: GuardEvent | GuardSummary) => { process.stdout.write(values.json ? `${JSON.stringify(e)}\n` : `${'type' in e ? formatSummary(e) : formatEvent(e)}\n`); };
+    for (const name of names) if (!existsSync(guardPins(name).events)) throw new UsageError(`no guard named ${name}; list them with \`sysward guard ls\``);
+    // Guards the daemon reads: its audit log, by file (one daemon per bpffs reads a guard).
+    const viaLog = new Map<string, string[]>();
+    const direct: string[] = [];
+    for (const name of names) {
+      const d = daemonReading(name);
+      if (!d) { direct.push(name); continue; }
+      if (!d.eventsFile) throw new EventsElsewhereError(`the daemon (pid ${d.pid}) reads the events of guard ${name} and writes them to its standard output only (--events none): read them there (journalctl -u sysward, kubectl logs), or start it with --events FILE`);
+      process.stderr.write(`sysward events: the daemon (pid ${d.pid}) reads guard ${name}: reading its audit log ${d.eventsFile}\n`);
+      viaLog.set(d.eventsFile, [...(viaLog.get(d.eventsFile) ?? []), name]);
+    }
+    const cgroupName = direct.length ? cgroupNamer(undefined, { idLength: 12 }) : undefined;
+    // Each event is decoded with the version of the policy that produced it.
+    const streams = direct.map((name) => new GuardEventStream(name, { ...(cgroupName ? { cgroupName } : {}) }));
+    const stopped = new AbortController();
+    const tails = [...viaLog].map(([file, guards]) => tailLines(file, (line) => {
+      let e: GuardEvent | GuardSummary;
+      try { e = JSON.parse(line) as GuardEvent | GuardSummary; } catch { return; }
+      if (guards.includes(e.guard)) print(e);
+    }, { fromEnd: !!values.follow, follow: !!values.follow, signal: stopped.signal }));
     if (!values.follow) {
       for (const s of streams) { s.drain(print); await s.close(); }
+      await Promise.all(tails);
       return 0;
     }
-    const stop = () => { for (const s of streams) void s.close(); };
+    const stop = () => { stopped.abort(); for (const s of streams) void s.close(); };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    await Promise.all(streams.map((s) => s.consume(print)));
+    await Promise.all([...streams.map((s) => s.consume(print)), ...tails]);
     return 0;
   },
 };

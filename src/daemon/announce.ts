@@ -1,0 +1,49 @@
+// A running daemon says what it reads: /run/sysward/daemons/PID.json. A guard's ring buffer has
+// one reader (each event goes to whoever takes it first), so `sysward events` beside a daemon that
+// reads a guard must not read it too: it follows the daemon's audit log instead (events.ts).
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEFAULT_BPFFS } from '../bpf/pin.js';
+
+export const ANNOUNCE_DIR = '/run/sysward/daemons';
+
+export interface DaemonAnnouncement {
+  pid: number;
+  /** The bpffs its guards are pinned in. */
+  bpffs: string;
+  /** Its audit log (JSON lines), or null when it writes events to stdout only. */
+  eventsFile: string | null;
+  /** Guards whose events it reads now. */
+  guards: string[];
+}
+
+const file = (dir: string, pid: number) => join(dir, `${pid}.json`);
+
+export function announce(a: DaemonAnnouncement, dir = ANNOUNCE_DIR): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    writeFileSync(`${file(dir, a.pid)}.tmp`, JSON.stringify(a));
+    renameSync(`${file(dir, a.pid)}.tmp`, file(dir, a.pid));
+  } catch { /* a read-only /run: `sysward events` then cannot tell (its help says to stop it beside a daemon) */ }
+}
+
+export function withdraw(pid = process.pid, dir = ANNOUNCE_DIR): void {
+  rmSync(file(dir, pid), { force: true });
+}
+
+const alive = (pid: number): boolean => {
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+};
+
+/** The running daemon that reads `guard`'s events (on `bpffs`), if any; announcements of dead daemons are removed. */
+export function daemonReading(guard: string, bpffs = DEFAULT_BPFFS, dir = ANNOUNCE_DIR): DaemonAnnouncement | undefined {
+  let names: string[];
+  try { names = readdirSync(dir).filter((f) => /^\d+\.json$/.test(f)); } catch { return undefined; }
+  for (const f of names) {
+    let a: DaemonAnnouncement;
+    try { a = JSON.parse(readFileSync(join(dir, f), 'utf8')) as DaemonAnnouncement; } catch { continue; }
+    if (!alive(a.pid)) { rmSync(join(dir, f), { force: true }); continue; }
+    if (a.bpffs === bpffs && a.guards.includes(guard)) return a;
+  }
+  return undefined;
+}
