@@ -25,7 +25,8 @@ and exit; with -f keep following until interrupted. Cgroups are shown as paths, 
 runtime:id. A guard's events are read from its ring buffer — unless \`sysward daemon\` reads that
 guard: each event goes to one reader only, so then they are read from the daemon's audit log
 (the whole current file; with -f what it writes from now on), summary lines included, and the
-daemon misses nothing. Needs root (or access to /sys/fs/bpf); without it, says so and exits 2.
+daemon misses nothing. Read from the ring buffer, the accesses a guard counted over its event
+rate (10 a second per kind) are printed as summary lines too (with -f every 10 s and at the end). Needs root (or access to /sys/fs/bpf); without it, says so and exits 2.
 
 options:
   -f, --follow   keep printing events as they happen
@@ -60,12 +61,18 @@ options:
       try { e = JSON.parse(line) as GuardEvent | GuardSummary; } catch { return; }
       if (guards.includes(e.guard)) print(e);
     }, { fromEnd: !!values.follow, follow: !!values.follow, signal: stopped.signal }));
+    // Read here (no daemon reads these guards), the accesses counted over the event rate are
+    // this command's to summarise: printed, and remembered as reported (as the daemon does).
+    const summarise = () => { for (const s of streams) { for (const x of s.summaries()) print(x); s.commitSummaries(); } };
     if (!values.follow) {
-      for (const s of streams) { s.drain(print); await s.close(); }
+      for (const s of streams) s.drain(print);
+      summarise();
+      for (const s of streams) await s.close();
       await Promise.all(tails);
       return 0;
     }
-    const stop = () => { stopped.abort(); for (const s of streams) void s.close(); };
+    const timer = streams.length ? setInterval(summarise, 10_000) : undefined;
+    const stop = () => { stopped.abort(); clearInterval(timer); summarise(); for (const s of streams) void s.close(); };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     await Promise.all([...streams.map((s) => s.consume(print)), ...tails]);
