@@ -39,7 +39,7 @@ export async function benchAudit(progress: (s: string) => void): Promise<AuditRo
           scope: { cgroups: [`/${relative(findCgroup2Mount(), cg)}`], containers: false, host: false, exempt: [] },
           rules: [{ index: 0, key: { text: 'kernel.hostname', segments: ['kernel', 'hostname'], kind: 'exact', wildcard: null }, action: 'deny', reads: 'allow' }],
         };
-        applyGuard(policy);
+        applyGuard(policy, { eventsPerSecond: 0 }); // every refusal an event: this measures the readers
         const pin = join(guardsDir(), name, 'events');
         try {
           let delivered = 0, cpuMs = 0, wallMs = 0;

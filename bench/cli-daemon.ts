@@ -38,8 +38,8 @@ export interface DaemonMemory {
   refused: number;
   /** The storm's rate, and the daemon's CPU over it (cores). */
   stormWritesPerSec: number; stormCores: number;
-  /** Audit log lines written, and events the kernel dropped and counted. */
-  written: number; dropped: number;
+  /** Refusals the audit log accounts for (events + summaries' counts), its event and summary lines, and events the kernel dropped and counted. */
+  written: number; events: number; summaryLines: number; dropped: number;
 }
 
 /** Clock ticks per second of /proc/PID/stat's times (USER_HZ: 100 on Linux's ABI). */
@@ -119,12 +119,14 @@ export async function benchCliDaemon(progress: (s: string) => void): Promise<{ s
       const status = guardStatus(guard);
       const dropped = Number(status.droppedEvents);
       const refused = status.counters.reduce((t, c) => t + Number(c.refused), 0);
-      // The reader may still be working through the ring buffer: wait (up to 10 s) for the log to
-      // account for every event the kernel did not drop.
-      const lines = () => readFileSync(join(dir, 'audit.jsonl'), 'utf8').split('\n').filter(Boolean).length;
-      let written = lines();
-      for (let i = 0; i < 40 && written + dropped < refused; i++) { await new Promise((r) => setTimeout(r, 250)); written = lines(); }
-      return { restMiB, peakMiB, afterStormMiB, stormEvents: N, refused, stormWritesPerSec: N / stormS, stormCores, written, dropped };
+      // The daemon writes what it counted as summary lines every 10 s and when it stops: stop it,
+      // then the log accounts for every refusal (events, and summaries by their count).
+      d.kill('SIGTERM');
+      await new Promise((r) => d.on('close', r));
+      const lines = readFileSync(join(dir, 'audit.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type?: string; count?: number });
+      const events = lines.filter((l) => l.type !== 'summary').length;
+      const summarised = lines.reduce((t, l) => t + (l.type === 'summary' ? l.count! : 0), 0);
+      return { restMiB, peakMiB, afterStormMiB, stormEvents: N, refused, stormWritesPerSec: N / stormS, stormCores, written: events + summarised, events, summaryLines: lines.length - events, dropped };
     } finally {
       d.kill('SIGTERM');
       await new Promise((r) => d.on('close', r));

@@ -106,6 +106,8 @@ export interface ApplyOptions {
   missing?: 'error' | 'pending';
   /** How long to wait for another writer's lock (the daemon waits briefly and retries later). */
   lockTimeoutMs?: number;
+  /** Events per second each kind of access sends at full detail (default 10; 0: every access; compile.ts). */
+  eventsPerSecond?: number;
   /**
    * reconcileGuard: why a guard pinned under this name is not the caller's to change (another
    * owner's), or undefined when it is; a reason stops the pass with that message.
@@ -181,7 +183,7 @@ function applyLocked(policy: Policy, o: ApplyOptions): ApplyResult {
   const agg = existsSync(pins.agg) ? openAgg(pins.agg) : undefined;
   // Compile, verify and load first: a policy the kernel refuses changes nothing (not even a folder).
   const generation = randomInt(1, 0xffffffff);
-  using guard = loadGuard(policy, { ...(events ? { events } : {}), ...(bound ? { bound } : {}), ...(agg ? { agg } : {}), exempt: scope.exempt, generation });
+  using guard = loadGuard(policy, { ...(events ? { events } : {}), ...(bound ? { bound } : {}), ...(agg ? { agg } : {}), ...(o.eventsPerSecond !== undefined ? { eventsPerSecond: o.eventsPerSecond } : {}), exempt: scope.exempt, generation });
   const existed = existsSync(dir);
   pinDir(dir);
   const result: ApplyResult = { name: policy.name, replaced: replacing, attached: [], updated: [], detached: [], notes: scope.notes, pending: scope.pending, programId: guard.program.info().id, instructions: guard.instructionCount, generation };
