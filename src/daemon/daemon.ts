@@ -19,6 +19,7 @@ import {
   bindGuardCgroup, extendGuard, guardMeta, guardsDir, listGuards, reconcileGuard, removeGuard,
 } from '../guard/runtime/apply.js';
 import { namespaceSupport } from '../guard/runtime/namespaces.js';
+import type { BindResult } from '../guard/runtime/bindings.js';
 import { policyFromJson } from '../guard/model-json.js';
 import { HeldGuard } from '../guard/runtime/held.js';
 import type { Meta } from '../guard/runtime/status.js';
@@ -139,6 +140,10 @@ export class Daemon {
   #removalAnnounced = new Set<string>();
   #configChangedAt = 0;
   #started = false;
+  /** Container cgroups with a look again for new namespaces pending (#bindContainer). */
+  readonly #rebinding = new Set<string>();
+  /** The last binding problem logged per guard (a full map, a tree too large), so each is said once. */
+  readonly #bindProblems = new Map<string, string>();
   /** One namer for every event stream: it keeps the names of containers gone since their events. */
   #namerCache: CgroupNamer | undefined;
   get #namer(): CgroupNamer { return (this.#namerCache ??= cgroupNamer(this.#mount)); }
@@ -355,6 +360,7 @@ export class Daemon {
           }
         }
         const r = reconcileGuard(policy, opts);
+        this.#reportBindings(name, r.bindings);
         if (!held || r.applied || r.repaired.length || r.added.length || held.programId !== r.programId) this.#hold(name);
         for (const path of r.added) {
           // (A namer made later indexes the tree as it is then: only one in use needs telling.)
@@ -627,15 +633,36 @@ export class Daemon {
     }
   }
 
+  /** A full bound map, or a cgroup tree too large to walk, means tasks not followed: say so once, and count. */
+  #reportBindings(name: string, b: BindResult | undefined): void {
+    if (!b) return;
+    const problem = [
+      ...(b.refused ? [`${b.refused} mount namespace(s) could not be bound: the guard's bound map is full (${b.bound} bound)`] : []),
+      ...(b.truncated.length ? [`the cgroup tree below ${b.truncated.join(', ')} is too large to walk whole: some of its tasks may not be bound`] : []),
+    ].join('; ');
+    if (b.refused) this.metrics.bindRefused.inc({ guard: name }, b.refused);
+    if (problem && this.#bindProblems.get(name) !== problem) this.#log(`guard ${name}: ${problem}; tasks of those containers are not followed if they leave their cgroup`);
+    if (problem) this.#bindProblems.set(name, problem); else this.#bindProblems.delete(name);
+  }
+
   /**
    * A task joined a container's cgroup: bind its mount namespace to the guards that follow it now,
    * not at the next pass (a container's first task could move itself out in between).
    */
-  #bindContainer(path: string): void {
+  #bindContainer(path: string, again = true): void {
+    // runc puts its first process in the cgroup before that process makes the container's
+    // namespaces (there is no second cgroup.procs write): look again a few times as they appear.
+    if (again && !this.#rebinding.has(path)) {
+      this.#rebinding.add(path);
+      const delays = [20, 100, 300];
+      delays.forEach((ms, i) => setTimeout(() => {
+        if (i === delays.length - 1) this.#rebinding.delete(path);
+        if (!this.#stopped) this.#bindContainer(path, false);
+      }, ms).unref());
+    }
     for (const name of this.#containerGuards) {
       try {
-        const r = bindGuardCgroup(name, path, { ...(this.o.bpffs ? { bpffs: this.o.bpffs } : {}), mount: this.#mount, lockTimeoutMs: DAEMON_LOCK_WAIT_MS });
-        if (r?.refused) this.#log(`could not bind ${r.refused} mount namespace(s) of ${path} to ${name}: its bound map is full`);
+        this.#reportBindings(name, bindGuardCgroup(name, path, { ...(this.o.bpffs ? { bpffs: this.o.bpffs } : {}), mount: this.#mount, lockTimeoutMs: DAEMON_LOCK_WAIT_MS }));
       } catch (e) {
         if (existsSync(join(this.#mount, path))) this.#log(`could not bind the tasks of ${path} to ${name} (retried at the next pass): ${(e as Error).message}`);
       }

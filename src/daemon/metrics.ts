@@ -12,6 +12,7 @@ export class DaemonMetrics {
   readonly reloads = new client.Counter({ name: 'sysward_reloads_total', help: 'Policy applications by the daemon, by result', labelNames: ['result'], registers: [this.registry] });
   readonly repairs = new client.Counter({ name: 'sysward_reconcile_repairs_total', help: 'Times the daemon found a guard differing from its desired state in the kernel (removed, detached, a cgroup made again, a half-done apply) and put it back', labelNames: ['guard'], registers: [this.registry] });
   readonly notInForce = new client.Gauge({ name: 'sysward_guard_not_in_force', help: 'Configured guards the daemon could not put in force (1), by guard; /healthz says why', labelNames: ['guard'], registers: [this.registry] });
+  readonly bindRefused = new client.Counter({ name: 'sysward_bind_refused_total', help: 'Mount namespaces a guard could not bind (its bound map full): tasks not followed out of their cgroup', labelNames: ['guard'], registers: [this.registry] });
   readonly containersGuarded = new client.Counter({ name: 'sysward_containers_guarded_total', help: 'Container cgroups the daemon attached a guard to after they appeared', registers: [this.registry] });
   readonly attachDelay = new client.Histogram({ name: 'sysward_container_attach_delay_seconds', help: 'From noticing a new container cgroup to its guard being attached', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5], registers: [this.registry] });
 

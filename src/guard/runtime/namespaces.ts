@@ -79,6 +79,11 @@ export function hostNamespaces(): { inums: Record<NsKind, number>; source: strin
   if (kthreadd) return { inums: kthreadd, source: '/proc/2/ns (kthreadd, a kernel thread: always in the initial namespaces)' };
   const init = read(1);
   if (init) return { inums: init, source: '/proc/1/ns (init)' };
+  // Root without CAP_SYS_PTRACE (a capability bounding set that leaves it out) may not read
+  // another process's namespaces: say that, not "wrong PID namespace".
+  let denied = false;
+  try { readlinkSync('/proc/2/ns/mnt'); } catch (e) { denied = (e as NodeJS.ErrnoException).code === 'EACCES'; }
+  if (denied && isKthreadd(2)) return { problem: 'reading /proc/2/ns is refused (EACCES): the process lacks CAP_SYS_PTRACE, which reading another process\'s namespaces needs; add it (the systemd unit\'s CapabilityBoundingSet, the container\'s capabilities)' };
   return { problem: 'neither kthreadd\'s (/proc/2/ns) nor init\'s (/proc/1/ns) namespaces can be read in the initial PID namespace: run as root with the host\'s PID namespace (hostPID: true; docker --pid=host)' };
 }
 

@@ -111,12 +111,13 @@ function killLeftovers(cgroup: string): void {
 async function bindChild(child: ChildProcess, guard: LoadedGuard, cgId: bigint, cgName: string): Promise<void> {
   const ns = namespaceSupport();
   if (!('facts' in ns) || !guard.maps.bound || child.pid === undefined) throw new GuardInputError('--namespaces: the guard cannot follow the command here (see sysward probe)');
-  const host = ns.facts.host.mnt;
+  // Unshared: different from ours (which may not be the host's: sysward run from a private one).
+  const ours = mountNamespaceOf(process.pid);
   const deadline = Date.now() + 10_000;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) return; // it failed before (no unshare?); its status says why
     const mnt = mountNamespaceOf(child.pid);
-    if (mnt !== undefined && mnt !== host) break;
+    if (mnt !== undefined && mnt !== ours && mnt !== ns.facts.host.mnt) break;
     if (Date.now() > deadline) throw new Error('--namespaces: the command did not get a mount namespace of its own within 10 s (is unshare(1) from util-linux installed?)');
     await new Promise((r) => setTimeout(r, 2));
   }
