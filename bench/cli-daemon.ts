@@ -56,7 +56,9 @@ const rssMiB = (pid: number, field: 'VmRSS' | 'VmHWM') => {
   return m ? Number(m[1]) / 1024 : NaN;
 };
 
-export async function benchCliDaemon(progress: (s: string) => void): Promise<{ start: StartRow[]; daemon: DaemonMemory }> {
+/** Section 5: the cold-start table, then (unless `daemon` is false: `run.js cli-start`, which
+ * starts no daemon) the daemon's memory and CPU under an event storm. */
+export async function benchCliDaemon(progress: (s: string) => void, o: { daemon?: boolean } = {}): Promise<{ start: StartRow[]; daemon?: DaemonMemory }> {
   // One of each kind: help only (the dispatcher), guards read through bpf(2) (koffi), a built-in
   // profile (check), a policy file (explain -f: the YAML parser, the compiler, the interpreter),
   // the cgroup tree (bpf(2) per cgroup), and probe (kernel work: programs loaded and verified).
@@ -92,6 +94,7 @@ export async function benchCliDaemon(progress: (s: string) => void): Promise<{ s
   }
   const start: StartRow[] = commands.map(([command, kind], i) => ({ command, kind, ms: stats(samples[i]!) }));
   progress('cold start done');
+  if (o.daemon === false) return { start };
 
   const writer = buildC('writer');
   const daemon = await withCgroup(async (cg) => {
