@@ -2,9 +2,27 @@
 // This file and the rest of src/bpf/sys are the only code that touches raw memory and syscalls.
 import { createRequire } from 'node:module';
 
-// koffi through require: its ES module entry costs ~15 ms more at start-up than the CommonJS one
-// (measured with node 20 here), and every CLI command pays it.
-const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
+const require = createRequire(import.meta.url);
+
+/**
+ * koffi's native module, which is all of koffi that sysward uses. koffi's own entry finds it
+ * through its package.json exports, a loader per platform package and an ELF read of
+ * process.execPath to tell glibc from musl: ~10 ms of every command's start-up on top of the
+ * native module's ~5 ms (node 20 here). sysward calls glibc's libc.so.6 (below) and runs nowhere
+ * else, so it asks the platform package for its glibc build directly; where that is not at hand
+ * (another package layout, another libc or ABI), koffi's entry finds what fits. Its CommonJS entry:
+ * the ES module one costs ~15 ms more.
+ */
+function loadKoffi(): typeof import('koffi') {
+  if (process.platform === 'linux' && (process.arch === 'x64' || process.arch === 'arm64')) {
+    try {
+      const native = require(`@koromix/koffi-linux-${process.arch}/linux_${process.arch}/koffi.node`) as typeof import('koffi');
+      if (typeof native.load === 'function') return native;
+    } catch { /* koffi's entry below */ }
+  }
+  return require('koffi') as typeof import('koffi');
+}
+const koffi = loadKoffi();
 
 const lib = koffi.load('libc.so.6');
 
