@@ -60,6 +60,14 @@ export const LOCK_EX = 2;
 export const LOCK_NB = 4;
 export const LOCK_UN = 8;
 
+/** A libc function declared on first use (what few commands call), then kept. */
+const declared = new Map<string, ReturnType<typeof lib.func>>();
+export const libcFunction = (prototype: string): ReturnType<typeof lib.func> => {
+  let f = declared.get(prototype);
+  if (!f) declared.set(prototype, (f = lib.func(prototype)));
+  return f;
+};
+
 export const errno = (): number => koffi.errno();
 /** The address of a Buffer's memory, for pointer fields of kernel structs. The caller keeps the Buffer alive. */
 export const addressOf = (buf: Buffer | Uint8Array): bigint => (buf.byteLength === 0 ? 0n : koffi.address(buf));
