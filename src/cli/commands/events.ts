@@ -9,6 +9,7 @@ import { GuardEventStream } from '../../guard/runtime/event-stream.js';
 import { guardPins } from '../../guard/runtime/layout.js';
 import { checkGuardName } from '../../guard/runtime/names.js';
 import { cgroupNamer } from '../../cgroup/containers.js';
+import { out } from '../output.js';
 
 const command: Command = {
   name: 'events',
@@ -34,7 +35,7 @@ options:
     const names = positionals.length ? positionals : listGuards();
     if (!names.length) throw new UsageError('no guards applied; apply one with `sysward guard apply -f POLICY`');
     const cgroupName = cgroupNamer(undefined, { idLength: 12 });
-    const print = (e: GuardEvent) => { process.stdout.write(values.json ? `${JSON.stringify(e)}\n` : `${formatEvent(e)}\n`); };
+    const print = (e: GuardEvent) => { out(values.json ? `${JSON.stringify(e)}\n` : `${formatEvent(e)}\n`); };
     const streams = names.map((name) => {
       if (!existsSync(guardPins(name).events)) throw new UsageError(`no guard named ${name}; list them with \`sysward guard ls\``);
       // Each event is decoded with the version of the policy that produced it.
