@@ -78,9 +78,12 @@ await build({
   supported: { 'dynamic-import': false },
   // import.meta.url (package-root.ts, libc.ts) in CommonJS: the file's own URL, made when asked.
   // The first line names this build: bin/sysward uses a code cache only with the build it was made
-  // from.
+  // from. The file is the module's function itself: required as a module it calls it; run as a
+  // script (bin/sysward, with a code cache) it is the script's value, which bin/sysward calls, so
+  // V8 compiles the file's own text rather than a copy wrapped in Node.js's module function.
   define: { 'import.meta.url': '__swImportMeta.url' },
-  banner: { js: `/* sysward build ${buildId} */ const __swImportMeta = { get url() { return require('node:url').pathToFileURL(__filename).href; } };` },
+  banner: { js: `/* sysward build ${buildId} */ ((f) => (typeof module === 'object' && module !== null ? f.call(module.exports, module.exports, require, module, __filename, __dirname) : f))(function (exports, require, module, __filename, __dirname) { const __swImportMeta = { get url() { return require('node:url').pathToFileURL(__filename).href; } };` },
+  footer: { js: '})' },
   minify: true,
   sourcemap: 'linked',
   // Stack traces (SYSWARD_DEBUG=1) need the mappings only; the sources are in src/.
