@@ -35,38 +35,49 @@ export const bpfSyscallNumber = (() => {
   return nr;
 })();
 
-// syscall(2) is variadic; every argument here is an integer or pointer passed in a register, which
-// the fixed prototype passes identically on the 64-bit ABIs we run on, and it is callable async.
-export const syscall4 = lib.func('long syscall(long nr, long a, void *b, ulong c)');
-/** perf_event_open(2): attr, pid, cpu, group_fd, flags. */
-export const syscallPerf = lib.func('long syscall(long nr, void *attr, long pid, long cpu, long group, ulong flags)');
-/** perf_event_open(2) syscall number per architecture. */
-export const perfEventOpenNumber = ({ x64: 298, arm64: 241, riscv64: 241 } as Record<string, number>)[process.arch];
-export const close = lib.func('int close(int fd)');
-export const mmap = lib.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)');
-export const munmap = lib.func('int munmap(void *addr, size_t len)');
-export const epollCreate1 = lib.func('int epoll_create1(int flags)');
-export const epollCtl = lib.func('int epoll_ctl(int epfd, int op, int fd, void *event)');
-export const epollWait = lib.func('int epoll_wait(int epfd, void *events, int maxevents, int timeout)');
-export const eventfd = lib.func('int eventfd(unsigned int initval, int flags)');
-export const write = lib.func('long write(int fd, void *buf, size_t count)');
-export const read = lib.func('long read(int fd, void *buf, size_t count)');
-export const mount = lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)');
-export const getpagesize = lib.func('int getpagesize(void)');
-export const openat = lib.func('int openat(int dirfd, const char *path, int flags, int mode)');
-/** flock(2): advisory whole-file locks, on any inode (bpffs folders too); released with the fd. */
-export const flock = lib.func('int flock(int fd, int op)');
-export const LOCK_EX = 2;
-export const LOCK_NB = 4;
-export const LOCK_UN = 8;
+type LibcFunction = ReturnType<typeof lib.func>;
 
 /** A libc function declared on first use (what few commands call), then kept. */
-const declared = new Map<string, ReturnType<typeof lib.func>>();
-export const libcFunction = (prototype: string): ReturnType<typeof lib.func> => {
+const declared = new Map<string, LibcFunction>();
+export const libcFunction = (prototype: string): LibcFunction => {
   let f = declared.get(prototype);
   if (!f) declared.set(prototype, (f = lib.func(prototype)));
   return f;
 };
+
+/** `prototype`, declared when first called (directly or with .async): a command declares only
+ * the functions it calls. */
+const lazy = (prototype: string): LibcFunction => {
+  let f: LibcFunction | undefined;
+  const call = ((...args: unknown[]) => (f ??= libcFunction(prototype))(...args)) as LibcFunction;
+  call.async = (...args: unknown[]) => (f ??= libcFunction(prototype)).async(...args);
+  return call;
+};
+
+// syscall(2) is variadic; every argument here is an integer or pointer passed in a register, which
+// the fixed prototype passes identically on the 64-bit ABIs we run on, and it is callable async.
+export const syscall4 = lazy('long syscall(long nr, long a, void *b, ulong c)');
+/** perf_event_open(2): attr, pid, cpu, group_fd, flags. */
+export const syscallPerf = lazy('long syscall(long nr, void *attr, long pid, long cpu, long group, ulong flags)');
+/** perf_event_open(2) syscall number per architecture. */
+export const perfEventOpenNumber = ({ x64: 298, arm64: 241, riscv64: 241 } as Record<string, number>)[process.arch];
+export const close = lazy('int close(int fd)');
+export const mmap = lazy('void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)');
+export const munmap = lazy('int munmap(void *addr, size_t len)');
+export const epollCreate1 = lazy('int epoll_create1(int flags)');
+export const epollCtl = lazy('int epoll_ctl(int epfd, int op, int fd, void *event)');
+export const epollWait = lazy('int epoll_wait(int epfd, void *events, int maxevents, int timeout)');
+export const eventfd = lazy('int eventfd(unsigned int initval, int flags)');
+export const write = lazy('long write(int fd, void *buf, size_t count)');
+export const read = lazy('long read(int fd, void *buf, size_t count)');
+export const mount = lazy('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)');
+export const getpagesize = lazy('int getpagesize(void)');
+export const openat = lazy('int openat(int dirfd, const char *path, int flags, int mode)');
+/** flock(2): advisory whole-file locks, on any inode (bpffs folders too); released with the fd. */
+export const flock = lazy('int flock(int fd, int op)');
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const LOCK_UN = 8;
 
 export const errno = (): number => koffi.errno();
 /** The address of a Buffer's memory, for pointer fields of kernel structs. The caller keeps the Buffer alive. */
@@ -76,9 +87,15 @@ export const viewOf = (ptr: unknown, lengthBytes: number): ArrayBuffer => koffi.
 export const isNullPointer = (ptr: unknown): boolean => ptr === null || koffi.address(ptr) === 0n;
 export const MAP_FAILED = (ptr: unknown): boolean => ptr === null || koffi.address(ptr) === 0xffffffffffffffffn;
 
-const errnoNames = new Map<number, string>();
-for (const [name, value] of Object.entries(koffi.os.errno)) if (!errnoNames.has(value)) errnoNames.set(value, name);
-export const errnoName = (n: number): string => errnoNames.get(n) ?? `errno ${n}`;
+/** errno → its name, made when first asked (most commands never are). */
+let errnoNames: Map<number, string> | undefined;
+export const errnoName = (n: number): string => {
+  if (!errnoNames) {
+    errnoNames = new Map();
+    for (const [name, value] of Object.entries(koffi.os.errno)) if (!errnoNames.has(value)) errnoNames.set(value, name);
+  }
+  return errnoNames.get(n) ?? `errno ${n}`;
+};
 export const errnoValue = (name: string): number => {
   const v = (koffi.os.errno as Record<string, number>)[name];
   if (v === undefined) throw new Error(`unknown errno name ${name}`);
