@@ -53,15 +53,17 @@ const command: Command = {
         const all = names.map((n) => guardStatus(n));
         if (values.json) { printJson(all); return 0; }
         if (!all.length) { out('no guards applied (sysward guard apply -f POLICY)\n'); return 0; }
+        const lines: string[] = []; // one write for the list
         for (const g of all) {
           const p = g.policy;
-          out(`${g.name}: ${p ? `mode ${p.mode}, ${p.rules.length} rules, default write ${p.defaults.write}` : 'metadata missing'}; applied ${g.appliedAt ?? '?'}\n`);
-          out(`  scope: ${g.cgroups.map((c) => c.path).join(', ') || '(none)'}\n`);
+          lines.push(`${g.name}: ${p ? `mode ${p.mode}, ${p.rules.length} rules, default write ${p.defaults.write}` : 'metadata missing'}; applied ${g.appliedAt ?? '?'}\n`);
+          lines.push(`  scope: ${g.cgroups.map((c) => c.path).join(', ') || '(none)'}\n`);
           const width = Math.max(4, ...g.counters.map((c) => c.rule.length));
-          out(`  ${'rule'.padEnd(width)}  allowed  refused  audited\n`);
-          for (const c of g.counters) out(`  ${c.rule.padEnd(width)}  ${String(c.allowed).padStart(7)}  ${String(c.refused).padStart(7)}  ${String(c.audited).padStart(7)}\n`);
-          if (g.droppedEvents) out(`  events dropped (ring buffer full): ${g.droppedEvents}\n`);
+          lines.push(`  ${'rule'.padEnd(width)}  allowed  refused  audited\n`);
+          for (const c of g.counters) lines.push(`  ${c.rule.padEnd(width)}  ${String(c.allowed).padStart(7)}  ${String(c.refused).padStart(7)}  ${String(c.audited).padStart(7)}\n`);
+          if (g.droppedEvents) lines.push(`  events dropped (ring buffer full): ${g.droppedEvents}\n`);
         }
+        out(lines.join(''));
         return 0;
       }
       case 'rm': {

@@ -79,14 +79,17 @@ function printHuman(r: ProbeReport): void {
     ['sysctl set_new_value', mark(r.sysctlSetNewValue)],
   ];
   const w = 22;
-  for (const [k, v] of rows) out(`${k.padEnd(w)}${v}\n`);
+  // One write for the report (each out() is a write(2)).
+  const lines: string[] = [];
+  for (const [k, v] of rows) lines.push(`${k.padEnd(w)}${v}\n`);
   for (const [title, table] of [['program types', r.programTypes], ['map types', r.mapTypes], ['cgroup_sysctl helpers', r.sysctlHelpers]] as const) {
-    out(`\n${title}\n`);
-    for (const [k, v] of Object.entries(table)) out(`  ${k.toLowerCase().padEnd(w + 4)}${mark(v)}\n`);
+    lines.push(`\n${title}\n`);
+    for (const [k, v] of Object.entries(table)) lines.push(`  ${k.toLowerCase().padEnd(w + 4)}${mark(v)}\n`);
   }
   const verdict = r.guardSupported === null ? 'not known: program types, maps and helpers were not probed (needs root)'
     : r.guardSupported ? 'supported on this host' : 'NOT supported on this host (needs cgroup v2, cgroup_sysctl programs and ring buffers)';
-  out(`\nsysctl guard: ${verdict}\n`);
+  lines.push(`\nsysctl guard: ${verdict}\n`);
+  out(lines.join(''));
 }
 
 const command: Command = {
