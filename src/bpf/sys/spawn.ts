@@ -31,6 +31,7 @@ const O_CLOEXEC = 0o2000000;
 const POSIX_SPAWN_SETSIGDEF = 0x04;
 const POSIX_SPAWN_SETSIGMASK = 0x08;
 const EINTR = 4;
+const WNOHANG = 1;
 // glibc's posix_spawn_file_actions_t (80 bytes), posix_spawnattr_t (336) and sigset_t (128) on
 // 64-bit hosts, with room to spare: they are only ever passed by address.
 const FILE_ACTIONS_BYTES = 256;
@@ -132,11 +133,19 @@ export function spawnHelper(file: string, args: readonly string[]): Helper {
     if (result) return Promise.resolve(result);
     const status = Buffer.alloc(4);
     return new Promise<HelperResult>((resolve, reject) => {
-      fn.waitpid().async(childPid, status, 0, (e: unknown, r: number) => {
-        if (e) return reject(e);
-        if (result) return resolve(result);
-        // Interrupted (or stranger): wait here, where errno can be read.
-        try { resolve(r < 0 ? waitSync() : finish(status)); } catch (x) { reject(x); }
+      // After what the caller does until it next yields (`sysward probe`: its other probes): a
+      // child done by then is reaped here, without starting libuv's worker threads (~1 ms).
+      setImmediate(() => {
+        try {
+          if (result) return resolve(result);
+          if ((fn.waitpid()(childPid, status, WNOHANG) as number) === childPid) return resolve(finish(status));
+        } catch (x) { return reject(x); }
+        fn.waitpid().async(childPid, status, 0, (e: unknown, r: number) => {
+          if (e) return reject(e);
+          if (result) return resolve(result);
+          // Interrupted (or stranger): wait here, where errno can be read.
+          try { resolve(r < 0 ? waitSync() : finish(status)); } catch (x) { reject(x); }
+        });
       });
     });
   };
