@@ -99,9 +99,10 @@ writeFileSync(`${outdir}/profiles.json`, prebuiltProfilesJson());
 // SYSWARD_CODE_CACHE=write, and holds the functions those runs compiled. Only commands that change
 // nothing run here: every command's --help, and the read-only ones on this host (those that need
 // root say so and exit when the build is not root; `probe` loads test programs and writes a sysctl
-// in a private UTS namespace from a scratch cgroup, all of it removed). Their output and exit
-// status do not matter; runs that share a file (policy.cjs) run one after the other, so its cache
-// gathers what each compiled. Where Node.js caches itself (22.1+), bin/sysward uses no such cache.
+// in a private UTS namespace from a scratch cgroup, all of it removed; not df, which a stale network
+// mount could hang in the kernel, as it hangs df(1)). Their output and exit status do not matter;
+// runs that share a file (policy.cjs) run one after the other, so its cache gathers what each
+// compiled. Where Node.js caches itself (22.1+), bin/sysward uses no such cache.
 if (typeof (await import('node:module')).enableCompileCache !== 'function') {
   const profile = (name) => `${root}src/guard/profiles/${name}`;
   const runs = [
@@ -116,7 +117,6 @@ if (typeof (await import('node:module')).enableCompileCache !== 'function') {
     ['cgroups'],
     ['bpf', 'progs'],
     ['psi'],
-    ['df'],
     ['probe'],
   ];
   for (const argv of runs) {
