@@ -121,7 +121,9 @@ if (typeof (await import('node:module')).enableCompileCache !== 'function') {
   ];
   for (const argv of runs) {
     spawnSync(process.execPath, [`${root}bin/sysward`, ...argv], {
-      stdio: 'ignore', timeout: 30_000, env: { ...process.env, SYSWARD_CODE_CACHE: 'write', SYSWARD_DEBUG: '' },
+      // Without NODE_OPTIONS: V8 takes a cache only under the V8 flags it was made with, and
+      // commands usually run without any.
+      stdio: 'ignore', timeout: 30_000, env: { ...process.env, SYSWARD_CODE_CACHE: 'write', SYSWARD_DEBUG: '', NODE_OPTIONS: '' },
     });
   }
 }
