@@ -37,44 +37,36 @@ export const bpfSyscallNumber = (() => {
 
 type LibcFunction = ReturnType<typeof lib.func>;
 
-/** A libc function declared on first use (what few commands call), then kept. */
-const declared = new Map<string, LibcFunction>();
+/** The libc function `prototype`, declared with koffi when first called (directly or with .async):
+ * a command declares only the functions it calls. */
 export const libcFunction = (prototype: string): LibcFunction => {
-  let f = declared.get(prototype);
-  if (!f) declared.set(prototype, (f = lib.func(prototype)));
-  return f;
-};
-
-/** `prototype`, declared when first called (directly or with .async): a command declares only
- * the functions it calls. */
-const lazy = (prototype: string): LibcFunction => {
   let f: LibcFunction | undefined;
-  const call = ((...args: unknown[]) => (f ??= libcFunction(prototype))(...args)) as LibcFunction;
-  call.async = (...args: unknown[]) => (f ??= libcFunction(prototype)).async(...args);
+  const call = ((...args: unknown[]) => (f ??= lib.func(prototype))(...args)) as LibcFunction;
+  call.async = (...args: unknown[]) => (f ??= lib.func(prototype)).async(...args);
   return call;
 };
 
 // syscall(2) is variadic; every argument here is an integer or pointer passed in a register, which
 // the fixed prototype passes identically on the 64-bit ABIs we run on, and it is callable async.
-export const syscall4 = lazy('long syscall(long nr, long a, void *b, ulong c)');
+export const syscall4 = libcFunction('long syscall(long nr, long a, void *b, ulong c)');
 /** perf_event_open(2): attr, pid, cpu, group_fd, flags. */
-export const syscallPerf = lazy('long syscall(long nr, void *attr, long pid, long cpu, long group, ulong flags)');
+export const syscallPerf = libcFunction('long syscall(long nr, void *attr, long pid, long cpu, long group, ulong flags)');
 /** perf_event_open(2) syscall number per architecture. */
 export const perfEventOpenNumber = ({ x64: 298, arm64: 241, riscv64: 241 } as Record<string, number>)[process.arch];
-export const close = lazy('int close(int fd)');
-export const mmap = lazy('void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)');
-export const munmap = lazy('int munmap(void *addr, size_t len)');
-export const epollCreate1 = lazy('int epoll_create1(int flags)');
-export const epollCtl = lazy('int epoll_ctl(int epfd, int op, int fd, void *event)');
-export const epollWait = lazy('int epoll_wait(int epfd, void *events, int maxevents, int timeout)');
-export const eventfd = lazy('int eventfd(unsigned int initval, int flags)');
-export const write = lazy('long write(int fd, void *buf, size_t count)');
-export const read = lazy('long read(int fd, void *buf, size_t count)');
-export const mount = lazy('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)');
-export const getpagesize = lazy('int getpagesize(void)');
-export const openat = lazy('int openat(int dirfd, const char *path, int flags, int mode)');
+export const close = libcFunction('int close(int fd)');
+export const mmap = libcFunction('void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)');
+export const munmap = libcFunction('int munmap(void *addr, size_t len)');
+export const epollCreate1 = libcFunction('int epoll_create1(int flags)');
+export const epollCtl = libcFunction('int epoll_ctl(int epfd, int op, int fd, void *event)');
+export const epollWait = libcFunction('int epoll_wait(int epfd, void *events, int maxevents, int timeout)');
+export const eventfd = libcFunction('int eventfd(unsigned int initval, int flags)');
+export const write = libcFunction('long write(int fd, void *buf, size_t count)');
+export const read = libcFunction('long read(int fd, void *buf, size_t count)');
+export const mount = libcFunction('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)');
+export const getpagesize = libcFunction('int getpagesize(void)');
+export const openat = libcFunction('int openat(int dirfd, const char *path, int flags, int mode)');
 /** flock(2): advisory whole-file locks, on any inode (bpffs folders too); released with the fd. */
-export const flock = lazy('int flock(int fd, int op)');
+export const flock = libcFunction('int flock(int fd, int op)');
 export const LOCK_EX = 2;
 export const LOCK_NB = 4;
 export const LOCK_UN = 8;

@@ -39,20 +39,20 @@ const ATTR_BYTES = 512;
 const SIGSET_BYTES = 256;
 
 const fn = {
-  pipe2: () => libcFunction('int pipe2(void *fds, int flags)'),
-  faInit: () => libcFunction('int posix_spawn_file_actions_init(void *fa)'),
-  faOpen: () => libcFunction('int posix_spawn_file_actions_addopen(void *fa, int fd, const char *path, int oflag, unsigned int mode)'),
-  faDup2: () => libcFunction('int posix_spawn_file_actions_adddup2(void *fa, int fd, int newfd)'),
-  faDestroy: () => libcFunction('int posix_spawn_file_actions_destroy(void *fa)'),
-  attrInit: () => libcFunction('int posix_spawnattr_init(void *attr)'),
-  attrFlags: () => libcFunction('int posix_spawnattr_setflags(void *attr, short flags)'),
-  attrSigDefault: () => libcFunction('int posix_spawnattr_setsigdefault(void *attr, const void *set)'),
-  attrSigMask: () => libcFunction('int posix_spawnattr_setsigmask(void *attr, const void *set)'),
-  attrDestroy: () => libcFunction('int posix_spawnattr_destroy(void *attr)'),
-  sigEmpty: () => libcFunction('int sigemptyset(void *set)'),
-  sigFill: () => libcFunction('int sigfillset(void *set)'),
-  spawnp: () => libcFunction('int posix_spawnp(void *pid, const char *file, void *fa, void *attr, const char **argv, const char **envp)'),
-  waitpid: () => libcFunction('int waitpid(int pid, void *status, int options)'),
+  pipe2: libcFunction('int pipe2(void *fds, int flags)'),
+  faInit: libcFunction('int posix_spawn_file_actions_init(void *fa)'),
+  faOpen: libcFunction('int posix_spawn_file_actions_addopen(void *fa, int fd, const char *path, int oflag, unsigned int mode)'),
+  faDup2: libcFunction('int posix_spawn_file_actions_adddup2(void *fa, int fd, int newfd)'),
+  faDestroy: libcFunction('int posix_spawn_file_actions_destroy(void *fa)'),
+  attrInit: libcFunction('int posix_spawnattr_init(void *attr)'),
+  attrFlags: libcFunction('int posix_spawnattr_setflags(void *attr, short flags)'),
+  attrSigDefault: libcFunction('int posix_spawnattr_setsigdefault(void *attr, const void *set)'),
+  attrSigMask: libcFunction('int posix_spawnattr_setsigmask(void *attr, const void *set)'),
+  attrDestroy: libcFunction('int posix_spawnattr_destroy(void *attr)'),
+  sigEmpty: libcFunction('int sigemptyset(void *set)'),
+  sigFill: libcFunction('int sigfillset(void *set)'),
+  spawnp: libcFunction('int posix_spawnp(void *pid, const char *file, void *fa, void *attr, const char **argv, const char **envp)'),
+  waitpid: libcFunction('int waitpid(int pid, void *status, int options)'),
 };
 
 const readAll = (fd: number): string => {
@@ -72,36 +72,36 @@ const readAll = (fd: number): string => {
  */
 export function spawnHelper(file: string, args: readonly string[]): Helper {
   const fds = Buffer.alloc(8);
-  if (fn.pipe2()(fds, O_CLOEXEC) !== 0) throw new Error(`spawn ${file}: no pipe`);
+  if (fn.pipe2(fds, O_CLOEXEC) !== 0) throw new Error(`spawn ${file}: no pipe`);
   const stdoutPipe = [fds.readInt32LE(0), fds.readInt32LE(4)] as const;
-  if (fn.pipe2()(fds, O_CLOEXEC) !== 0) { closeSync(stdoutPipe[0]); closeSync(stdoutPipe[1]); throw new Error(`spawn ${file}: no pipe`); }
+  if (fn.pipe2(fds, O_CLOEXEC) !== 0) { closeSync(stdoutPipe[0]); closeSync(stdoutPipe[1]); throw new Error(`spawn ${file}: no pipe`); }
   const stderrPipe = [fds.readInt32LE(0), fds.readInt32LE(4)] as const;
   const fa = Buffer.alloc(FILE_ACTIONS_BYTES);
   const attr = Buffer.alloc(ATTR_BYTES);
   const all = Buffer.alloc(SIGSET_BYTES);
   const none = Buffer.alloc(SIGSET_BYTES);
-  fn.faInit()(fa);
-  fn.attrInit()(attr);
+  fn.faInit(fa);
+  fn.attrInit(attr);
   let err: number;
   const pid = Buffer.alloc(4);
   try {
-    fn.faOpen()(fa, 0, '/dev/null', O_RDONLY, 0);
-    fn.faDup2()(fa, stdoutPipe[1], 1);
-    fn.faDup2()(fa, stderrPipe[1], 2);
-    fn.sigFill()(all);
+    fn.faOpen(fa, 0, '/dev/null', O_RDONLY, 0);
+    fn.faDup2(fa, stdoutPipe[1], 1);
+    fn.faDup2(fa, stderrPipe[1], 2);
+    fn.sigFill(all);
     // Signals 32 and 33 too, which glibc keeps for itself and leaves out of sigfillset: its child
     // would otherwise set them to SIG_IGN, which survives exec (libuv's child resets them).
     all[3]! |= 0x80;
     all[4]! |= 0x01;
-    fn.sigEmpty()(none);
-    fn.attrSigDefault()(attr, all);
-    fn.attrSigMask()(attr, none);
-    fn.attrFlags()(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    fn.sigEmpty(none);
+    fn.attrSigDefault(attr, all);
+    fn.attrSigMask(attr, none);
+    fn.attrFlags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
     const env = Object.entries(process.env).map(([k, v]) => `${k}=${v}`);
-    err = fn.spawnp()(pid, file, fa, attr, [file, ...args, null], [...env, null]) as number;
+    err = fn.spawnp(pid, file, fa, attr, [file, ...args, null], [...env, null]) as number;
   } finally {
-    fn.faDestroy()(fa);
-    fn.attrDestroy()(attr);
+    fn.faDestroy(fa);
+    fn.attrDestroy(attr);
     closeSync(stdoutPipe[1]);
     closeSync(stderrPipe[1]);
   }
@@ -123,7 +123,7 @@ export function spawnHelper(file: string, args: readonly string[]): Helper {
   const waitSync = (): HelperResult => {
     if (result) return result;
     const status = Buffer.alloc(4);
-    while ((fn.waitpid()(childPid, status, 0) as number) < 0) {
+    while ((fn.waitpid(childPid, status, 0) as number) < 0) {
       const e = errno();
       if (e !== EINTR) throw new Error(`waiting for ${file} (pid ${childPid}): ${errnoName(e)}`);
     }
@@ -138,9 +138,9 @@ export function spawnHelper(file: string, args: readonly string[]): Helper {
       setImmediate(() => {
         try {
           if (result) return resolve(result);
-          if ((fn.waitpid()(childPid, status, WNOHANG) as number) === childPid) return resolve(finish(status));
+          if ((fn.waitpid(childPid, status, WNOHANG) as number) === childPid) return resolve(finish(status));
         } catch (x) { return reject(x); }
-        fn.waitpid().async(childPid, status, 0, (e: unknown, r: number) => {
+        fn.waitpid.async(childPid, status, 0, (e: unknown, r: number) => {
           if (e) return reject(e);
           if (result) return resolve(result);
           // Interrupted (or stranger): wait here, where errno can be read.
