@@ -1,7 +1,7 @@
 // 5. CLI cold start of each kind of command against `node -e 0`, interleaved in the same run, and
 //    the daemon's resident memory at rest and after an event storm.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,7 +56,16 @@ const rssMiB = (pid: number, field: 'VmRSS' | 'VmHWM') => {
   return m ? Number(m[1]) / 1024 : NaN;
 };
 
-export async function benchCliDaemon(progress: (s: string) => void): Promise<{ start: StartRow[]; daemon: DaemonMemory }> {
+/** Section 5: the cold-start table, then (unless `daemon` is false: `run.js cli-start`, which
+ * starts no daemon) the daemon's memory and CPU under an event storm. */
+/** Cgroups in the tree below `dir` and itself (what `sysward cgroups` lists); one removed meanwhile counts 0. */
+const countCgroups = (dir: string): number => {
+  let entries;
+  try { entries = readdirSync(dir, { withFileTypes: true }); } catch { return 0; }
+  return 1 + entries.filter((e) => e.isDirectory()).reduce((n, e) => n + countCgroups(join(dir, e.name)), 0);
+};
+
+export async function benchCliDaemon(progress: (s: string) => void, o: { daemon?: boolean } = {}): Promise<{ start: StartRow[]; cgroups: number; daemon?: DaemonMemory }> {
   // One of each kind: help only (the dispatcher), guards read through bpf(2) (koffi), a built-in
   // profile (check), a policy file (explain -f: the YAML parser, the compiler, the interpreter),
   // the cgroup tree (bpf(2) per cgroup), and probe (kernel work: programs loaded and verified).
@@ -75,11 +84,13 @@ export async function benchCliDaemon(progress: (s: string) => void): Promise<{ s
     ['sysward probe', 'probe', [bin, 'probe']],
   ];
   const samples = commands.map(() => [] as number[]);
+  let cgroups = NaN;
   try {
     await withCgroup((cg) => {
       // guard ls lists at least one guard (its pins and counters read), whatever this host has.
       const listed = { ...loadPolicyFile(policy), name: `sysward-bench-ls-${process.pid}`, scope: { cgroups: [`/${relative(findCgroup2Mount(), cg)}`], containers: false, host: false, exempt: [] } };
       applyGuard(listed);
+      cgroups = countCgroups(findCgroup2Mount());
       try {
         for (const [, , argv] of commands) wallMs(argv); // warm the page cache
         for (let round = 0; round < START_ROUNDS; round++) commands.forEach(([, , argv], i) => samples[i]!.push(wallMs(argv)));
@@ -92,6 +103,7 @@ export async function benchCliDaemon(progress: (s: string) => void): Promise<{ s
   }
   const start: StartRow[] = commands.map(([command, kind], i) => ({ command, kind, ms: stats(samples[i]!) }));
   progress('cold start done');
+  if (o.daemon === false) return { start, cgroups };
 
   const writer = buildC('writer');
   const daemon = await withCgroup(async (cg) => {
@@ -135,5 +147,5 @@ export async function benchCliDaemon(progress: (s: string) => void): Promise<{ s
     }
   });
   progress('daemon memory done');
-  return { start, daemon };
+  return { start, cgroups, daemon };
 }

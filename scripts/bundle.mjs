@@ -9,9 +9,12 @@
 // `node -e 0` more than its one CommonJS file (docs/BENCHMARKS.md, section 5). Each process runs one
 // command, so no module is loaded twice. koffi stays outside (a native module).
 // Beside them, profiles.json: the built-in profiles parsed and validated now (a broken one fails the
-// build), so commands that use one load neither yaml nor zod (src/guard/profiles/prebuilt.ts).
+// build), so commands that use one load neither yaml nor zod (src/guard/profiles/prebuilt.ts); and,
+// on Node.js 20, a V8 code cache per file (FILE.v8, at the end of this script).
 // Run by `npm run build`, `npm test`, and `npm install` (prepare), after tsc.
 import { build } from 'esbuild';
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,6 +62,7 @@ const policyPlugin = {
   },
 };
 
+const buildId = randomUUID();
 rmSync(outdir, { recursive: true, force: true });
 await build({
   entryPoints: entries,
@@ -72,9 +76,14 @@ await build({
   plugins: [entryPlugin, policyPlugin],
   // import() of policy.cjs as require(): the ES module loader would cost more than the file.
   supported: { 'dynamic-import': false },
-  // import.meta.url (package-root.ts, libc.ts) in CommonJS: the file's own URL.
-  define: { 'import.meta.url': '__swImportMetaUrl' },
-  banner: { js: "const __swImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+  // import.meta.url (package-root.ts, libc.ts) in CommonJS: the file's own URL, made when asked.
+  // The first line names this build: bin/sysward uses a code cache only with the build it was made
+  // from. The file is the module's function itself: required as a module it calls it; run as a
+  // script (bin/sysward, with a code cache) it is the script's value, which bin/sysward calls, so
+  // V8 compiles the file's own text rather than a copy wrapped in Node.js's module function.
+  define: { 'import.meta.url': '__swImportMeta.url' },
+  banner: { js: `/* sysward build ${buildId} */ ((f) => (typeof module === 'object' && module !== null ? f.call(module.exports, module.exports, require, module, __filename, __dirname) : f))(function (exports, require, module, __filename, __dirname) { const __swImportMeta = { get url() { return require('node:url').pathToFileURL(__filename).href; } };` },
+  footer: { js: '})' },
   minify: true,
   sourcemap: 'linked',
   // Stack traces (SYSWARD_DEBUG=1) need the mappings only; the sources are in src/.
@@ -84,3 +93,37 @@ await build({
 
 const { prebuiltProfilesJson } = await import(`${root}dist/src/guard/profiles/index.js`);
 writeFileSync(`${outdir}/profiles.json`, prebuiltProfilesJson());
+
+// V8 code caches for Node.js 20, which keeps no compiled code between runs (bin/sysward,
+// requireBundle): each bundle file's cache is made by running commands once with
+// SYSWARD_CODE_CACHE=write, and holds the functions those runs compiled. Only commands that change
+// nothing run here: every command's --help, and the read-only ones on this host (those that need
+// root say so and exit when the build is not root; `probe` loads test programs and writes a sysctl
+// in a private UTS namespace from a scratch cgroup, all of it removed; not df, which a stale network
+// mount could hang in the kernel, as it hangs df(1)). Their output and exit status do not matter;
+// runs that share a file (policy.cjs) run one after the other, so its cache gathers what each
+// compiled. Where Node.js caches itself (22.1+), bin/sysward uses no such cache.
+if (typeof (await import('node:module')).enableCompileCache !== 'function') {
+  const profile = (name) => `${root}src/guard/profiles/${name}`;
+  const runs = [
+    ['--help'],
+    ...Object.keys(commands).map((name) => [name, '--help']),
+    ['explain', '-f', profile('container-host.yaml'), 'kernel.core_pattern=|/tmp/x'],
+    ['explain', '--profile', 'container-host', 'net.ipv4.ip_forward=1'],
+    ['test', profile('container-host.test.yaml')],
+    ['check'],
+    ['check', '-f', profile('kspp.yaml')],
+    ['guard', 'ls'],
+    ['cgroups'],
+    ['bpf', 'progs'],
+    ['psi'],
+    ['probe'],
+  ];
+  for (const argv of runs) {
+    spawnSync(process.execPath, [`${root}bin/sysward`, ...argv], {
+      // Without NODE_OPTIONS: V8 takes a cache only under the V8 flags it was made with, and
+      // commands usually run without any.
+      stdio: 'ignore', timeout: 30_000, env: { ...process.env, SYSWARD_CODE_CACHE: 'write', SYSWARD_DEBUG: '', NODE_OPTIONS: '' },
+    });
+  }
+}

@@ -36,9 +36,14 @@ const cached = (key: string, probe: () => Support): Support => {
 /** Errors that mean "you may not ask", not "the kernel cannot": rethrown, never cached as "no". */
 const rethrowIfNotPermitted = (e: unknown): void => { if (isErrno(e, 'EPERM')) throw e; };
 
-function tryLoad(type: ProgTypeName, insns: Instruction[]): Support {
+/** `expectRefusal`: the load is expected to fail (a helper probe), so it runs once, with a short
+ * verifier log, rather than without a log and then again with one. */
+function tryLoad(type: ProgTypeName, insns: Instruction[], expectRefusal = false): Support {
   try {
-    const p = Program.load({ type, instructions: encodeInstructions(insns), ...(EXPECTED_ATTACH[type] ? { expectedAttachType: EXPECTED_ATTACH[type] } : {}) });
+    const p = Program.load({
+      type, instructions: encodeInstructions(insns), ...(EXPECTED_ATTACH[type] ? { expectedAttachType: EXPECTED_ATTACH[type] } : {}),
+      ...(expectRefusal ? { keepLog: true, logBytes: 4096 } : {}),
+    });
     p.close();
     return yes;
   } catch (e) {
@@ -89,7 +94,7 @@ export function probeHelper(type: ProgTypeName, helper: string): Support {
     if (!progType.supported) return no(`program type ${type} is not supported`);
     // Arguments are left unset on purpose: a known helper then fails on its arguments ("R1 !read_ok"),
     // an unavailable one fails first with "unknown func" / "program of this type cannot use helper".
-    const r = tryLoad(type, [mov(0, 0), call(id), mov(0, 1), exit]);
+    const r = tryLoad(type, [mov(0, 0), call(id), mov(0, 1), exit], true);
     if (r.supported) return r;
     if (/unknown func|invalid func|cannot use helper|not supported|is not allowed/i.test(r.reason)) return r;
     return yes;

@@ -32,6 +32,10 @@ export interface ProgramSpec {
   btf?: { fd: number; funcInfo: readonly FuncInfoRecord[]; lineInfo?: readonly LineInfoRecord[] };
   /** Words on a refusal other than the defaults: what is loaded, fixes by errno, … */
   verifierLog?: ProgramLogOptions;
+  /** The log buffer's first size (it grows until the whole log fits); default 256 KiB. A load
+   * expected to fail with a short log (a feature probe) runs faster with a small one: the kernel
+   * writes into fresh pages of a large buffer. */
+  logBytes?: number;
 }
 
 /** struct bpf_func_info: the BTF FUNC of the function that starts at instruction `insn`. */
@@ -148,6 +152,8 @@ export interface VerifierLogOptions {
   logLevel?: 1 | 2;
   /** Load with the log even when it succeeds (the log is returned). */
   keepLog?: boolean;
+  /** The log buffer's first size; default 256 KiB. */
+  logBytes?: number;
   /** Fixes for errnos the kernel gives without a log (EPERM). */
   hints?: ErrorHints;
   /** The fix when the kernel refused with no log at all. */
@@ -172,7 +178,7 @@ export function loadWithVerifierLog(attr: ProgLoadOptions, o: VerifierLogOptions
     if (fd >= 0) return { fd, log: '' };
     // Whatever the errno, the verifier may have said why (ENOENT: a kernel symbol it did not find).
   }
-  for (let size = 256 * 1024; ; size *= 4) {
+  for (let size = o.logBytes ?? 256 * 1024; ; size *= 4) {
     const log = Buffer.alloc(size);
     const fd = progLoadRaw({ ...attr, log_level: o.logLevel ?? 1, log_size: size, log_buf: log });
     const text = cString(log);
@@ -216,7 +222,7 @@ export class Program implements Disposable {
       } : {}),
     };
     const fd = loadWithVerifierLog(base, {
-      what: `${spec.type} program${spec.name ? ` ${spec.name}` : ''}`, logLevel: spec.logLevel ?? 1, keepLog: spec.keepLog ?? false,
+      what: `${spec.type} program${spec.name ? ` ${spec.name}` : ''}`, logLevel: spec.logLevel ?? 1, keepLog: spec.keepLog ?? false, ...(spec.logBytes ? { logBytes: spec.logBytes } : {}),
       hints: { EPERM: 'run as root, or give the process CAP_BPF with CAP_NET_ADMIN (CAP_SYS_ADMIN for tracing types)' },
       noLog: 'check the program type and expected attach type against `sysward probe`',
       ...spec.verifierLog,

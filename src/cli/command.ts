@@ -1,6 +1,7 @@
 // What every command file exports. Commands parse and print; the work is done below src/cli.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from './errors.js';
+import { out } from './output.js';
 
 export interface Command {
   name: string;
@@ -25,5 +26,5 @@ export function parse<O extends Options>(command: string, argv: string[], option
 
 /** Print JSON the same way everywhere (bigints as numbers when safe, else strings). */
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v.toString()) : v), 2)}\n`);
+  out(`${JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v.toString()) : v), 2)}\n`);
 }

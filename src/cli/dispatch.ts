@@ -4,6 +4,7 @@
 // command only (scripts/bundle.mjs).
 import type { Command } from './command.js';
 import { UsageError } from './errors.js';
+import { out } from './output.js';
 
 /** Command name → its file, loaded only when run. */
 export type Commands = Record<string, () => Promise<Command>>;
@@ -35,20 +36,18 @@ Every command takes --help. Exit status: 0 success, 1 a problem found, 2 bad usa
 (or no root for a command that needs it).
 `;
 
-const onStdoutError = (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); throw e; };
-
 /** Run the command argv names, from `commands`; the exit status. */
 export async function dispatch(argv: string[], commands: Commands): Promise<number> {
-  // `sysward … | head` closes the pipe early: that is not an error.
-  if (!process.stdout.listeners('error').includes(onStdoutError)) process.stdout.on('error', onStdoutError);
+  // Output goes through out() (./output.ts), which exits quietly when `sysward … | head` closes the
+  // pipe early.
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(HELP);
+    out(HELP);
     return name === undefined ? 2 : 0;
   }
   if (name === '--version') {
     const [{ readFileSync }, { join }, { packageRoot }] = await Promise.all([import('node:fs'), import('node:path'), import('../package-root.js')]);
-    process.stdout.write(`${(JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version}\n`);
+    out(`${(JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version}\n`);
     return 0;
   }
   const load = Object.hasOwn(commands, name) ? commands[name] : undefined;
@@ -60,7 +59,7 @@ export async function dispatch(argv: string[], commands: Commands): Promise<numb
   // df's -h means --human-readable, as in coreutils; its help is --help only.
   if (name === 'df') rest.forEach((a, i) => { if (a === '-h') rest[i] = '--human-readable'; });
   if ((rest.includes('--help') || rest.includes('-h')) && !command.ownHelp?.(rest)) {
-    process.stdout.write(command.help);
+    out(command.help);
     return 0;
   }
   try {

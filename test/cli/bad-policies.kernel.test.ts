@@ -6,6 +6,7 @@ import { readdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'n
 import { join, relative } from 'node:path';
 import { tmpdir } from 'node:os';
 import { main } from '../../src/cli/main.js';
+import { captureOutput } from '../../src/cli/output.js';
 import { findCgroup2Mount } from '../../src/cgroup/hierarchy.js';
 import { queryCgroup } from '../../src/bpf/link.js';
 import { repoRoot } from '../helpers/paths.js';
@@ -15,11 +16,10 @@ import { shInCgroup, withFreshCgroup } from '../helpers/cgroup.js';
 /** Run the CLI in-process, capturing stderr. */
 async function cli(...argv: string[]): Promise<{ status: number; stderr: string }> {
   let stderr = '';
-  const out = process.stdout.write.bind(process.stdout);
   const err = process.stderr.write.bind(process.stderr);
-  process.stdout.write = (() => true) as typeof process.stdout.write;
+  captureOutput(() => {});
   process.stderr.write = ((s: string) => { stderr += s; return true; }) as typeof process.stderr.write;
-  try { return { status: await main(argv), stderr }; } finally { process.stdout.write = out; process.stderr.write = err; }
+  try { return { status: await main(argv), stderr }; } finally { captureOutput(undefined); process.stderr.write = err; }
 }
 
 test('kernel: each bad policy of the corpus is refused with its error, and the guard in force stays', kernel(), async () => {

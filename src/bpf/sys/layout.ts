@@ -127,6 +127,12 @@ function readField(buf: Buffer, o: number, t: FieldType): unknown {
   }
 }
 
+/** Host-order u32 / u64 at a byte offset (Layout.offsetOf), for a loop that refills one buffer. */
+export const readU32 = (buf: Buffer, o: number): number => (LE ? buf.readUInt32LE(o) : buf.readUInt32BE(o));
+export const writeU32 = (buf: Buffer, o: number, v: number): void => { LE ? buf.writeUInt32LE(v >>> 0, o) : buf.writeUInt32BE(v >>> 0, o); };
+export const readU64 = (buf: Buffer, o: number): bigint => (LE ? buf.readBigUInt64LE(o) : buf.readBigUInt64BE(o));
+export const writeU64 = (buf: Buffer, o: number, v: bigint): void => { LE ? buf.writeBigUInt64LE(v, o) : buf.writeBigUInt64BE(v, o); };
+
 /** A NUL-terminated C string field as a JS string. */
 export const cString = (b: Buffer): string => {
   const end = b.indexOf(0);

@@ -2,9 +2,27 @@
 // This file and the rest of src/bpf/sys are the only code that touches raw memory and syscalls.
 import { createRequire } from 'node:module';
 
-// koffi through require: its ES module entry costs ~15 ms more at start-up than the CommonJS one
-// (measured with node 20 here), and every CLI command pays it.
-const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
+const require = createRequire(import.meta.url);
+
+/**
+ * koffi's native module, which is all of koffi that sysward uses. koffi's own entry finds it
+ * through its package.json exports, a loader per platform package and an ELF read of
+ * process.execPath to tell glibc from musl: ~10 ms of every command's start-up on top of the
+ * native module's ~5 ms (node 20 here). sysward calls glibc's libc.so.6 (below) and runs nowhere
+ * else, so it asks the platform package for its glibc build directly; where that is not at hand
+ * (another package layout, another libc or ABI), koffi's entry finds what fits. Its CommonJS entry:
+ * the ES module one costs ~15 ms more.
+ */
+function loadKoffi(): typeof import('koffi') {
+  if (process.platform === 'linux' && (process.arch === 'x64' || process.arch === 'arm64')) {
+    try {
+      const native = require(`@koromix/koffi-linux-${process.arch}/linux_${process.arch}/koffi.node`) as typeof import('koffi');
+      if (typeof native.load === 'function') return native;
+    } catch { /* koffi's entry below */ }
+  }
+  return require('koffi') as typeof import('koffi');
+}
+const koffi = loadKoffi();
 
 const lib = koffi.load('libc.so.6');
 
@@ -17,28 +35,39 @@ export const bpfSyscallNumber = (() => {
   return nr;
 })();
 
+type LibcFunction = ReturnType<typeof lib.func>;
+
+/** The libc function `prototype`, declared with koffi when first called (directly or with .async):
+ * a command declares only the functions it calls. */
+export const libcFunction = (prototype: string): LibcFunction => {
+  let f: LibcFunction | undefined;
+  const call = ((...args: unknown[]) => (f ??= lib.func(prototype))(...args)) as LibcFunction;
+  call.async = (...args: unknown[]) => (f ??= lib.func(prototype)).async(...args);
+  return call;
+};
+
 // syscall(2) is variadic; every argument here is an integer or pointer passed in a register, which
 // the fixed prototype passes identically on the 64-bit ABIs we run on, and it is callable async.
-export const syscall4 = lib.func('long syscall(long nr, long a, void *b, ulong c)');
+export const syscall4 = libcFunction('long syscall(long nr, long a, void *b, ulong c)');
 /** perf_event_open(2): attr, pid, cpu, group_fd, flags. */
-export const syscallPerf = lib.func('long syscall(long nr, void *attr, long pid, long cpu, long group, ulong flags)');
+export const syscallPerf = libcFunction('long syscall(long nr, void *attr, long pid, long cpu, long group, ulong flags)');
 /** perf_event_open(2) syscall number per architecture. */
 export const perfEventOpenNumber = ({ x64: 298, arm64: 241, riscv64: 241 } as Record<string, number>)[process.arch];
-export const close = lib.func('int close(int fd)');
-export const mmap = lib.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)');
-export const munmap = lib.func('int munmap(void *addr, size_t len)');
-export const epollCreate1 = lib.func('int epoll_create1(int flags)');
-export const epollCtl = lib.func('int epoll_ctl(int epfd, int op, int fd, void *event)');
-export const epollWait = lib.func('int epoll_wait(int epfd, void *events, int maxevents, int timeout)');
-export const eventfd = lib.func('int eventfd(unsigned int initval, int flags)');
-export const write = lib.func('long write(int fd, void *buf, size_t count)');
-export const read = lib.func('long read(int fd, void *buf, size_t count)');
-export const mount = lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)');
-export const getpagesize = lib.func('int getpagesize(void)');
-export const openat = lib.func('int openat(int dirfd, const char *path, int flags, int mode)');
+export const close = libcFunction('int close(int fd)');
+export const mmap = libcFunction('void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)');
+export const munmap = libcFunction('int munmap(void *addr, size_t len)');
+export const epollCreate1 = libcFunction('int epoll_create1(int flags)');
+export const epollCtl = libcFunction('int epoll_ctl(int epfd, int op, int fd, void *event)');
+export const epollWait = libcFunction('int epoll_wait(int epfd, void *events, int maxevents, int timeout)');
+export const eventfd = libcFunction('int eventfd(unsigned int initval, int flags)');
+export const write = libcFunction('long write(int fd, void *buf, size_t count)');
+export const read = libcFunction('long read(int fd, void *buf, size_t count)');
+export const mount = libcFunction('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)');
+export const getpagesize = libcFunction('int getpagesize(void)');
+export const openat = libcFunction('int openat(int dirfd, const char *path, int flags, int mode)');
 /** flock(2): advisory whole-file locks, on any inode (bpffs folders too); released with the fd. */
-export const flock = lib.func('int flock(int fd, int op)');
-export const ioctlPtr = lib.func('int ioctl(int fd, unsigned long req, void *arg)');
+export const flock = libcFunction('int flock(int fd, int op)');
+export const ioctlPtr = libcFunction('int ioctl(int fd, unsigned long req, void *arg)');
 export const LOCK_EX = 2;
 export const LOCK_NB = 4;
 export const LOCK_UN = 8;
@@ -51,9 +80,15 @@ export const viewOf = (ptr: unknown, lengthBytes: number): ArrayBuffer => koffi.
 export const isNullPointer = (ptr: unknown): boolean => ptr === null || koffi.address(ptr) === 0n;
 export const MAP_FAILED = (ptr: unknown): boolean => ptr === null || koffi.address(ptr) === 0xffffffffffffffffn;
 
-const errnoNames = new Map<number, string>();
-for (const [name, value] of Object.entries(koffi.os.errno)) if (!errnoNames.has(value)) errnoNames.set(value, name);
-export const errnoName = (n: number): string => errnoNames.get(n) ?? `errno ${n}`;
+/** errno → its name, made when first asked (most commands never are). */
+let errnoNames: Map<number, string> | undefined;
+export const errnoName = (n: number): string => {
+  if (!errnoNames) {
+    errnoNames = new Map();
+    for (const [name, value] of Object.entries(koffi.os.errno)) if (!errnoNames.has(value)) errnoNames.set(value, name);
+  }
+  return errnoNames.get(n) ?? `errno ${n}`;
+};
 export const errnoValue = (name: string): number => {
   const v = (koffi.os.errno as Record<string, number>)[name];
   if (v === undefined) throw new Error(`unknown errno name ${name}`);

@@ -16,6 +16,7 @@ import { ensureBpffs, DEFAULT_BPFFS } from '../../bpf/pin.js';
 import { Cmd, getFdById } from '../../bpf/sys/index.js';
 import { decodeInstructions } from '../../bpf/asm/index.js';
 import { dumpXlated } from '../../bpf/xlated.js';
+import { out } from '../output.js';
 
 export const LOAD_HELP = `usage: sysward bpf load OBJECT.o [--pin DIR] [--attach-cgroup PATH] [--attach] [--set NAME=VALUE]... [--json]
 
@@ -81,7 +82,7 @@ export function runLoad(argv: string[]): number {
     pin: { type: 'string' }, 'attach-cgroup': { type: 'string' }, attach: { type: 'boolean' },
     set: { type: 'string', multiple: true }, json: { type: 'boolean' },
   });
-  if (values.help) { process.stdout.write(LOAD_HELP); return 0; }
+  if (values.help) { out(LOAD_HELP); return 0; }
   const file = positionals[0];
   if (!file || positionals.length > 1) throw new UsageError('bpf load needs one object file: sysward bpf load OBJECT.o [--pin DIR]; see `sysward bpf load --help`');
   const spec = readObject(file);
@@ -139,22 +140,22 @@ export function runLoad(argv: string[]): number {
   }
   if (values.json) { printJson(loaded); return 0; }
   for (const p of loaded.programs as { name: string; section: string; id: number; pinned: string; link?: string }[]) {
-    process.stdout.write(`program ${p.name} (SEC("${p.section}")) id ${p.id} pinned at ${p.pinned}${p.link ? `, link ${p.link}` : ''}\n`);
+    out(`program ${p.name} (SEC("${p.section}")) id ${p.id} pinned at ${p.pinned}${p.link ? `, link ${p.link}` : ''}\n`);
   }
   for (const m of loaded.maps as { name: string; id: number; type: string; pinned: string; slots?: { index: number; map?: string; program?: string }[] }[]) {
     const slots = m.slots ? `; slots ${m.slots.map((x) => `${x.index}: ${x.map ?? x.program}`).join(', ')}` : '';
-    process.stdout.write(`map ${m.name} (${m.type}) id ${m.id} pinned at ${m.pinned}${slots}\n`);
+    out(`map ${m.name} (${m.type}) id ${m.id} pinned at ${m.pinned}${slots}\n`);
   }
   for (const w of loaded.warnings) process.stderr.write(`warning: loaded without BTF: ${w}\n`);
   const unattached = spec.programs.filter((p) => !(loaded.programs as { link?: string; name: string }[]).find((x) => x.name === p.name)?.link);
   const later = unattached.filter((p) => p.def.attach === 'cgroup' || attachable(p));
   const never = unattached.filter((p) => !later.includes(p));
   const list = (ps: ProgramObjectSpec[]) => ps.map((p) => `${p.name} (${p.section})`).join(', ');
-  if (later.length) process.stdout.write(`not attached: ${list(later)}; ${later.some((p) => p.def.attach === 'cgroup') ? 'use --attach-cgroup PATH for cgroup programs' : 'use --attach'}\n`);
+  if (later.length) out(`not attached: ${list(later)}; ${later.some((p) => p.def.attach === 'cgroup') ? 'use --attach-cgroup PATH for cgroup programs' : 'use --attach'}\n`);
   const run = never.filter((p) => p.type === 'SYSCALL');
   const other = never.filter((p) => p.type !== 'SYSCALL');
-  if (run.length) process.stdout.write(`not attached: ${list(run)}; SEC("syscall") programs are run, not attached: sysward bpf prog run PINNED-PATH\n`);
-  if (other.length) process.stdout.write(`not attached: ${list(other)}; sysward cannot attach these from their section name (a uprobe needs uprobe/BINARY:FUNC); they stay loaded and pinned\n`);
+  if (run.length) out(`not attached: ${list(run)}; SEC("syscall") programs are run, not attached: sysward bpf prog run PINNED-PATH\n`);
+  if (other.length) out(`not attached: ${list(other)}; sysward cannot attach these from their section name (a uprobe needs uprobe/BINARY:FUNC); they stay loaded and pinned\n`);
   return 0;
 }
 
@@ -170,13 +171,13 @@ const progInfo = (id: number): ProgramInfo | undefined => {
 
 /** sysward bpf prog ls|dump … */
 export function runProg(argv: string[]): number {
-  if (argv[0] === '--help' || argv[0] === '-h') { process.stdout.write(PROG_HELP); return 0; }
+  if (argv[0] === '--help' || argv[0] === '-h') { out(PROG_HELP); return 0; }
   const [sub, ...rest] = argv;
   const { values, positionals } = parse(`bpf prog ${sub ?? ''}`.trim(), rest, {
     json: { type: 'boolean' }, opcodes: { type: 'boolean' }, linum: { type: 'boolean' },
     'data-in': { type: 'string' }, 'ctx-in': { type: 'string' }, repeat: { type: 'string' },
   });
-  if (values.help || sub === undefined) { process.stdout.write(PROG_HELP); return sub === undefined ? 2 : 0; }
+  if (values.help || sub === undefined) { out(PROG_HELP); return sub === undefined ? 2 : 0; }
   switch (sub) {
     case 'ls': case 'list': case 'show': {
       const progs: ProgramInfo[] = [];
@@ -184,9 +185,9 @@ export function runProg(argv: string[]): number {
       if (values.json) { printJson(progs); return 0; }
       // bpftool's layout: "ID: TYPE  name NAME  tag TAG" then the details indented.
       for (const p of progs) {
-        process.stdout.write(`${p.id}: ${p.typeName.toLowerCase()}  name ${p.name || '-'}  tag ${p.tag}\n`);
-        process.stdout.write(`\tloaded by uid ${p.createdByUid}\n\txlated ${p.xlatedBytes}B  jited ${p.jitedBytes}B${p.mapIds.length ? `  map_ids ${p.mapIds.join(',')}` : ''}\n`);
-        if (p.runCount) process.stdout.write(`\trun_cnt ${p.runCount}  run_time_ns ${p.runTimeNs}\n`);
+        out(`${p.id}: ${p.typeName.toLowerCase()}  name ${p.name || '-'}  tag ${p.tag}\n`);
+        out(`\tloaded by uid ${p.createdByUid}\n\txlated ${p.xlatedBytes}B  jited ${p.jitedBytes}B${p.mapIds.length ? `  map_ids ${p.mapIds.join(',')}` : ''}\n`);
+        if (p.runCount) out(`\trun_cnt ${p.runCount}  run_time_ns ${p.runTimeNs}\n`);
       }
       return 0;
     }
@@ -198,7 +199,7 @@ export function runProg(argv: string[]): number {
         printJson({ id, instructions: decodeInstructions(p.xlated()), sourceLines: Object.fromEntries(lines), functions: Object.fromEntries(functions) });
         return 0;
       }
-      process.stdout.write(dumpXlated(p.handle, { opcodes: values.opcodes ?? false, linum: values.linum ?? false }));
+      out(dumpXlated(p.handle, { opcodes: values.opcodes ?? false, linum: values.linum ?? false }));
       return 0;
     }
     case 'run': {
@@ -216,7 +217,7 @@ export function runProg(argv: string[]): number {
       const data = dataIn ?? (CONTEXT_ONLY.has(info.typeName) ? null : undefined);
       const r = p.testRun({ data, ...(ctx ? { ctx } : {}), ...(repeat ? { repeat } : {}) });
       if (values.json) { printJson({ id: info.id, name: info.name, retval: r.retval, durationNs: r.durationNs }); return 0; }
-      process.stdout.write(`Return value: ${r.retval}, duration${repeat && repeat > 1 ? ' (average)' : ''}: ${r.durationNs}ns\n`);
+      out(`Return value: ${r.retval}, duration${repeat && repeat > 1 ? ' (average)' : ''}: ${r.durationNs}ns\n`);
       return 0;
     }
     default:
@@ -226,10 +227,10 @@ export function runProg(argv: string[]): number {
 
 /** sysward bpf map dump ID */
 export function runMap(argv: string[]): number {
-  if (argv[0] === '--help' || argv[0] === '-h') { process.stdout.write(MAP_HELP); return 0; }
+  if (argv[0] === '--help' || argv[0] === '-h') { out(MAP_HELP); return 0; }
   const [sub, ...rest] = argv;
   const { values, positionals } = parse(`bpf map ${sub ?? ''}`.trim(), rest, { json: { type: 'boolean' } });
-  if (values.help || sub === undefined) { process.stdout.write(MAP_HELP); return sub === undefined ? 2 : 0; }
+  if (values.help || sub === undefined) { out(MAP_HELP); return sub === undefined ? 2 : 0; }
   if (sub !== 'dump') throw new UsageError(`unknown bpf map subcommand "${sub}"; use dump`);
   let id = Number(positionals[0]);
   if (positionals[0]?.startsWith('/')) { using pinned = BpfMap.openPinnedBytes(positionals[0]); id = pinned.info().id; }
@@ -237,7 +238,7 @@ export function runMap(argv: string[]): number {
   const m = readMapDecoded(id);
   if (values.json) { printJson(m); return 0; }
   const show = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? (x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x.toString()) : x));
-  for (const e of m.entries) process.stdout.write(`${show(e.key)}: ${show(e.value)}\n`);
+  for (const e of m.entries) out(`${show(e.key)}: ${show(e.value)}\n`);
   if (!m.typed) process.stderr.write(`map ${id} has no BTF: keys and values are hex\n`);
   return 0;
 }

@@ -11,6 +11,7 @@ import {
   ProgramTextError, VmError, VmProgram, VmRingBuf, createVmMap, formatScalar, formatTrace, parseProgramFile, parseProgramHex,
   type VmContext, type VmMap, type VmMapType, type VmRunResult, type VmSysctlRunResult,
 } from '../../bpf/vm/index.js';
+import { out } from '../output.js';
 
 const HELP = `usage: sysward bpf <progs|maps|links|dump|run> [options]
 
@@ -88,7 +89,7 @@ const attachName = (t: number) => Object.entries(AttachType).find(([, v]) => v =
 
 function table(rows: string[][]): void {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const r of rows) process.stdout.write(`${r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}\n`);
+  for (const r of rows) out(`${r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')}\n`);
 }
 
 const command: Command = {
@@ -275,22 +276,22 @@ function runInInterpreter(argv: string[]): number {
       ...(result.trace ? { trace: result.trace } : {}),
     });
   } else {
-    if (result.trace) process.stdout.write(formatTrace(result.trace));
-    for (const line of result.printk) process.stdout.write(`printk: ${line}\n`);
+    if (result.trace) out(formatTrace(result.trace));
+    for (const line of result.printk) out(`printk: ${line}\n`);
     for (const r of records) {
-      process.stdout.write(`ring buffer fd ${r.fd}: ${r.records.length} record${r.records.length === 1 ? '' : 's'}\n`);
-      for (const b of r.records) process.stdout.write(`  ${b.toString('hex')}\n`);
+      out(`ring buffer fd ${r.fd}: ${r.records.length} record${r.records.length === 1 ? '' : 's'}\n`);
+      for (const b of r.records) out(`  ${b.toString('hex')}\n`);
     }
     const verdict = sysctl ? ` (${sysctl.allowed ? 'allowed' : 'refused: the access fails with EPERM'})` : '';
-    process.stdout.write(`return value: ${formatScalar(result.returnValue)}${verdict}\n`);
+    out(`return value: ${formatScalar(result.returnValue)}${verdict}\n`);
     if (sysctl) {
-      process.stdout.write(`file_pos: ${sysctl.filePos}\n`);
+      out(`file_pos: ${sysctl.filePos}\n`);
       if (ctx?.kind === 'sysctl' && ctx.write) {
-        process.stdout.write(`new value: ${showBytes(sysctl.newValue)}${sysctl.newValueUpdated ? ' (set by the program)' : ''}\n`);
+        out(`new value: ${showBytes(sysctl.newValue)}${sysctl.newValueUpdated ? ' (set by the program)' : ''}\n`);
       }
     }
-    if (result.ctxBytes && result.ctxBytes.length) process.stdout.write(`ctx: ${result.ctxBytes.toString('hex')}\n`);
-    process.stdout.write(`instructions executed: ${result.instructionsExecuted}\n`);
+    if (result.ctxBytes && result.ctxBytes.length) out(`ctx: ${result.ctxBytes.toString('hex')}\n`);
+    out(`instructions executed: ${result.instructionsExecuted}\n`);
   }
   return sysctl && !sysctl.allowed ? 1 : 0;
 }

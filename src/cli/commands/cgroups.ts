@@ -6,6 +6,7 @@ import { findCgroup2Mount } from '../../cgroup/hierarchy.js';
 import { cgroupTree, filterTree, type CgroupNode } from '../../observe/cgroups.js';
 import { formatPercent, table, treePrefixes } from '../../observe/format.js';
 import { Program } from '../../bpf/prog.js';
+import { out } from '../output.js';
 
 const HELP = `usage: sysward cgroups [PATH] [--depth N] [--bpf] [--containers] [--populated] [--json]
 
@@ -71,9 +72,9 @@ const command: Command = {
       return 0;
     }
 
-    const out: string[] = [];
-    out.push(`cgroup v2 at ${tree.mount}${tree.hybrid ? ` (hybrid host: v1 ${tree.v1.map((h) => h.controllers.join(',')).join(' ')} mounted beside it)` : ''}\n`);
-    if (!shown.length) { out.push('no cgroup matches\n'); process.stdout.write(out.join('')); return 0; }
+    const lines: string[] = [];
+    lines.push(`cgroup v2 at ${tree.mount}${tree.hybrid ? ` (hybrid host: v1 ${tree.v1.map((h) => h.controllers.join(',')).join(' ')} mounted beside it)` : ''}\n`);
+    if (!shown.length) { lines.push('no cgroup matches\n'); out(lines.join('')); return 0; }
     const prefixes = treePrefixes(shown.map(({ node }) => node.depth - shown[0]!.node.depth));
     const rows: string[][] = [['CGROUP', 'PROCS', 'CPU%', 'MEM%', 'IO%', 'CONTROLLERS', 'BPF']];
     const below: string[][] = []; // program lines, printed under their cgroup's row
@@ -87,12 +88,12 @@ const command: Command = {
       below.push((node.programs ?? []).map((g) => `${prefixes[i]!.continuation}  ${g.attachType} ${g.attachFlags || '-'} id ${g.id} ${g.name || '(no name)'} (${g.type})${g.guard ? `  guard ${g.guard}` : ''}`));
     });
     const text = table(rows, new Set([1, 2, 3, 4])).split('\n');
-    out.push(`${text[0]}\n`);
+    lines.push(`${text[0]}\n`);
     shown.forEach((_, i) => {
-      out.push(`${text[i + 1]}\n`);
-      for (const l of below[i]!) out.push(`${l}\n`);
+      lines.push(`${text[i + 1]}\n`);
+      for (const l of below[i]!) lines.push(`${l}\n`);
     });
-    process.stdout.write(out.join(''));
+    out(lines.join(''));
     return 0;
   },
 };

@@ -2,6 +2,7 @@ import { parse, printJson, type Command } from '../command.js';
 import { policyFrom, policyOptions } from '../policy-arg.js';
 import { checkHost } from '../../guard/check.js';
 import { dottedName } from '../../sysctl/names.js';
+import { out } from '../output.js';
 
 const command: Command = {
   name: 'check',
@@ -36,10 +37,10 @@ exit status: 0 when every checked key complies, 1 when any differs, 2 on bad usa
     if (rows.length) {
       const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((row) => row[i]!.length), ['STATUS', 'KEY', 'CURRENT', 'EXPECTED'][i]!.length));
       const line = (row: string[]) => `${row.slice(0, 4).map((c, i) => c.padEnd(w[i]!)).join('  ')}  ${row[4]}`.trimEnd();
-      process.stdout.write(`${line(['STATUS', 'KEY', 'CURRENT', 'EXPECTED', 'WHY'])}\n${rows.map(line).join('\n')}\n`);
+      out(`${line(['STATUS', 'KEY', 'CURRENT', 'EXPECTED', 'WHY'])}\n${rows.map(line).join('\n')}\n`);
     }
     const counts = ['ok', 'differs', 'missing', 'unreadable'].map((s) => [s, results.filter((r) => r.status === s).length] as const).filter(([, n]) => n);
-    process.stdout.write(`${policy.name}: ${differs.length ? 'NOT compliant' : 'compliant'} (${counts.map(([s, n]) => `${n} ${s}`).join(', ')})\n`);
+    out(`${policy.name}: ${differs.length ? 'NOT compliant' : 'compliant'} (${counts.map(([s, n]) => `${n} ${s}`).join(', ')})\n`);
     return differs.length ? 1 : 0;
   },
 };

@@ -6,6 +6,7 @@ import { Daemon, DEFAULT_LISTEN } from '../../daemon/daemon.js';
 import { DEFAULT_CONFIG_DIR } from '../../daemon/config.js';
 import { DEFAULT_STATE_DIR } from '../../daemon/desired.js';
 import { DEFAULT_POLL_MS, DEFAULT_SETTLE_MS } from '../../daemon/daemon.js';
+import { out } from '../output.js';
 
 const DEFAULT_EVENTS = '/var/log/sysward/audit.jsonl';
 
@@ -91,7 +92,7 @@ options:
     requireRoot(values.teardown ? 'daemon --teardown' : 'daemon', 'it loads eBPF programs, attaches them to cgroups and pins them in /sys/fs/bpf (or install it as deploy/systemd/sysward.service)');
     if (values.teardown) {
       const removed = Daemon.teardown();
-      process.stdout.write(removed.length ? `removed ${removed.join(', ')}\n` : 'no guard applied by the daemon\n');
+      out(removed.length ? `removed ${removed.join(', ')}\n` : 'no guard applied by the daemon\n');
       return 0;
     }
     const int = (name: string, v: string | undefined) => {

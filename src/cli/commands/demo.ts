@@ -6,6 +6,7 @@ import { decide } from '../../guard/reference.js';
 import { runGuarded } from '../../guard/runtime/run.js';
 import { formatEvent, type GuardEvent } from '../../guard/runtime/events.js';
 import { dottedName } from '../../sysctl/names.js';
+import { out } from '../output.js';
 
 /** The classic writes a compromised container tries, and one it may legitimately make. */
 const ATTEMPTS: { key: string; value: string; why: string }[] = [
@@ -42,21 +43,21 @@ host's values afterwards (and would put them back and say so if any had changed)
     const globals = tried.filter((a) => !a.key.startsWith('net/'));
     const before = new Map(globals.map((a) => [a.key, readFileSync(`/proc/sys/${a.key}`, 'utf8')]));
     const script = tried.map((a) => `if /bin/echo '${a.value}' > /proc/sys/${a.key} 2>/dev/null; then echo "${a.key} allowed"; else echo "${a.key} refused"; fi`).join('\n');
-    process.stdout.write(`sysward demo: a shell in a fresh cgroup, guarded by the ${policy.name} profile, tries:\n\n`);
+    out(`sysward demo: a shell in a fresh cgroup, guarded by the ${policy.name} profile, tries:\n\n`);
     const events: GuardEvent[] = [];
     const r = await runGuarded(policy, ['unshare', '--uts', '--net', '--ipc', '--mount', 'sh', '-c', script], { stdio: 'pipe', onEvent: (e) => events.push(e) });
     const outcome = new Map((r.stdout ?? '').trim().split('\n').map((l) => l.split(' ') as [string, string]));
     for (const a of tried) {
       const o = outcome.get(a.key) ?? 'not run';
-      process.stdout.write(`  ${o === 'refused' ? 'REFUSED' : o === 'allowed' ? 'allowed' : o}  ${dottedName(a.key.split('/'))} = ${JSON.stringify(a.value)}\n           (${a.why})\n`);
+      out(`  ${o === 'refused' ? 'REFUSED' : o === 'allowed' ? 'allowed' : o}  ${dottedName(a.key.split('/'))} = ${JSON.stringify(a.value)}\n           (${a.why})\n`);
     }
-    process.stdout.write(`\naudit events reported by the kernel (sysward events shows them for applied guards):\n`);
-    for (const e of events) process.stdout.write(`  ${formatEvent(e)}\n`);
+    out(`\naudit events reported by the kernel (sysward events shows them for applied guards):\n`);
+    for (const e of events) out(`  ${formatEvent(e)}\n`);
     let changed = 0;
     for (const [key, v] of before) {
       if (readFileSync(`/proc/sys/${key}`, 'utf8') !== v) { writeFileSync(`/proc/sys/${key}`, v); changed++; process.stderr.write(`sysward demo: ${key} changed on the host and was put back: the guard did not hold\n`); }
     }
-    process.stdout.write(changed ? '' : '\nThe host is as it was. Next: sysward run -f POLICY -- CMD, or sysward guard apply --profile container-host.\n');
+    out(changed ? '' : '\nThe host is as it was. Next: sysward run -f POLICY -- CMD, or sysward guard apply --profile container-host.\n');
     return changed ? 1 : 0;
   },
 };

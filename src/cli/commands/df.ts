@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { printJson, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
 import { dfJson, diskUsage, formatDf, type DfOptions } from '../../observe/df.js';
+import { out } from '../output.js';
 
 const HELP = `usage: sysward df [-a] [-h | -H | -k | -B SIZE] [-i] [-l] [-T] [-t TYPE]... [-x TYPE]... [--json] [PATH...]
 
@@ -47,7 +48,7 @@ const command: Command = {
       throw new UsageError(`${(e as Error).message.replace(/^Unknown option/, 'unknown option').replace(/\. To specify a positional.*$/s, '')}; see \`sysward df --help\``);
     }
     const { values: v, positionals } = parsed;
-    if (v.help) { process.stdout.write(HELP); return 0; }
+    if (v.help) { out(HELP); return 0; }
     const both = (v.type ?? []).find((t) => v['exclude-type']?.includes(t));
     if (both) throw new UsageError(`filesystem type "${both}" both selected (-t) and excluded (-x)`);
     // The last of -h, -H, -k, -B wins, as in df: read the order from argv.
@@ -90,7 +91,7 @@ const command: Command = {
     }
     if (v.json) printJson({ filesystems: result.rows.map(dfJson), errors: result.errors });
     else {
-      try { process.stdout.write(formatDf(result.rows, o)); } catch (e) { if (e instanceof RangeError) throw new UsageError(e.message); throw e; }
+      try { out(formatDf(result.rows, o)); } catch (e) { if (e instanceof RangeError) throw new UsageError(e.message); throw e; }
     }
     return result.errors.length ? 1 : 0;
   },

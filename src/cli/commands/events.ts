@@ -14,6 +14,7 @@ import { GuardEventStream } from '../../guard/runtime/event-stream.js';
 import { guardPins } from '../../guard/runtime/layout.js';
 import { checkGuardName } from '../../guard/runtime/names.js';
 import { cgroupNamer } from '../../cgroup/containers.js';
+import { out } from '../output.js';
 
 const command: Command = {
   name: 'events',
@@ -40,7 +41,7 @@ options:
     requireRoot('events', `guards and their events are pinned in ${DEFAULT_BPFFS}, which only root can read`, { read: guardsDir() });
     const names = positionals.length ? positionals : listGuards();
     if (!names.length) throw new UsageError('no guards applied; apply one with `sysward guard apply -f POLICY`');
-    const print = (e: GuardEvent | GuardSummary) => { process.stdout.write(values.json ? `${JSON.stringify(e)}\n` : `${'type' in e ? formatSummary(e) : formatEvent(e)}\n`); };
+    const print = (e: GuardEvent | GuardSummary) => { out(values.json ? `${JSON.stringify(e)}\n` : `${'type' in e ? formatSummary(e) : formatEvent(e)}\n`); };
     for (const name of names) if (!existsSync(guardPins(name).events)) throw new UsageError(`no guard named ${name}; list them with \`sysward guard ls\``);
     // Guards the daemon reads: its audit log, by file (one daemon per bpffs reads a guard).
     const viaLog = new Map<string, string[]>();

@@ -1,6 +1,7 @@
 import { parse, printJson, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
 import { policyFrom, policyOptions } from '../policy-arg.js';
+import { out } from '../output.js';
 
 /** The namespaces a writer may share with the host, as --<kind>ns flags. */
 const NS_FLAGS = ['net', 'uts', 'ipc', 'user', 'pid'] as const;
@@ -54,13 +55,13 @@ example:
     if (values.json) printJson(x);
     else {
       const what = x.access === 'write' ? `write ${x.key} = ${JSON.stringify(x.value)}${pos ? ` at position ${pos}` : ''}` : `read ${x.key}`;
-      process.stdout.write(`${policy.name}: ${what}: ${x.verdict.toUpperCase()}${x.reason !== 'rule' ? ` (${x.reason})` : ''}\n`);
-      process.stdout.write(`  decided by ${x.rule.index === null ? 'the default' : `rule ${x.rule.index + 1}`}: ${x.rule.key}: ${x.rule.action}${x.rule.source ? ` (${x.rule.source})` : ''}\n`);
-      if (x.rule.reason) process.stdout.write(`  why: ${x.rule.reason}\n`);
-      if (x.reason === 'host-namespace') process.stdout.write('  the writer shares the host\'s namespace of this key (its write would change the host\'s value); the rule allows it only from a namespace of the writer\'s own (namespace: own)\n');
-      if (x.stored !== undefined) process.stdout.write(`  the kernel stores ${JSON.stringify(x.stored)} instead (override)\n`);
-      for (const e of x.events) process.stdout.write(`  event: ${JSON.stringify({ verdict: e.verdict, reason: e.reason, key: e.key, oldValue: e.oldValue, newValue: e.newValue, rule: e.rule })}\n`);
-      if (!x.events.length) process.stdout.write('  no event (allowed accesses are counted, not reported)\n');
+      out(`${policy.name}: ${what}: ${x.verdict.toUpperCase()}${x.reason !== 'rule' ? ` (${x.reason})` : ''}\n`);
+      out(`  decided by ${x.rule.index === null ? 'the default' : `rule ${x.rule.index + 1}`}: ${x.rule.key}: ${x.rule.action}${x.rule.source ? ` (${x.rule.source})` : ''}\n`);
+      if (x.rule.reason) out(`  why: ${x.rule.reason}\n`);
+      if (x.reason === 'host-namespace') out('  the writer shares the host\'s namespace of this key (its write would change the host\'s value); the rule allows it only from a namespace of the writer\'s own (namespace: own)\n');
+      if (x.stored !== undefined) out(`  the kernel stores ${JSON.stringify(x.stored)} instead (override)\n`);
+      for (const e of x.events) out(`  event: ${JSON.stringify({ verdict: e.verdict, reason: e.reason, key: e.key, oldValue: e.oldValue, newValue: e.newValue, rule: e.rule })}\n`);
+      if (!x.events.length) out('  no event (allowed accesses are counted, not reported)\n');
     }
     if (x.disagreement) process.stderr.write(`sysward explain: internal disagreement: ${x.disagreement}; please report this with the policy and the access\n`);
     return x.verdict === 'refused' || x.verdict === 'would-refuse' ? 1 : 0;

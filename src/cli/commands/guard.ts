@@ -5,6 +5,7 @@ import { requireRoot } from '../root.js';
 import { DEFAULT_BPFFS } from '../../bpf/pin.js';
 import { guardStatus, guardsDir, listGuards } from '../../guard/runtime/status.js';
 import { checkGuardName } from '../../guard/runtime/names.js';
+import { out } from '../output.js';
 
 const HELP = `usage: sysward guard <apply|ls|rm> [options]
 
@@ -37,12 +38,12 @@ const command: Command = {
         const { applyGuard } = await import('../../guard/runtime/apply.js');
         const r = applyGuard(policy);
         if (values.json) { printJson(r); return 0; }
-        process.stdout.write(`guard ${r.name} ${r.replaced ? 'replaced' : 'applied'}: ${policy.rules.length} rules, mode ${policy.mode}, program id ${r.programId} (${r.instructions} instructions)\n`);
-        for (const p of r.attached) process.stdout.write(`  attached to ${p}\n`);
-        for (const p of r.updated) process.stdout.write(`  updated on ${p}\n`);
-        for (const p of r.detached) process.stdout.write(`  detached from ${p} (no longer in scope)\n`);
-        if (r.followId !== undefined) process.stdout.write(`  follows its tasks by mount namespace (program ${r.followId} on the root cgroup): ${r.bindings?.bound ?? 0} namespace${r.bindings?.bound === 1 ? '' : 's'} bound${r.bindings?.refused ? `, ${r.bindings.refused} not bound (the map is full)` : ''}\n`);
-        for (const n of r.notes) process.stdout.write(`  note: ${n}\n`);
+        out(`guard ${r.name} ${r.replaced ? 'replaced' : 'applied'}: ${policy.rules.length} rules, mode ${policy.mode}, program id ${r.programId} (${r.instructions} instructions)\n`);
+        for (const p of r.attached) out(`  attached to ${p}\n`);
+        for (const p of r.updated) out(`  updated on ${p}\n`);
+        for (const p of r.detached) out(`  detached from ${p} (no longer in scope)\n`);
+        if (r.followId !== undefined) out(`  follows its tasks by mount namespace (program ${r.followId} on the root cgroup): ${r.bindings?.bound ?? 0} namespace${r.bindings?.bound === 1 ? '' : 's'} bound${r.bindings?.refused ? `, ${r.bindings.refused} not bound (the map is full)` : ''}\n`);
+        for (const n of r.notes) out(`  note: ${n}\n`);
         return 0;
       }
       case 'ls': {
@@ -52,17 +53,19 @@ const command: Command = {
         const names = positionals.length ? positionals : listGuards();
         const all = names.map((n) => guardStatus(n));
         if (values.json) { printJson(all); return 0; }
-        if (!all.length) { process.stdout.write('no guards applied (sysward guard apply -f POLICY)\n'); return 0; }
+        if (!all.length) { out('no guards applied (sysward guard apply -f POLICY)\n'); return 0; }
+        const lines: string[] = []; // one write for the list
         for (const g of all) {
           const p = g.policy;
-          process.stdout.write(`${g.name}: ${p ? `mode ${p.mode}, ${p.rules.length} rules, default write ${p.defaults.write}` : 'metadata missing'}; applied ${g.appliedAt ?? '?'}\n`);
-          process.stdout.write(`  scope: ${g.cgroups.map((c) => c.path).join(', ') || '(none)'}\n`);
-          if (g.following !== undefined) process.stdout.write(`  follows ${g.following} mount namespace${g.following === 1 ? '' : 's'} out of its cgroups\n`);
+          lines.push(`${g.name}: ${p ? `mode ${p.mode}, ${p.rules.length} rules, default write ${p.defaults.write}` : 'metadata missing'}; applied ${g.appliedAt ?? '?'}\n`);
+          lines.push(`  scope: ${g.cgroups.map((c) => c.path).join(', ') || '(none)'}\n`);
+          if (g.following !== undefined) lines.push(`  follows ${g.following} mount namespace${g.following === 1 ? '' : 's'} out of its cgroups\n`);
           const width = Math.max(4, ...g.counters.map((c) => c.rule.length));
-          process.stdout.write(`  ${'rule'.padEnd(width)}  allowed  refused  audited\n`);
-          for (const c of g.counters) process.stdout.write(`  ${c.rule.padEnd(width)}  ${String(c.allowed).padStart(7)}  ${String(c.refused).padStart(7)}  ${String(c.audited).padStart(7)}\n`);
-          if (g.droppedEvents) process.stdout.write(`  events dropped (ring buffer full): ${g.droppedEvents}\n`);
+          lines.push(`  ${'rule'.padEnd(width)}  allowed  refused  audited\n`);
+          for (const c of g.counters) lines.push(`  ${c.rule.padEnd(width)}  ${String(c.allowed).padStart(7)}  ${String(c.refused).padStart(7)}  ${String(c.audited).padStart(7)}\n`);
+          if (g.droppedEvents) lines.push(`  events dropped (ring buffer full): ${g.droppedEvents}\n`);
         }
+        out(lines.join(''));
         return 0;
       }
       case 'rm': {
@@ -71,7 +74,7 @@ const command: Command = {
         requireRoot('guard rm', `guards are pinned in ${DEFAULT_BPFFS}, which only root can change`, { write: guardsDir() });
         const { removeGuard } = await import('../../guard/runtime/apply.js');
         const r = removeGuard(positionals[0]!);
-        process.stdout.write(`guard ${positionals[0]} removed (detached from ${r.detached} cgroup${r.detached === 1 ? '' : 's'})\n`);
+        out(`guard ${positionals[0]} removed (detached from ${r.detached} cgroup${r.detached === 1 ? '' : 's'})\n`);
         return 0;
       }
       default:

@@ -8,6 +8,7 @@ import { namespaceSupport } from '../../guard/runtime/namespaces.js';
 import { DEFAULT_BPFFS, isBpffs } from '../../bpf/pin.js';
 import { findCgroup2Mount, isHybrid, NoCgroupV2Error } from '../../cgroup/hierarchy.js';
 import type { ProgTypeName } from '../../bpf/prog.js';
+import { out } from '../output.js';
 
 const PROG_TYPES: ProgTypeName[] = ['CGROUP_SYSCTL', 'CGROUP_SKB', 'CGROUP_SOCK', 'CGROUP_DEVICE', 'CGROUP_SOCKOPT', 'SOCKET_FILTER', 'KPROBE', 'TRACEPOINT', 'RAW_TRACEPOINT', 'PERF_EVENT', 'XDP', 'SCHED_CLS'];
 /** What a sysctl guard calls; each must be available to cgroup-sysctl programs. */
@@ -90,14 +91,17 @@ function printHuman(r: ProbeReport): void {
     ['writer namespaces', r.namespaces?.supported ? `yes (host namespaces from ${r.namespaces.hostFrom})` : mark(r.namespaces)],
   ];
   const w = 22;
-  for (const [k, v] of rows) process.stdout.write(`${k.padEnd(w)}${v}\n`);
+  // One write for the report (each out() is a write(2)).
+  const lines: string[] = [];
+  for (const [k, v] of rows) lines.push(`${k.padEnd(w)}${v}\n`);
   for (const [title, table] of [['program types', r.programTypes], ['map types', r.mapTypes], ['cgroup_sysctl helpers', r.sysctlHelpers]] as const) {
-    process.stdout.write(`\n${title}\n`);
-    for (const [k, v] of Object.entries(table)) process.stdout.write(`  ${k.toLowerCase().padEnd(w + 4)}${mark(v)}\n`);
+    lines.push(`\n${title}\n`);
+    for (const [k, v] of Object.entries(table)) lines.push(`  ${k.toLowerCase().padEnd(w + 4)}${mark(v)}\n`);
   }
   const verdict = r.guardSupported === null ? 'not known: program types, maps and helpers were not probed (needs root)'
     : r.guardSupported ? 'supported on this host' : 'NOT supported on this host (needs cgroup v2, cgroup_sysctl programs and ring buffers)';
-  process.stdout.write(`\nsysctl guard: ${verdict}\n`);
+  lines.push(`\nsysctl guard: ${verdict}\n`);
+  out(lines.join(''));
 }
 
 const command: Command = {

@@ -8,6 +8,7 @@ import {
   type PressureSet, type PsiResource, type TriggerSpec,
 } from '../../observe/psi.js';
 import { formatPercent, jsonLine, table } from '../../observe/format.js';
+import { out } from '../output.js';
 
 const HELP = `usage: sysward psi [--cgroup PATH]... [--all-cgroups] [--interval S [--count N]] [--json]
        sysward psi --watch RES [--watch RES]... [--cgroup PATH] [--full] [--threshold T] [--window W]
@@ -103,7 +104,7 @@ const command: Command = {
       let prev = sources.map(read);
       if (intervalS === undefined) {
         if (values.json) { printJson(sources.map((s, i) => toJson(s, prev[i]!))); return 0; }
-        process.stdout.write(table([['SOURCE', 'RESOURCE', 'KIND', 'AVG10', 'AVG60', 'AVG300', 'TOTAL'], ...sources.flatMap((s, i) => rowsOf(s, prev[i]!))], new Set([3, 4, 5, 6])));
+        out(table([['SOURCE', 'RESOURCE', 'KIND', 'AVG10', 'AVG60', 'AVG300', 'TOTAL'], ...sources.flatMap((s, i) => rowsOf(s, prev[i]!))], new Set([3, 4, 5, 6])));
         if (sources.some((s, i) => s.abs && !Object.keys(prev[i]!).length)) process.stderr.write('sysward psi: some cgroups expose no pressure (PSI off for them: cgroup.pressure=0, or the kernel has no per-cgroup PSI)\n');
         return 0;
       }
@@ -116,8 +117,8 @@ const command: Command = {
         const now = sources.map(read);
         const t1 = process.hrtime.bigint();
         const us = Number(t1 - t0) / 1000;
-        if (values.json) process.stdout.write(jsonLine({ at: new Date().toISOString(), intervalS: us / 1e6, sources: sources.map((s, i) => toJson(s, now[i]!, prev[i]!, us)) }));
-        else process.stdout.write(`${new Date().toISOString()}\n${table([['SOURCE', 'RESOURCE', 'KIND', 'AVG10', 'AVG60', 'AVG300', 'TOTAL', 'STALL%'], ...sources.flatMap((s, i) => rowsOf(s, now[i]!, prev[i]!, us))], new Set([3, 4, 5, 6, 7]))}\n`);
+        if (values.json) out(jsonLine({ at: new Date().toISOString(), intervalS: us / 1e6, sources: sources.map((s, i) => toJson(s, now[i]!, prev[i]!, us)) }));
+        else out(`${new Date().toISOString()}\n${table([['SOURCE', 'RESOURCE', 'KIND', 'AVG10', 'AVG60', 'AVG300', 'TOTAL', 'STALL%'], ...sources.flatMap((s, i) => rowsOf(s, now[i]!, prev[i]!, us))], new Set([3, 4, 5, 6, 7]))}\n`);
         prev = now;
         t0 = t1;
       }
@@ -166,8 +167,8 @@ async function watch(values: { watch?: string[]; full?: boolean; threshold?: str
       if (!ev || stop || (count !== undefined && events >= count)) continue;
       events++;
       const l = ev.pressure?.[ev.spec.kind];
-      if (values.json) process.stdout.write(jsonLine({ at: ev.at.toISOString(), source: src.name, resource: ev.spec.resource, kind: ev.spec.kind, thresholdUs: ev.spec.thresholdUs, windowUs: ev.spec.windowUs, avg10: l?.avg10 ?? null, totalUs: l?.totalUs ?? null }));
-      else process.stdout.write(`${ev.at.toISOString()}  ${src.name} ${ev.spec.resource} ${ev.spec.kind}: more than ${ev.spec.thresholdUs / 1000}ms stalled within ${ev.spec.windowUs / 1000}ms (avg10 ${formatPercent(l?.avg10)}%)\n`);
+      if (values.json) out(jsonLine({ at: ev.at.toISOString(), source: src.name, resource: ev.spec.resource, kind: ev.spec.kind, thresholdUs: ev.spec.thresholdUs, windowUs: ev.spec.windowUs, avg10: l?.avg10 ?? null, totalUs: l?.totalUs ?? null }));
+      else out(`${ev.at.toISOString()}  ${src.name} ${ev.spec.resource} ${ev.spec.kind}: more than ${ev.spec.thresholdUs / 1000}ms stalled within ${ev.spec.windowUs / 1000}ms (avg10 ${formatPercent(l?.avg10)}%)\n`);
     }
     if (t.gone) process.stderr.write(`sysward psi: ${t.path} went away (its cgroup was removed)\n`);
   }));

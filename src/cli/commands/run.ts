@@ -6,6 +6,7 @@ import { requireRoot } from '../root.js';
 import { runGuarded } from '../../guard/runtime/run.js';
 import { formatEvent } from '../../guard/runtime/events.js';
 import { DEFAULT_EVENTS_PER_SECOND } from '../../guard/compiler/abi.js';
+import { stdoutStream } from '../output.js';
 
 const command: Command = {
   name: 'run',
@@ -43,7 +44,7 @@ example:
     // against the root cgroup's (root's own), and a child that is not root keeps no capabilities
     // across exec (ambient ones aside).
     requireRoot('run', 'it makes a cgroup for the command and guards it with an eBPF program, which only root can do');
-    const out = values.events === '-' ? process.stdout : values.events ? createWriteStream(values.events, { flags: 'a' }) : undefined;
+    const out = values.events === '-' ? stdoutStream() : values.events ? createWriteStream(values.events, { flags: 'a' }) : undefined;
     const r = await runGuarded(policy, commandLine, {
       ownNamespace: !!values.namespaces,
       onEvent: (e) => {

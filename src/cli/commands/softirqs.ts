@@ -3,6 +3,7 @@ import { UsageError } from '../errors.js';
 import { readSoftirqSnapshot, softirqRates, type SoftirqRates } from '../../observe/softirqs.js';
 import { SoftirqTracer, slotRange, softirqTimeDelta, type SoftirqTime } from '../../observe/softirq-tracer.js';
 import { formatNs, formatRate, jsonLine, table } from '../../observe/format.js';
+import { out } from '../output.js';
 
 const HELP = `usage: sysward softirqs [--interval S] [--count N] [--bpf [--hist]] [--irqs] [--totals] [--json]
 
@@ -125,9 +126,9 @@ const command: Command = {
         const onlineCpus = now.stat.perCpu.size || 1;
         if (values.json) {
           const obj = { at: new Date().toISOString(), ...rates, bpf: bpf ? bpfJson(bpf, rates.intervalS, onlineCpus) : null };
-          if (count === 1) printJson(obj); else process.stdout.write(jsonLine(obj));
+          if (count === 1) printJson(obj); else out(jsonLine(obj));
         } else {
-          process.stdout.write(`${n ? '\n' : ''}${render(rates, bpf, { totals: values.totals, irqs: values.irqs, hist: values.hist, onlineCpus })}`);
+          out(`${n ? '\n' : ''}${render(rates, bpf, { totals: values.totals, irqs: values.irqs, hist: values.hist, onlineCpus })}`);
         }
         prev = now;
         prevBpf = nowBpf;

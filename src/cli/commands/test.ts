@@ -1,6 +1,7 @@
 import { parse, printJson, type Command } from '../command.js';
 import { UsageError } from '../errors.js';
 import { policyFrom } from '../policy-arg.js';
+import { out } from '../output.js';
 
 const command: Command = {
   name: 'test',
@@ -39,12 +40,12 @@ case, then a summary. exit status: 0 all passed, 1 any failed, 2 a bad test file
       const results = runPolicyTests(policy, t.cases);
       for (const r of results) {
         if (r.ok) passed++; else failed++;
-        if (!values.json) process.stdout.write(`${r.ok ? 'ok  ' : 'FAIL'} ${file}:${r.c.line} ${r.c.description} → ${r.got.verdict} (${r.got.rule.key})${r.ok ? '' : `: ${r.problems.join('; ')}`}\n`);
+        if (!values.json) out(`${r.ok ? 'ok  ' : 'FAIL'} ${file}:${r.c.line} ${r.c.description} → ${r.got.verdict} (${r.got.rule.key})${r.ok ? '' : `: ${r.problems.join('; ')}`}\n`);
       }
       report.push({ file, policy: policy.name, cases: results.map((r) => ({ line: r.c.line, description: r.c.description, ok: r.ok, verdict: r.got.verdict, rule: r.got.rule.key, reason: r.got.reason, problems: r.problems })) });
     }
     if (values.json) printJson({ passed, failed, files: report });
-    else process.stdout.write(`${passed} passed, ${failed} failed\n`);
+    else out(`${passed} passed, ${failed} failed\n`);
     return failed ? 1 : 0;
   },
 };
