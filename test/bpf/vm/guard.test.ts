@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { type TypedVmMap, type VmRingBuf, type VmSysctlRunResult, type VmTask } from '../../../src/bpf/vm/index.js';
 import { CounterKind, GUARD_PROGRAM, Reason, Verdict, compileGuard, dropsCounterIndex } from '../../../src/guard/compiler/index.js';
 import { loadVmCollection } from '../../../src/bpf/vm/collection.js';
-import { decodeEvent, type GuardEvent } from '../../../src/guard/runtime/events.js';
+import { aggCounts, decodeEvent, type GuardEvent } from '../../../src/guard/runtime/events.js';
 import type { KeyPattern, Policy, Rule } from '../../../src/guard/model.js';
 
 const key = (text: string): KeyPattern => {
@@ -26,8 +26,9 @@ function policyOf(rules: Rule[], mode: Policy['mode'] = 'enforce'): Policy {
 }
 
 /** The guard's spec in the interpreter: the same maps, sizes, contents and program as in the kernel. */
-function vmGuard(policy: Policy, o: { exempt?: { id: bigint; level: number }[] } = {}) {
-  const spec = compileGuard(policy, { ...o, generation: 3 });
+function vmGuard(policy: Policy, o: { exempt?: { id: bigint; level: number }[]; eventsPerSecond?: number; aggregate?: boolean } = {}) {
+  // Every access sends its event unless a test asks for the rate limit (the task's clock stands still).
+  const spec = compileGuard(policy, { eventsPerSecond: 0, ...o, generation: 3 });
   const c = loadVmCollection(spec);
   const program = c.programs[GUARD_PROGRAM]!;
   const maps = { ...c.maps, counters: c.maps.counters as TypedVmMap<number, bigint[]>, events: c.maps.events as VmRingBuf };
@@ -161,12 +162,37 @@ describe('VM: the guard program', () => {
     assert.equal(g.write('kernel/hostname', 'x\n', { task: { cgroupId: 80n, ancestorCgroupIds: [1n, 79n, 80n] } }).returnValue, 0n);
   });
 
-  it('a full ring buffer is counted as dropped, never waited on', () => {
-    const g = vmGuard(policyOf([rule(0, 'kernel.hostname', { action: 'deny' })]));
-    let n = 0;
-    while ((g.maps.events as VmRingBuf).usedBytes + 464 <= 256 * 1024 - 1) { g.write('kernel/hostname', 'x\n'); n++; }
-    g.write('kernel/hostname', 'x\n');
-    assert.equal(g.maps.counters.get(dropsCounterIndex(1))![0], 1n);
-    assert.equal(g.events().length, n);
+  it('a full ring buffer is counted, never waited on: as suppressed in the kind\'s agg entry, or (without one) as dropped', () => {
+    const full = (g: ReturnType<typeof vmGuard>) => {
+      let n = 0;
+      while ((g.maps.events as VmRingBuf).usedBytes + 504 <= 256 * 1024 - 1) { g.write('kernel/hostname', 'x\n'); n++; }
+      g.write('kernel/hostname', 'x\n');
+      return n;
+    };
+    const byKind = vmGuard(policyOf([rule(0, 'kernel.hostname', { action: 'deny' })]));
+    const n = full(byKind);
+    const [[, v]] = [...((byKind.maps as Record<string, unknown>).agg as Iterable<[Buffer, Buffer[]]>)];
+    assert.deepEqual(aggCounts(v!), { count: BigInt(n + 1), suppressed: 1n, first: 5_000_000n, last: 5_000_000n });
+    assert.equal(byKind.maps.counters.get(dropsCounterIndex(1))![0], 0n);
+    assert.equal(byKind.events().length, n);
+    const plain = vmGuard(policyOf([rule(0, 'kernel.hostname', { action: 'deny' })]), { aggregate: false });
+    const m = full(plain);
+    assert.equal(plain.maps.counters.get(dropsCounterIndex(1))![0], 1n);
+    assert.equal(plain.events().length, m);
+  });
+
+  it('each kind of access sends 10 events a second and counts the rest; another kind is not held back', () => {
+    let now = 1_000_000_000n;
+    const g = vmGuard(policyOf([rule(0, 'kernel.hostname', { action: 'deny' }), rule(1, 'kernel.domainname', { action: 'deny' })]), { eventsPerSecond: 10 });
+    const task: VmTask = { pid: 1, tgid: 1, uid: 0, gid: 0, comm: 'flood', cgroupId: 99n, ktimeNs: () => now };
+    for (let i = 0; i < 50; i++) g.write('kernel/hostname', 'x', { task });
+    assert.equal(g.events().length, 10, 'the first 10 in the second');
+    g.write('kernel/domainname', 'x', { task });
+    assert.equal(g.events().length, 1, 'another key is another kind');
+    now += 1_000_000_000n;
+    for (let i = 0; i < 5; i++) g.write('kernel/hostname', 'x', { task });
+    assert.equal(g.events().length, 5, 'a new second, a new window');
+    const total = [...((g.maps as Record<string, unknown>).agg as Iterable<[Buffer, Buffer[]]>)].map(([, v]) => aggCounts(v)).reduce((t, c) => ({ count: t.count + c.count, suppressed: t.suppressed + c.suppressed }), { count: 0n, suppressed: 0n });
+    assert.deepEqual(total, { count: 56n, suppressed: 40n }, 'events sent (16) + suppressed (40) = accesses (56)');
   });
 });
