@@ -6,7 +6,7 @@ import { join, relative } from 'node:path';
 import { RingBufReader } from '../src/bpf/ringbuf.js';
 import { findCgroup2Mount } from '../src/cgroup/hierarchy.js';
 import { applyGuard, guardStatus, guardsDir, removeGuard } from '../src/guard/runtime/apply.js';
-import { decodeEvent } from '../src/guard/runtime/events.js';
+import { decodeEvent, eventJson } from '../src/guard/runtime/events.js';
 import type { Policy } from '../src/guard/model.js';
 import { buildC, withCgroup } from './lib.js';
 import { DEFAULT_EVENTS_CPU_SHARE } from '../src/daemon/daemon.js';
@@ -56,7 +56,7 @@ export async function benchAudit(progress: (s: string) => void): Promise<AuditRo
           } else {
             const r = new RingBufReader(pin);
             const cpu0 = process.cpuUsage();
-            const handle = mode === 'ts-count' ? () => { delivered++; } : (rec: Buffer) => { JSON.stringify(decodeEvent(rec, policy)); delivered++; };
+            const handle = mode === 'ts-count' ? () => { delivered++; } : (rec: Buffer) => { eventJson(decodeEvent(rec, policy)); delivered++; };
             // The daemon's reader rests to stay under its share of a core (src/daemon/daemon.ts).
             const consuming = r.consume(handle, mode === 'ts-daemon' ? { maxCpuShare: DEFAULT_EVENTS_CPU_SHARE } : {});
             wallMs = await runWriters(writer, cg, writers);

@@ -114,7 +114,7 @@ if (want('audit')) {
   p('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of a) p(`| ${r.reader} | ${r.writers} | ${fmt(r.writesPerSec, 0)} | ${r.delivered} | ${r.dropped} | ${fmt(r.deliveredPerSec, 0)} | ${fmt(r.readerCores)} |`);
   const daemonRow = a.find((r) => r.reader.includes('daemon') && r.writers === 1);
-  if (daemonRow) p(`\nThese readers run inside the benchmark process, whose CPU time includes starting the writers; the daemon's own CPU under the same flood, measured on its process, is in section 5. The daemon's path (resting to stay near ${DEFAULT_EVENTS_CPU_SHARE} of a core) delivers ${fmt((100 * daemonRow.delivered) / daemonRow.refused, 0)}% of events at this rate; the kernel counts the rest as dropped.`);
+  if (daemonRow) p(`\nThese readers run inside the benchmark process, whose CPU time includes starting the writers; the daemon's own CPU under the same flood, measured on its process, is in section 5. The daemon's path (resting to stay near ${DEFAULT_EVENTS_CPU_SHARE} of a core) delivers ${fmt((100 * daemonRow.delivered) / daemonRow.refused, 0)}% of events at this rate; the kernel counts the rest in its summaries (as dropped only when it has no summary entry for them), which the daemon writes as summary lines. It decodes as the daemon does (src/guard/runtime/events.ts): strings looked up by their raw bytes, the time string made once per millisecond, one JSON serialisation per event from cached pieces; it reads in large batches between rests, where counting alone waits for the buffer after each small batch, which is why it can deliver more than counting does.`);
   p();
 }
 

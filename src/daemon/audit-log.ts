@@ -120,9 +120,8 @@ export class AuditLog {
    * Whole lines only: when a write fails midway (ENOSPC, EDQUOT, EIO) the file is cut back to the
    * last whole line; the lines before it count as written, the caller counts the rest as failed.
    */
-  #append(lines: string[]): void {
+  #append(lines: string[], buf = Buffer.from(lines.join(''))): void {
     const fd = this.#fd!.value;
-    const buf = Buffer.from(lines.join(''));
     let off = 0;
     try {
       while (off < buf.length) off += writeSync(fd, buf, off);
@@ -174,10 +173,11 @@ export class AuditLog {
   /**
    * Queue an event; it reaches the file at the next flush (the daemon flushes after each batch it
    * reads from a ring buffer, and whenever 64 KiB are queued): one write(2) per batch instead of
-   * one per event, which was two thirds of the daemon's time under a flood.
+   * one per event, which was two thirds of the daemon's time under a flood. `json`: the event as
+   * JSON.stringify writes it, when the caller has it already (events.ts eventJson).
    */
-  write(event: object): void {
-    const line = `${JSON.stringify(event)}\n`;
+  write(event: object, json?: string): void {
+    const line = `${json ?? JSON.stringify(event)}\n`;
     this.#queue.push(line);
     this.#queued += line.length;
     if (this.#queued >= FLUSH_BYTES) this.flush();
@@ -205,6 +205,9 @@ export class AuditLog {
   #writeFile(lines: string[]): void {
     if (this.#closed) throw new Error('the audit log is closed');
     this.#follow();
+    // Most batches fit: one conversion, no line measured.
+    const all = Buffer.from(lines.join(''));
+    if (this.maxBytes <= 0 || this.#size + all.length <= this.maxBytes) { this.#append(lines, all); return; }
     let from = 0;
     let bytes = 0;
     let rotationFailed = false;

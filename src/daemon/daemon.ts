@@ -25,7 +25,7 @@ import { HeldGuard } from '../guard/runtime/held.js';
 import type { Meta } from '../guard/runtime/status.js';
 import { guardPins } from '../guard/runtime/layout.js';
 import { withGuardLock } from '../guard/runtime/lock.js';
-import type { GuardEvent } from '../guard/runtime/events.js';
+import { eventJson, type GuardEvent } from '../guard/runtime/events.js';
 import { GuardEventStream } from '../guard/runtime/event-stream.js';
 import { AuditLog } from './audit-log.js';
 import { announce, withdraw } from './announce.js';
@@ -484,7 +484,7 @@ export class Daemon {
     const handle = (e: GuardEvent) => {
       this.metrics.event(e);
       this.feed.push(e);
-      this.#logged(() => this.audit.write(e));
+      this.#logged(() => this.audit.write(e, eventJson(e)));
     };
     this.#readers.set(name, { stream, handle });
     this.#announce();

@@ -5,9 +5,18 @@ import { Program } from '../bpf/prog.js';
 import { guardPins } from '../guard/runtime/layout.js';
 import type { GuardEvent, GuardSummary } from '../guard/runtime/events.js';
 
+interface PendingEvents { labels: { guard: string; verdict: string; key: string; rule: string }; n: number }
+
 export class DaemonMetrics {
   readonly registry = new client.Registry();
-  readonly events = new client.Counter({ name: 'sysward_events_total', help: 'Audit events read from the guards, by verdict, key and deciding rule', labelNames: ['guard', 'verdict', 'key', 'rule'], registers: [this.registry] });
+  /**
+   * Events counted since the last scrape, by guard, verdict, key and rule (found without making a
+   * string per event): added to the counter at a scrape (its collect), one inc per kind, since
+   * prom-client hashes and checks the labels at every inc.
+   */
+  readonly #pending = new Map<string, Map<string, Map<string, Map<string, PendingEvents>>>>();
+  readonly #pendingList: PendingEvents[] = [];
+  readonly events: client.Counter<'guard' | 'verdict' | 'key' | 'rule'>;
   readonly logFailures = new client.Counter({ name: 'sysward_events_log_failures_total', help: 'Events read but not written to the audit log (counted, not lost silently)', registers: [this.registry] });
   readonly reloads = new client.Counter({ name: 'sysward_reloads_total', help: 'Policy applications by the daemon, by result', labelNames: ['result'], registers: [this.registry] });
   readonly repairs = new client.Counter({ name: 'sysward_reconcile_repairs_total', help: 'Times the daemon found a guard differing from its desired state in the kernel (removed, detached, a cgroup made again, a half-done apply) and put it back', labelNames: ['guard'], registers: [this.registry] });
@@ -17,6 +26,14 @@ export class DaemonMetrics {
   readonly attachDelay = new client.Histogram({ name: 'sysward_container_attach_delay_seconds', help: 'From noticing a new container cgroup to its guard being attached', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5], registers: [this.registry] });
 
   constructor(bpffs?: string) {
+    const pending = this.#pending, list = this.#pendingList;
+    this.events = new client.Counter({
+      name: 'sysward_events_total', help: 'Audit events read from the guards, by verdict, key and deciding rule', labelNames: ['guard', 'verdict', 'key', 'rule'], registers: [this.registry],
+      collect() {
+        for (const p of list) if (p.n) { this.inc(p.labels, p.n); p.n = 0; }
+        if (list.length > 4096) { pending.clear(); list.length = 0; }
+      },
+    });
     const guards = () => listGuards(bpffs).map((n) => { try { return guardStatus(n, bpffs); } catch { return undefined; } }).filter((g) => g !== undefined);
     new client.Gauge({
       name: 'sysward_guards', help: 'Guards pinned on this host', registers: [this.registry],
@@ -58,7 +75,17 @@ export class DaemonMetrics {
   }
 
   event(e: GuardEvent): void {
-    this.events.inc({ guard: e.guard, verdict: e.verdict, key: e.key, rule: e.rule.key });
+    let byVerdict = this.#pending.get(e.guard);
+    if (!byVerdict) this.#pending.set(e.guard, byVerdict = new Map());
+    let byKey = byVerdict.get(e.verdict);
+    if (!byKey) byVerdict.set(e.verdict, byKey = new Map());
+    let byRule = byKey.get(e.key);
+    if (!byRule) byKey.set(e.key, byRule = new Map());
+    const p = byRule.get(e.rule.key);
+    if (p) { p.n++; return; }
+    const entry = { labels: { guard: e.guard, verdict: e.verdict, key: e.key, rule: e.rule.key }, n: 1 };
+    byRule.set(e.rule.key, entry);
+    this.#pendingList.push(entry);
   }
 
   /** A summary counts as the events it stands for: events_total = what the kernel decided, exactly. */

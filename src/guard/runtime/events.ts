@@ -55,61 +55,164 @@ const text = (b: Buffer, off: number, size: number) => {
   return s.subarray(0, end < 0 ? size : end).toString('utf8');
 };
 
+// The decoding of a record, per event under a flood: strings are looked up by their raw bytes in
+// small maps (a flood repeats a few keys, commands and values), numbers are read as 32-bit halves
+// (no BigInt), and the time string is made once per millisecond.
+
+/** Strings by the raw bytes they were decoded from (latin1: one char a byte); cleared when full. */
+class StringCache {
+  readonly #m = new Map<string, string>();
+  constructor(readonly decode: (b: Buffer, off: number, end: number) => string, readonly max = 1024) {}
+  get(b: Buffer, off: number, end: number): string {
+    const raw = b.toString('latin1', off, end);
+    let s = this.#m.get(raw);
+    if (s === undefined) {
+      if (this.#m.size >= this.max) this.#m.clear();
+      s = this.decode(b, off, end);
+      this.#m.set(raw, s);
+    }
+    return s;
+  }
+}
+
+/** The end of the NUL-terminated string at off (at most size bytes). */
+const strEnd = (b: Buffer, off: number, size: number): number => {
+  const lim = off + size;
+  let i = off;
+  while (i < lim && b[i] !== 0) i++;
+  return i;
+};
+const utf8 = (b: Buffer, off: number, end: number) => b.toString('utf8', off, end);
+const chomp = (b: Buffer, off: number, end: number) => b.toString('utf8', off, end).replace(/\n$/, '');
+const keyNames = new StringCache((b, off, end) => (end > off ? dottedName(b.toString('utf8', off, end).split('/')) : ''));
+const comms = new StringCache(utf8);
+const values = new StringCache(chomp);
+const truncatedValues = new StringCache((b, off, end) => `${chomp(b, off, end)}…`);
+
 /** A value as the helper returned it: len < 0 is an error (-E2BIG: truncated, -EINVAL: none). */
 const value = (b: Buffer, off: number, len: number): string | null => {
-  if (len === -7) return `${text(b, off, EV_VALUE_BUF).replace(/\n$/, '')}…`;
+  if (len === -7) return truncatedValues.get(b, off, strEnd(b, off, EV_VALUE_BUF));
   if (len < 0) return null;
-  return text(b, off, Math.min(len, EV_VALUE_BUF)).replace(/\n$/, '');
+  return values.get(b, off, strEnd(b, off, Math.min(len, EV_VALUE_BUF)));
+};
+
+/** A u64 as 32-bit halves: exact as a Number below 2^53, else through BigInt. */
+const u64Str = (lo: number, hi: number): string => (hi < 0x200000 ? String(hi * 0x100000000 + lo) : ((BigInt(hi) << 32n) | BigInt(lo)).toString());
+
+// Wall time in ms of a ktime, exactly (as BigInt division would): ns = hi * 2^32 + lo, and
+// 2^32 = 4294 * 10^6 + 967296, so every partial sum stays below 2^53.
+const offMs = Number(monoToWallNs / 1_000_000n);
+const offRemNs = Number(monoToWallNs % 1_000_000n);
+let lastMs = -1;
+let lastIso = '';
+const isoAt = (lo: number, hi: number): string => {
+  const rem = hi * 967296 + lo + offRemNs;
+  const ms = offMs + hi * 4294 + Math.floor(rem / 1_000_000);
+  if (ms !== lastMs) { lastMs = ms; lastIso = new Date(ms).toISOString(); }
+  return lastIso;
+};
+
+/** The last cgroup id seen, as string and BigInt (a flood comes from one cgroup). */
+let lastCg = { lo: -1, hi: -1, id: 0n, str: '' };
+const cgroupOf = (lo: number, hi: number) => {
+  if (lo !== lastCg.lo || hi !== lastCg.hi) lastCg = { lo, hi, id: (BigInt(hi) << 32n) | BigInt(lo), str: u64Str(lo, hi) };
+  return lastCg;
+};
+
+const ruleOf = (policy: RuleNames, ruleIdx: number): GuardEvent['rule'] => {
+  const rule = policy.rules[ruleIdx];
+  if (rule) return { index: ruleIdx, key: rule.key.text };
+  const ids = specialRuleIds(policy.rules.length);
+  return { index: ruleIdx, key: ruleIdx === ids.DEFAULT ? 'default' : ruleIdx === ids.NAME_TOO_LONG ? 'name-too-long' : `rule ${ruleIdx}` };
 };
 
 export function decodeEvent(rec: Buffer, policy: RuleNames, cgroupName?: (id: bigint) => string | undefined): GuardEvent {
-  const ts = rec.readBigUInt64LE(Ev.TS);
-  const pidTgid = rec.readBigUInt64LE(Ev.PID_TGID);
-  const uidGid = rec.readBigUInt64LE(Ev.UID_GID);
-  const cgroupId = rec.readBigUInt64LE(Ev.CGROUP);
-  const ruleIdx = rec.readUInt32LE(Ev.RULE);
-  const write = rec.readUInt8(Ev.WRITE) !== 0;
-  const ids = specialRuleIds(policy.rules.length);
-  const rule = policy.rules[ruleIdx];
-  const kernelKey = text(rec, Ev.NAME, 128);
-  const cg = cgroupName?.(cgroupId);
-  return {
-    time: new Date(Number((ts + monoToWallNs) / 1_000_000n)).toISOString(),
+  const write = rec[Ev.WRITE] !== 0;
+  const cgroup = cgroupOf(rec.readUInt32LE(Ev.CGROUP), rec.readUInt32LE(Ev.CGROUP + 4));
+  const cg = cgroupName?.(cgroup.id);
+  const e: GuardEvent = {
+    time: isoAt(rec.readUInt32LE(Ev.TS), rec.readUInt32LE(Ev.TS + 4)),
     guard: policy.name,
-    verdict: VERDICT_NAMES[rec.readUInt8(Ev.VERDICT)] as GuardEvent['verdict'],
-    reason: REASON_NAMES[rec.readUInt8(Ev.REASON)] ?? 'unknown',
+    verdict: VERDICT_NAMES[rec[Ev.VERDICT]!] as GuardEvent['verdict'],
+    reason: REASON_NAMES[rec[Ev.REASON]!] ?? 'unknown',
     access: write ? 'write' : 'read',
-    key: kernelKey ? dottedName(kernelKey.split('/')) : '',
+    key: keyNames.get(rec, Ev.NAME, strEnd(rec, Ev.NAME, 128)),
     oldValue: value(rec, Ev.OLD, rec.readInt32LE(Ev.CUR_LEN)),
     newValue: write ? value(rec, Ev.NEW, rec.readInt32LE(Ev.NEW_LEN)) : null,
     filePos: rec.readUInt32LE(Ev.FILE_POS),
     // bpf_get_current_pid_tgid: tgid (the process id) high, pid (the thread id) low.
-    pid: Number(pidTgid & 0xffffffffn),
-    tgid: Number(pidTgid >> 32n),
-    uid: Number(uidGid & 0xffffffffn),
-    gid: Number(uidGid >> 32n),
-    comm: text(rec, Ev.COMM, 16),
-    cgroupId: cgroupId.toString(),
-    ...(cg ? { cgroup: cg } : {}),
-    rule: rule ? { index: ruleIdx, key: rule.key.text } : { index: ruleIdx, key: ruleIdx === ids.DEFAULT ? 'default' : ruleIdx === ids.NAME_TOO_LONG ? 'name-too-long' : `rule ${ruleIdx}` },
-    generation: rec.readUInt32LE(Ev.GENERATION),
-    ...namespacesOf(rec, cgroupName),
-  };
+    pid: rec.readUInt32LE(Ev.PID_TGID),
+    tgid: rec.readUInt32LE(Ev.PID_TGID + 4),
+    uid: rec.readUInt32LE(Ev.UID_GID),
+    gid: rec.readUInt32LE(Ev.UID_GID + 4),
+    comm: comms.get(rec, Ev.COMM, strEnd(rec, Ev.COMM, 16)),
+    cgroupId: cgroup.str,
+  } as GuardEvent;
+  if (cg) e.cgroup = cg;
+  e.rule = ruleOf(policy, rec.readUInt32LE(Ev.RULE));
+  e.generation = rec.readUInt32LE(Ev.GENERATION);
+  if (rec.length >= Ev.SIZE) {
+    const ns = namespacesOf(rec);
+    if (ns) e.namespaces = ns;
+    const lo = rec.readUInt32LE(Ev.BOUND_CGROUP), hi = rec.readUInt32LE(Ev.BOUND_CGROUP + 4);
+    if (lo || hi) {
+      const bound = (BigInt(hi) << 32n) | BigInt(lo);
+      const name = cgroupName?.(bound);
+      e.boundTo = { cgroupId: u64Str(lo, hi), ...(name ? { cgroup: name } : {}) };
+    }
+  }
+  return e;
 }
 
-/** The fields records carry since the namespaces were added (older records are shorter). */
-function namespacesOf(rec: Buffer, cgroupName?: (id: bigint) => string | undefined): Pick<GuardEvent, 'namespaces' | 'boundTo'> {
-  if (rec.length < Ev.SIZE) return {};
-  const out: Pick<GuardEvent, 'namespaces' | 'boundTo'> = {};
+/**
+ * The namespaces of a record (fields records carry since they were added; older ones are
+ * shorter). The last one is shared by the events that repeat it, frozen: a flood comes from one
+ * process.
+ */
+let lastNs: { raw: string; ns: Partial<Record<NsKind, number>> | undefined } = { raw: '', ns: undefined };
+function namespacesOf(rec: Buffer): Partial<Record<NsKind, number>> | undefined {
+  const raw = rec.toString('latin1', Ev.NS, Ev.NS + NS_KINDS.length * 4);
+  if (raw === lastNs.raw) return lastNs.ns;
   const ns: Partial<Record<NsKind, number>> = {};
-  NS_KINDS.forEach((k, i) => { const v = rec.readUInt32LE(Ev.NS + i * 4); if (v) ns[k] = v; });
-  if (Object.keys(ns).length) out.namespaces = ns;
-  const bound = rec.readBigUInt64LE(Ev.BOUND_CGROUP);
-  if (bound) {
-    const name = cgroupName?.(bound);
-    out.boundTo = { cgroupId: bound.toString(), ...(name ? { cgroup: name } : {}) };
+  let any = false;
+  NS_KINDS.forEach((k, i) => { const v = rec.readUInt32LE(Ev.NS + i * 4); if (v) { ns[k] = v; any = true; } });
+  lastNs = { raw, ns: any ? Object.freeze(ns) : undefined };
+  return lastNs.ns;
+}
+
+/** JSON string literals of the strings events repeat (keys, commands, values, names); cleared when full. */
+const quoted = new Map<string, string>();
+const q = (s: string): string => {
+  let j = quoted.get(s);
+  if (j === undefined) {
+    if (quoted.size >= 4096) quoted.clear();
+    j = JSON.stringify(s);
+    quoted.set(s, j);
   }
-  return out;
+  return j;
+};
+const qn = (s: string | null) => (s === null ? 'null' : q(s));
+let nsJson: { ns: object | undefined; json: string } = { ns: undefined, json: '' };
+/** The time changes every millisecond: kept apart from the strings that repeat. */
+let timeJson = { time: '', json: '""' };
+
+/**
+ * JSON.stringify(e) for an event decodeEvent made, exactly, from cached pieces: the one
+ * serialisation of an event under a flood (the audit log). Field order is decodeEvent's.
+ */
+export function eventJson(e: GuardEvent): string {
+  // A verdict the kernel does not send (a record from a newer program): JSON.stringify leaves it out.
+  if (e.verdict === undefined) return JSON.stringify(e);
+  if (e.time !== timeJson.time) timeJson = { time: e.time, json: JSON.stringify(e.time) };
+  let s = `{"time":${timeJson.json},"guard":${q(e.guard)},"verdict":${q(e.verdict)},"reason":${q(e.reason)},"access":${q(e.access)},"key":${q(e.key)},"oldValue":${qn(e.oldValue)},"newValue":${qn(e.newValue)},"filePos":${e.filePos},"pid":${e.pid},"tgid":${e.tgid},"uid":${e.uid},"gid":${e.gid},"comm":${q(e.comm)},"cgroupId":${q(e.cgroupId)}`;
+  if (e.cgroup !== undefined) s += `,"cgroup":${q(e.cgroup)}`;
+  s += `,"rule":{"index":${e.rule.index},"key":${q(e.rule.key)}},"generation":${e.generation}`;
+  if (e.namespaces !== undefined) {
+    if (e.namespaces !== nsJson.ns) nsJson = { ns: e.namespaces, json: JSON.stringify(e.namespaces) };
+    s += `,"namespaces":${nsJson.json}`;
+  }
+  if (e.boundTo !== undefined) s += `,"boundTo":${JSON.stringify(e.boundTo)}`;
+  return `${s}}`;
 }
 
 /** One line for a terminal: `refused write kernel.core_pattern = "|/tmp/x" (was "core") by sh[123] uid 0 in /x: rule 0 kernel.core_pattern`. */
