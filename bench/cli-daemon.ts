@@ -140,8 +140,8 @@ export async function benchCliDaemon(progress: (s: string) => void, o: { daemon?
       const summarised = lines.reduce((t, l) => t + (l.type === 'summary' ? l.count! : 0), 0);
       return { restMiB, peakMiB, afterStormMiB, stormEvents: N, refused, stormWritesPerSec: N / stormS, stormCores, written: events + summarised, events, summaryLines: lines.length - events, dropped };
     } finally {
-      d.kill('SIGTERM');
-      await new Promise((r) => d.on('close', r));
+      // (Stopped already after the storm, unless something failed before.)
+      if (d.exitCode === null && d.signalCode === null) { d.kill('SIGTERM'); await new Promise((r) => d.on('close', r)); }
       removeGuard(guard);
       rmSync(dir, { recursive: true, force: true });
     }
