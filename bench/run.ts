@@ -107,10 +107,11 @@ if (want('audit')) {
   p('## 4. Audit pipeline');
   p();
   p('Writers: C loops refusing writes as fast as they can (200,000 each), every write an event into');
-  p('a 256 KiB ring buffer. Delivered + dropped = refused, exactly (drops are counted by the program).');
+  p('a 256 KiB ring buffer (the per-kind event rate off: this measures the readers). What a full buffer cannot take');
+  p('the program counts (its kind\'s suppressed count; the drop counter without one): delivered + counted = refused, exactly.');
   p('Reader CPU is its user + system time over the writers\' wall time.');
   p();
-  p('| reader | writers | refused writes/s | delivered | dropped | delivered/s | reader CPU (cores) |');
+  p('| reader | writers | refused writes/s | delivered | not delivered, counted | delivered/s | reader CPU (cores) |');
   p('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of a) p(`| ${r.reader} | ${r.writers} | ${fmt(r.writesPerSec, 0)} | ${r.delivered} | ${r.dropped} | ${fmt(r.deliveredPerSec, 0)} | ${fmt(r.readerCores)} |`);
   const daemonRow = a.find((r) => r.reader.includes('daemon') && r.writers === 1);
