@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findCgroup2Mount, removeCgroup } from '../src/cgroup/hierarchy.js';
+import { listGuards, removeGuard } from '../src/guard/runtime/apply.js';
 
 export interface Stats { min: number; median: number; max: number; n: number }
 
@@ -51,10 +52,26 @@ export function buildBpf(name: string): string {
   return out;
 }
 
+/** Cgroups made by withCgroup and not removed yet. */
+const liveCgroups = new Set<string>();
+
+/**
+ * What a run leaves when it ends before its `finally` blocks run (an exception at the top level,
+ * an await that never settles: Node.js exits with 13 then): this run's cgroups, and the guards it
+ * applied (named after its pid), which may have a follower on the root cgroup.
+ */
+process.on('exit', () => {
+  for (const abs of liveCgroups) { try { removeCgroup(abs); } catch { /* best effort */ } }
+  for (const name of listGuards()) {
+    if (name.endsWith(`-${process.pid}`) && /^(sysward|sw)-bench-/.test(name)) { try { removeGuard(name); } catch { /* best effort */ } }
+  }
+});
+
 /** A fresh cgroup for the duration of `f`, removed after. */
 export async function withCgroup<T>(f: (abs: string) => T | Promise<T>): Promise<T> {
   const abs = mkdtempSync(join(findCgroup2Mount(), 'sysward-bench-'));
-  try { return await f(abs); } finally { removeCgroup(abs); }
+  liveCgroups.add(abs);
+  try { return await f(abs); } finally { removeCgroup(abs); liveCgroups.delete(abs); }
 }
 
 /** Pinned to one CPU, a writer's figures do not depend on where the scheduler puts it. */
