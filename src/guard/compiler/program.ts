@@ -170,12 +170,18 @@ export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: Program
       a.ja(send);
       a.label(suppress);
       a.ldx('u64', R2, R1, AggVal.SUPPRESSED).add(R2, 1).stx('u64', R1, AggVal.SUPPRESSED, R2).ja(done);
-    }
-    a.label(send);
-    sendEvent(verdict, () => { a.ldx('u64', R1, R10, AGGV).ldx('u64', R2, R1, AggVal.SUPPRESSED).add(R2, 1).stx('u64', R1, AggVal.SUPPRESSED, R2); });
-    a.ja(done);
+    } else a.ja(send);
+    // No entry (the map full): the same event, and a full buffer is a drop, not a suppression.
     a.label(unattributed);
-    sendEvent(verdict, countDrop(done));
+    a.st('u64', R10, AGGV, 0);
+    a.label(send);
+    sendEvent(verdict, () => {
+      const drop = uniq('full_drop');
+      a.ldx('u64', R1, R10, AGGV).jeq(R1, 0, drop);
+      a.ldx('u64', R2, R1, AggVal.SUPPRESSED).add(R2, 1).stx('u64', R1, AggVal.SUPPRESSED, R2).ja(done);
+      a.label(drop);
+      countDrop(done)();
+    });
     a.label(done);
   };
   /** If the value in scratch at `off` (length in r0, < VALUE_BUF) ends in "\n", drop it. r0 = new length. */

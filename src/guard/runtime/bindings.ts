@@ -66,11 +66,21 @@ function tasksBelow(t: BindTarget): { found: Found[]; truncated: boolean } {
 /** Mount namespaces some thread has now (bindings of dead namespaces go). */
 function liveMountNamespaces(key: NamespaceKey): Set<bigint> {
   const out = new Set<bigint>();
+  const inodes = new Set<number>();
   for (const e of readdirSync('/proc')) {
     if (!/^\d+$/.test(e)) continue;
     let tids: string[];
     try { tids = readdirSync(`/proc/${e}/task`); } catch { continue; }
-    for (const t of tids) { try { const k = key(Number(t)); if (k !== undefined) out.add(k); } catch { /* exited */ } }
+    for (const t of tids) {
+      try {
+        // A readlink per thread; the key (an ioctl) once per namespace.
+        const inode = mountNamespaceOf(Number(t));
+        if (inode === undefined || inodes.has(inode)) continue;
+        inodes.add(inode);
+        const k = key(Number(t));
+        if (k !== undefined) out.add(k);
+      } catch { /* exited */ }
+    }
   }
   return out;
 }
@@ -98,15 +108,19 @@ export function syncBindings(boundPin: string, targets: readonly BindTarget[], h
   for (const [k, v] of map) current.set(k, v.readBigUInt64LE(Bind.CGROUP));
   const r: BindResult = { bound: 0, added: 0, removed: 0, refused: 0, truncated: [] };
   const seen = new Set<bigint>();
+  // Threads of one container share its namespace: its key (an ioctl) is read once per pass.
+  const keyOfInode = new Map<number, bigint | undefined>();
   for (const t of targets) {
     const { found, truncated } = tasksBelow(t);
     if (truncated) r.truncated.push(t.path);
     for (const { tid, cgroup } of found) {
       let mnt: bigint | undefined;
       try {
+        const inode = mountNamespaceOf(tid);
         // The host's namespace is never bound (the guard would then apply to every host task).
-        if (mountNamespaceOf(tid) === hostMnt) continue;
+        if (inode === undefined || inode === hostMnt || keyOfInode.has(inode)) continue;
         mnt = key(tid);
+        keyOfInode.set(inode, mnt);
       } catch { continue; /* exited meanwhile */ }
       if (mnt === undefined || seen.has(mnt)) continue;
       seen.add(mnt);
