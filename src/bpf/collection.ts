@@ -9,8 +9,7 @@ import type { Btf } from './btf/btf.js';
 import { BpfMap } from './map.js';
 import { Program } from './prog.js';
 import { possibleCpuCount } from './cpus.js';
-import { fillMap, missingMaps, missingSlotTargets, withMapFds, type CollectionSpec, type MapSlot, type MapSpec } from './spec.js';
-import { encodeInstructions } from './asm/insn.js';
+import { fillMap, missingMaps, missingSlotTargets, withMapFdBytes, type CollectionSpec, type MapSlot, type MapSpec } from './spec.js';
 import { FD, SysError, btfLoadRaw, cString, mapUpdateElem, type MapCreateOptions } from './sys/index.js';
 
 const MAP_IN_MAP = new Set(['ARRAY_OF_MAPS', 'HASH_OF_MAPS']);
@@ -142,9 +141,8 @@ export function loadCollection(spec: CollectionSpec, o: { replaceMaps?: Record<s
     // Maps of maps once every map exists (a slot may name a map declared after its outer map).
     for (const [name, m] of Object.entries(spec.maps)) fillSlots(name, m, maps[name]!, 'map', (t) => maps[t]!.fd);
     for (const [name, p] of Object.entries(spec.programs)) {
-      const insns = withMapFds(p.program, (map) => maps[map]!.fd);
       programs[name] = Program.load({
-        type: p.type, instructions: encodeInstructions(insns), ...(p.expectedAttachType ? { expectedAttachType: p.expectedAttachType } : {}),
+        type: p.type, instructions: withMapFdBytes(p.program, (map) => maps[map]!.fd), ...(p.expectedAttachType ? { expectedAttachType: p.expectedAttachType } : {}),
         name: p.name ?? name.slice(0, 15), license: p.license ?? 'GPL',
         ...(p.flags ? { flags: p.flags } : {}), ...(p.attachBtfId ? { attachBtfId: p.attachBtfId } : {}),
         ...(btf && p.funcInfo?.length ? { btf: { fd: btf.handle.value, funcInfo: p.funcInfo, lineInfo: p.lineInfo ?? [] } } : {}),

@@ -6,7 +6,7 @@
 import type { AssembledProgram } from './asm/builder.js';
 import { PseudoLdImm64 } from './asm/opcodes.js';
 import type { Btf } from './btf/btf.js';
-import type { MapSlot, MapSpec, MapTypeName } from './map.js';
+import { isPerCpu, type MapSlot, type MapSpec } from './map.js';
 import type { AttachTypeName, FuncInfoRecord, LineInfoRecord, ProgTypeName, ProgramLogOptions } from './prog.js';
 
 /** A map: its shape, and optionally its initial contents (the toolkit's one MapSpec, map.ts). */
@@ -79,7 +79,23 @@ export function withMapFds(p: AssembledProgram, fdOf: (name: string) => number):
   return insns;
 }
 
-const PER_CPU = new Set<MapTypeName>(['PERCPU_HASH', 'PERCPU_ARRAY', 'LRU_PERCPU_HASH']);
+/**
+ * The program's wire bytes (AssembledProgram.bytes, already encoded) with each map named by
+ * reference given its fd: the same bytes withMapFds + encodeInstructions make, without decoding
+ * and encoding every instruction again at each load.
+ */
+export function withMapFdBytes(p: AssembledProgram, fdOf: (name: string) => number): Buffer {
+  const out = Buffer.from(p.bytes);
+  for (const r of p.mapReferences) {
+    if (typeof r.map !== 'string') continue;
+    const o = r.index * 8;
+    out[o + 1] = (out[o + 1]! & 0x0f) | ((r.kind === 'value' ? PseudoLdImm64.MAP_VALUE : PseudoLdImm64.MAP_FD) << 4);
+    out.writeInt32LE(fdOf(r.map), o + 4);
+    out.writeInt32LE(r.valueOffset, o + 12);
+  }
+  return out;
+}
+
 
 /** What both the kernel's and the interpreter's maps offer for filling. */
 export interface Fillable { set(k: unknown, v: unknown): unknown; updateBatch(e: readonly (readonly [unknown, unknown])[]): number }
@@ -88,7 +104,7 @@ export interface Fillable { set(k: unknown, v: unknown): unknown; updateBatch(e:
 export function fillMap(m: Fillable, spec: MapSpec<unknown, unknown>, cpus: number): void {
   const contents = spec.contents ?? [];
   if (!contents.length) return;
-  const entries = PER_CPU.has(spec.type) ? contents.map(([k, v]) => [k, Array(cpus).fill(v)] as const) : contents;
+  const entries = isPerCpu(spec.type) ? contents.map(([k, v]) => [k, Array(cpus).fill(v)] as const) : contents;
   // One syscall for many entries where the kernel has batches (hash maps, 5.6+); else one each.
   if (spec.type === 'HASH' && entries.length > 1) {
     try { m.updateBatch(entries); return; } catch { /* an older kernel: one by one below */ }

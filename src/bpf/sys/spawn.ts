@@ -9,7 +9,7 @@
 // pipes read once it has exited, so it must write less than a pipe holds (64 KiB): helpers that
 // answer in a line.
 import { closeSync, readSync } from 'node:fs';
-import { errno, errnoName, libcFunction } from './libc.js';
+import { errno, errnoName, errnoValue, libcFunction } from './libc.js';
 
 export interface HelperResult {
   /** The exit status; null when a signal ended it. */
@@ -30,7 +30,6 @@ const O_RDONLY = 0;
 const O_CLOEXEC = 0o2000000;
 const POSIX_SPAWN_SETSIGDEF = 0x04;
 const POSIX_SPAWN_SETSIGMASK = 0x08;
-const EINTR = 4;
 const WNOHANG = 1;
 // glibc's posix_spawn_file_actions_t (80 bytes), posix_spawnattr_t (336) and sigset_t (128) on
 // 64-bit hosts, with room to spare: they are only ever passed by address.
@@ -125,7 +124,7 @@ export function spawnHelper(file: string, args: readonly string[]): Helper {
     const status = Buffer.alloc(4);
     while ((fn.waitpid(childPid, status, 0) as number) < 0) {
       const e = errno();
-      if (e !== EINTR) throw new Error(`waiting for ${file} (pid ${childPid}): ${errnoName(e)}`);
+      if (e !== errnoValue('EINTR')) throw new Error(`waiting for ${file} (pid ${childPid}): ${errnoName(e)}`);
     }
     return finish(status);
   };
