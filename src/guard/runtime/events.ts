@@ -49,12 +49,6 @@ export const eventGeneration = (rec: Buffer): number => rec.readUInt32LE(Ev.GENE
 // ktime_get_ns is CLOCK_MONOTONIC, as process.hrtime: the offset turns it into wall time.
 const monoToWallNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
 
-const text = (b: Buffer, off: number, size: number) => {
-  const s = b.subarray(off, off + size);
-  const end = s.indexOf(0);
-  return s.subarray(0, end < 0 ? size : end).toString('utf8');
-};
-
 // The decoding of a record, per event under a flood: strings are looked up by their raw bytes in
 // small maps (a flood repeats a few keys, commands and values), numbers are read as 32-bit halves
 // (no BigInt), and the time string is made once per millisecond.
@@ -242,10 +236,6 @@ export const wallTime = (ktimeNs: bigint): string => new Date(Number((ktimeNs + 
 
 /** The kind of access an agg entry counts, decoded (names of its version's rules, `names`). */
 export function decodeAggKind(key: Buffer, names: RuleNames, cgroupName?: (id: bigint) => string | undefined): Omit<GuardSummary, 'type' | 'count' | 'from' | 'to' | 'time'> {
-  const ruleIdx = key.readUInt32LE(AggKey.RULE);
-  const ids = specialRuleIds(names.rules.length);
-  const rule = names.rules[ruleIdx];
-  const kernelKey = text(key, AggKey.NAME, 128);
   const cgroupId = key.readBigUInt64LE(AggKey.CGROUP);
   const cg = cgroupName?.(cgroupId);
   const bound = key.readBigUInt64LE(AggKey.BOUND);
@@ -255,12 +245,12 @@ export function decodeAggKind(key: Buffer, names: RuleNames, cgroupName?: (id: b
     verdict: VERDICT_NAMES[key.readUInt8(AggKey.VERDICT)] as GuardEvent['verdict'],
     reason: REASON_NAMES[key.readUInt8(AggKey.REASON)] ?? 'unknown',
     access: key.readUInt8(AggKey.WRITE) ? 'write' : 'read',
-    key: kernelKey ? dottedName(kernelKey.split('/')) : '',
+    key: keyNames.get(key, AggKey.NAME, strEnd(key, AggKey.NAME, 128)),
     uid: key.readUInt32LE(AggKey.UID),
-    comm: text(key, AggKey.COMM, 16),
+    comm: comms.get(key, AggKey.COMM, strEnd(key, AggKey.COMM, 16)),
     cgroupId: cgroupId.toString(),
     ...(cg ? { cgroup: cg } : {}),
-    rule: rule ? { index: ruleIdx, key: rule.key.text } : { index: ruleIdx, key: ruleIdx === ids.DEFAULT ? 'default' : ruleIdx === ids.NAME_TOO_LONG ? 'name-too-long' : `rule ${ruleIdx}` },
+    rule: ruleOf(names, key.readUInt32LE(AggKey.RULE)),
     generation: key.readUInt32LE(AggKey.GENERATION),
     ...(bound ? { boundTo: { cgroupId: bound.toString(), ...(boundName ? { cgroup: boundName } : {}) } } : {}),
   };
