@@ -192,8 +192,10 @@ export class AuditLog {
     const before = this.written;
     let error: unknown;
     try {
-      if (this.o.stdout) process.stdout.write(lines.join(''));
-      if (this.o.file) this.#writeFile(lines); else this.written += lines.length;
+      // One conversion of the batch, for stdout and the file alike.
+      const text = lines.join('');
+      if (this.o.stdout) process.stdout.write(text);
+      if (this.o.file) this.#writeFile(lines, text); else this.written += lines.length;
     } catch (e) {
       error = e;
     }
@@ -202,11 +204,11 @@ export class AuditLog {
     if (error) { this.#lost += lost; this.#failing(error); } else if (this.problem !== undefined) this.#recovered();
   }
 
-  #writeFile(lines: string[]): void {
+  #writeFile(lines: string[], text: string): void {
     if (this.#closed) throw new Error('the audit log is closed');
     this.#follow();
     // Most batches fit: one conversion, no line measured.
-    const all = Buffer.from(lines.join(''));
+    const all = Buffer.from(text);
     if (this.maxBytes <= 0 || this.#size + all.length <= this.maxBytes) { this.#append(lines, all); return; }
     let from = 0;
     let bytes = 0;
