@@ -12,43 +12,57 @@ import { buildC, parseWriter, runIn, stats, withCgroup, type Stats } from './lib
 
 const WRITES = 200_000;
 
-export interface AggregationBench { todayNs: Stats; nowNs: Stats; sendingNs: Stats; todayEvents: Stats; nowEvents: Stats }
+export interface AggregationCase { todayNs: Stats; nowNs: Stats; sendingNs: Stats; todayEvents: Stats; nowEvents: Stats }
+/** `rule`: the refused key has a rule of its own; `default`: no rule names it (the default refuses). */
+export interface AggregationBench { rule: AggregationCase; default: AggregationCase }
 
 export async function benchAggregation(progress: (s: string) => void): Promise<AggregationBench> {
   const writer = buildC('writer');
   using bpfStats = enableStats();
   void bpfStats;
-  const policy = parsePolicy('name: bench-agg\ndefault: allow\nrules:\n  - { key: kernel.hostname, action: deny }\n', 'bench-agg.yaml');
+  const policies = {
+    rule: parsePolicy('name: bench-agg\ndefault: allow\nrules:\n  - { key: kernel.hostname, action: deny }\n', 'bench-agg.yaml'),
+    // A flood of a key only the default decides: its kind is told apart by its name as well.
+    default: parsePolicy('name: bench-agg-default\ndefault: deny\nrules:\n  - { key: kernel.domainname, action: allow }\n', 'bench-agg-default.yaml'),
+  };
   const variants = {
     today: { aggregate: false },
     now: {},
     // Every access both counted and sent: the cost of counting alone, on the event path.
     sending: { eventsPerSecond: 0 },
   } as const;
-  const samples: Record<keyof typeof variants, number[]> = { today: [], now: [], sending: [] };
-  const events: Record<'today' | 'now', number[]> = { today: [], now: [] };
+  type Variant = keyof typeof variants;
+  const empty = () => ({ today: [] as number[], now: [] as number[], sending: [] as number[] });
+  const samples = { rule: empty(), default: empty() };
+  const events = { rule: empty(), default: empty() };
   return await withCgroup(async (cg) => {
     for (let round = 0; round < 7; round++) {
-      for (const [name, o] of Object.entries(variants) as [keyof typeof variants, object][]) {
-        using g = loadGuard(policy, { ...o, eventsBytes: 256 * 1024 });
-        using link = attachCgroup({ cgroup: cg, program: g.program, attachType: 'CGROUP_SYSCTL' });
-        // A reader as the daemon's (decode each event), so the ring buffer is drained as in use.
-        const reader = new RingBufReader(g.maps.events);
-        let n = 0;
-        const consuming = reader.consume((rec) => { decodeEvent(rec, policy); n++; });
-        const a = g.program.info();
-        const w = parseWriter(runIn(cg, [writer, 'kernel/hostname', 'x', String(WRITES)]));
-        const b = g.program.info();
-        if (w.refused !== WRITES) throw new Error(`expected ${WRITES} refused writes, got ${w.refused}`);
-        reader.drain(() => { n++; });
-        await reader.close();
-        await consuming;
-        link.detach();
-        samples[name].push(Number(b.runTimeNs - a.runTimeNs) / Number(b.runCount - a.runCount));
-        if (name !== 'sending') events[name].push(n);
+      for (const which of ['rule', 'default'] as const) {
+        const policy = policies[which];
+        for (const [name, o] of Object.entries(variants) as [Variant, object][]) {
+          using g = loadGuard(policy, { ...o, eventsBytes: 256 * 1024 });
+          using link = attachCgroup({ cgroup: cg, program: g.program, attachType: 'CGROUP_SYSCTL' });
+          // A reader as the daemon's (decode each event), so the ring buffer is drained as in use.
+          const reader = new RingBufReader(g.maps.events);
+          let n = 0;
+          const consuming = reader.consume((rec) => { decodeEvent(rec, policy); n++; });
+          const a = g.program.info();
+          const w = parseWriter(runIn(cg, [writer, 'kernel/hostname', 'x', String(WRITES)]));
+          const b = g.program.info();
+          if (w.refused !== WRITES) throw new Error(`expected ${WRITES} refused writes, got ${w.refused}`);
+          reader.drain(() => { n++; });
+          await reader.close();
+          await consuming;
+          link.detach();
+          samples[which][name].push(Number(b.runTimeNs - a.runTimeNs) / Number(b.runCount - a.runCount));
+          events[which][name].push(n);
+        }
       }
       progress(`aggregation: round ${round + 1} of 7`);
     }
-    return { todayNs: stats(samples.today), nowNs: stats(samples.now), sendingNs: stats(samples.sending), todayEvents: stats(events.today), nowEvents: stats(events.now) };
+    const result = (w: 'rule' | 'default'): AggregationCase => ({
+      todayNs: stats(samples[w].today), nowNs: stats(samples[w].now), sendingNs: stats(samples[w].sending), todayEvents: stats(events[w].today), nowEvents: stats(events[w].now),
+    });
+    return { rule: result('rule'), default: result('default') };
   });
 }

@@ -6,8 +6,9 @@ import { join, relative } from 'node:path';
 import { RingBufReader } from '../src/bpf/ringbuf.js';
 import { findCgroup2Mount } from '../src/cgroup/hierarchy.js';
 import { applyGuard, guardStatus, guardsDir, removeGuard } from '../src/guard/runtime/apply.js';
-import { aggCounts, decodeEvent, eventJson } from '../src/guard/runtime/events.js';
-import { BpfMap } from '../src/bpf/map.js';
+import { decodeEvent, eventJson } from '../src/guard/runtime/events.js';
+import { pinnedSuppressed } from '../src/guard/runtime/agg.js';
+import { guardPins } from '../src/guard/runtime/layout.js';
 import type { Policy } from '../src/guard/model.js';
 import { buildC, withCgroup } from './lib.js';
 import { DEFAULT_EVENTS_CPU_SHARE } from '../src/daemon/daemon.js';
@@ -20,11 +21,7 @@ export interface AuditRow {
 const WRITES = 200_000;
 
 /** Accesses a guard counted without sending an event (its agg map's suppressed counts, all CPUs). */
-function suppressedOf(pin: string): number {
-  let t = 0n;
-  try { using m = BpfMap.openPinnedBytes(pin); for (const [, v] of m) t += aggCounts(v).suppressed; } catch { /* none */ }
-  return Number(t);
-}
+const suppressedOf = (name: string): number => Number(pinnedSuppressed(guardPins(name)));
 
 function runWriters(writer: string, cg: string, n: number): Promise<number> {
   const t0 = process.hrtime.bigint();
@@ -77,7 +74,7 @@ export async function benchAudit(progress: (s: string) => void): Promise<AuditRo
           const s = guardStatus(name);
           const refused = Number(s.counters[0]!.refused);
           // A full ring buffer is counted in the kind's agg entry (suppressed), not as a drop.
-          const dropped = Number(s.droppedEvents) + suppressedOf(join(guardsDir(), name, 'agg'));
+          const dropped = Number(s.droppedEvents) + suppressedOf(name);
           rows.push({
             reader: mode === 'ts-count' ? 'TypeScript RingBufReader, counting' : mode === 'ts-daemon' ? 'TypeScript RingBufReader + decode + JSON (the daemon\'s path)' : 'C, libbpf ring_buffer',
             writers, refused, wallMs, writesPerSec: refused / (wallMs / 1000), delivered, dropped,

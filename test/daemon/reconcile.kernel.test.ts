@@ -9,9 +9,8 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Daemon } from '../../src/daemon/daemon.js';
-import { BpfMap } from '../../src/bpf/map.js';
 import { guardPins } from '../../src/guard/runtime/layout.js';
-import { aggCounts } from '../../src/guard/runtime/events.js';
+import { pinnedSuppressed } from '../../src/guard/runtime/agg.js';
 import { findCgroup2Mount } from '../../src/cgroup/hierarchy.js';
 import { queryCgroup } from '../../src/bpf/link.js';
 import { policyFromJson } from '../../src/guard/model-json.js';
@@ -24,9 +23,7 @@ import { createRingBuf } from '../../src/bpf/ringbuf.js';
 const bin = fileURLToPath(new URL('../../../bin/sysward', import.meta.url));
 /** Refusals the guard counted but did not send as events (over the per-kind rate; its agg map). */
 function suppressed(guard: string): bigint {
-  let t = 0n;
-  try { using m = BpfMap.openPinnedBytes(guardPins(guard).agg); for (const [, v] of m) t += aggCounts(v).suppressed; } catch { /* not pinned (yet) */ }
-  return t;
+  try { return pinnedSuppressed(guardPins(guard)); } catch { return 0n; /* not pinned (yet) */ }
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const relCg = (abs: string) => `/${relative(findCgroup2Mount(), abs)}`;

@@ -10,14 +10,14 @@ export interface VmCollection {
   programs: Record<string, VmProgram>;
 }
 
-export function loadVmCollection(spec: CollectionSpec): VmCollection {
+export function loadVmCollection(spec: CollectionSpec, o: { cpus?: number } = {}): VmCollection {
   const missing = missingMaps(spec);
   if (missing.length) throw new Error(`program ${missing[0]!.program} refers to map "${missing[0]!.map}", which its collection does not define; add it to the spec's maps`);
   const maps: VmCollection['maps'] = {};
   for (const [name, m] of Object.entries(spec.maps)) {
     const label = m.name ?? name.slice(0, 15);
     if (m.type === 'RINGBUF') { maps[name] = createVmRingBuf(m.maxEntries, label); continue; }
-    const typed = VmMap.create({ type: m.type as VmMapType, key: m.key, value: m.value, maxEntries: m.maxEntries, ...(m.flags !== undefined ? { flags: m.flags } : {}), name: label }) as TypedVmMap<unknown, unknown>;
+    const typed = VmMap.create({ type: m.type as VmMapType, key: m.key, value: m.value, maxEntries: m.maxEntries, ...(m.flags !== undefined ? { flags: m.flags } : {}), ...(o.cpus ? { cpus: o.cpus } : {}), name: label }) as TypedVmMap<unknown, unknown>;
     fillMap(typed as never, m, typed.map.cpus);
     maps[name] = typed;
   }

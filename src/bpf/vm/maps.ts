@@ -200,17 +200,21 @@ export abstract class VmMap {
     throw new VmMapError('EINVAL', `taking a direct value address of ${this.what}`, 'only ARRAY maps with maxEntries 1 have one');
   }
 
+  /** Which of an element's values a program on `cpu` sees: its CPU's in a per-CPU map, else the one shared value. */
+  protected slot(cpu: number): number { return this.isPerCpu ? cpu : 0; }
+
   protected valueRegion(el: Element, cpu: number): Region {
-    let r = el.regions[cpu];
+    const i = this.slot(cpu);
+    let r = el.regions[i];
     if (r === undefined) {
-      r = new Region('map_value', `map_value(${this.label})`, el.values[cpu]!, (this.flags & VM_F_RDONLY_PROG) === 0, this);
-      el.regions[cpu] = r;
+      r = new Region('map_value', `map_value(${this.label})`, el.values[i]!, (this.flags & VM_F_RDONLY_PROG) === 0, this);
+      el.regions[i] = r;
     }
     return r;
   }
 
   protected newElement(key: Uint8Array): Element {
-    const values = Array.from({ length: this.cpus }, () => new Uint8Array(this.valueSize));
+    const values = Array.from({ length: this.isPerCpu ? this.cpus : 1 }, () => new Uint8Array(this.valueSize));
     return { key: Buffer.from(key), values, regions: [] };
   }
 
@@ -303,7 +307,7 @@ export class VmHashMap extends VmMap {
     const r = this.#prepare(key, flags);
     if (typeof r === 'number') return r;
     // A new per-CPU element holds zeros on the other CPUs (pcpu_init_value with onallcpus = false).
-    r.values[cpu]!.set(value.subarray(0, this.valueSize));
+    r.values[this.slot(cpu)]!.set(value.subarray(0, this.valueSize));
     return 0;
   }
 
@@ -395,7 +399,7 @@ export class VmArrayMap extends VmMap {
     this.checkCpu(cpu);
     const r = this.#check(key, flags);
     if (typeof r === 'number') return r;
-    r.values[cpu]!.set(value.subarray(0, this.valueSize));
+    r.values[this.slot(cpu)]!.set(value.subarray(0, this.valueSize));
     return 0;
   }
 

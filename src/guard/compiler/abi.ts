@@ -41,11 +41,12 @@ export const CounterKind = { ALLOWED: 0, REFUSED: 1, AUDITED: 2 } as const;
 /**
  * struct rule_rec (value of the exact / subtree / wild maps and of config[0], the default):
  *   u32 id; u32 specificity; u8 write_action; u8 read_action; u8 constraint; u8 override_len;
- *   u8 nfields; u8 own_ns; u16 pad; struct { s64 min, max; } fields[8]; char override[128];
+ *   u8 nfields; u8 own_ns; u8 exact; u8 pad; struct { s64 min, max; } fields[8]; char override[128];
  * own_ns: a NsCode when the rule allows writes only from a namespace other than the host's.
+ * exact: 1 in the exact map's records (the rule matches one name: its id tells the name).
  */
 export const Rec = {
-  ID: 0, SPECIFICITY: 4, WRITE_ACTION: 8, READ_ACTION: 9, CONSTRAINT: 10, OVERRIDE_LEN: 11, NFIELDS: 12, OWN_NS: 13,
+  ID: 0, SPECIFICITY: 4, WRITE_ACTION: 8, READ_ACTION: 9, CONSTRAINT: 10, OVERRIDE_LEN: 11, NFIELDS: 12, OWN_NS: 13, EXACT: 14,
   FIELDS: 16, OVERRIDE: 16 + MAX_FIELDS * 16, SIZE: 16 + MAX_FIELDS * 16 + 128,
 } as const;
 
@@ -64,20 +65,36 @@ export const NsCode = { net: 1, uts: 2, ipc: 3, user: 4, pid: 5 } as const;
  */
 export const Scratch = {
   LPM_KEY: 4, NAME: 8, WILD_KEY: 264, WILD_GROUP: 268, WILD_REM: 272, VALUES_KEY: 396, VALUE: 400,
-  CUR: 400 + VALUE_BUF + 64, AGG_KEY: 400 + VALUE_BUF + 64 + VALUE_BUF, SIZE: 400 + VALUE_BUF + 64 + VALUE_BUF + 176,
+  CUR: 400 + VALUE_BUF + 64, AGG_KEY: 400 + VALUE_BUF + 64 + VALUE_BUF,
+  // The kind this CPU reported last (its agg_key, slot and tag): a flood of one kind skips the hash.
+  MEMO_KEY: 400 + VALUE_BUF + 64 + VALUE_BUF + 176, MEMO_SLOT: 400 + VALUE_BUF + 64 + VALUE_BUF + 352, MEMO_TAG: 400 + VALUE_BUF + 64 + VALUE_BUF + 360,
+  SIZE: 400 + VALUE_BUF + 64 + VALUE_BUF + 368,
 } as const;
 
 /**
- * struct agg_key (key of the `agg` map: one entry per kind of reported access):
- *   u32 generation; u32 rule; u8 verdict; u8 reason; u8 write; u8 pad; u32 uid; u64 cgroup_id;
- *   u64 bound_cgroup; char comm[16]; char name[128].
- * struct agg_val, one per CPU (a per-CPU hash: no atomics on a flood's path): u64 count (every
- * access of the kind); u64 suppressed (those not sent as an event: over the rate limit, or the
- * ring buffer full); u64 first_ns, last_ns (coarse clock); u64 window_start_ns; u32
- * window_events; u32 pad. Summed over the CPUs: events sent + suppressed = count, exactly.
+ * Accounting by kind: three maps.
+ * - `agg` (hash) struct agg_key → struct agg_slot. agg_key: u32 generation; u32 rule; u8 verdict;
+ *   u8 reason; u8 write; u8 pad; u32 uid; u64 cgroup_id; u64 bound_cgroup; char comm[16];
+ *   char name[128]. agg_slot: u32 slot; u32 pad; u64 tag.
+ * - `aggv` (array, AGG_MAX + 1) slot → struct agg_val: u64 count (every access of the kind);
+ *   u64 sent (those sent as an event; the rest, over the rate limit or with the ring buffer full,
+ *   are the kind's suppressed accesses: count - sent);
+ *   u64 first_ns, last_ns (coarse clock); u64 window_start_ns; u32 window_events; u32 pad;
+ *   u64 tag (the slot's owner, as in its agg_slot; 0: free); u64 pad. Shared by the CPUs (count
+ *   and sent are atomic adds): events sent + suppressed = count, exactly. Slot 0 is the header:
+ *   its count is the last slot handed out, its sent the last tag.
+ * - `aggfree` (queue of u32): slots the daemon freed (kinds whose cgroup is gone), handed out
+ *   again before new ones.
+ * Each CPU remembers the kind it reported last (Scratch.MEMO_*): a flood of one kind compares the
+ * key with it and goes straight to its slot, with no hash lookup (hashing the 176-byte key was most
+ * of what counting cost). The tag makes a remembered slot that was freed and handed to another
+ * kind a miss, not a miscount.
  */
 export const AggKey = { GENERATION: 0, RULE: 4, VERDICT: 8, REASON: 9, WRITE: 10, UID: 12, CGROUP: 16, BOUND: 24, COMM: 32, NAME: 48, SIZE: 176 } as const;
-export const AggVal = { COUNT: 0, SUPPRESSED: 8, FIRST: 16, LAST: 24, WINDOW_START: 32, WINDOW_EVENTS: 40, SIZE: 48 } as const;
+export const AggSlot = { SLOT: 0, TAG: 8, SIZE: 16 } as const;
+export const AggVal = { COUNT: 0, SENT: 8, FIRST: 16, LAST: 24, WINDOW_START: 32, WINDOW_EVENTS: 40, TAG: 48, SIZE: 64 } as const;
+/** aggv[0]: where the next fresh slot and tag are counted. */
+export const AggHeader = { LAST_SLOT: AggVal.COUNT, LAST_TAG: AggVal.SENT } as const;
 /** Kinds of access one guard tells apart; past this they are not attributed (events as before, counted). */
 export const AGG_MAX = 16384;
 /** Events a kind of access sends at full detail per second; the rest are counted (summaries). */

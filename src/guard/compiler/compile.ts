@@ -5,7 +5,7 @@
 import { bytes, none, u32, u64, u8, type Codec } from '../../bpf/codec.js';
 import type { CollectionSpec, MapSpec } from '../../bpf/spec.js';
 import type { Policy } from '../model.js';
-import { AGG_MAX, AggKey, AggVal, Bind, BOUND_MAX, ConfigIndex, DEFAULT_EVENTS_PER_SECOND, NAME_BUF, Rec, Scratch, VALUE_MAX, WILD_REM_BUF, dropsCounterIndex, specialRuleIds } from './abi.js';
+import { AGG_MAX, AggKey, AggSlot, AggVal, Bind, BOUND_MAX, ConfigIndex, DEFAULT_EVENTS_PER_SECOND, NAME_BUF, Rec, Scratch, VALUE_MAX, WILD_REM_BUF, dropsCounterIndex, specialRuleIds } from './abi.js';
 import { buildTables, encodeRecord, type GuardTables } from './tables.js';
 import { generateGuardProgram, type GuardMaps, type NamespaceFacts } from './program.js';
 
@@ -43,6 +43,8 @@ export interface CompileOptions {
   eventsPerSecond?: number;
   /** false: no agg map, every access an event (the program before accounting by kind; a benchmark's baseline). */
   aggregate?: boolean;
+  /** Kinds of access counted apart (default AGG_MAX); past them an access is sent as before, unattributed. */
+  aggKinds?: number;
 }
 
 /** Map names as bpftool shows them: sw_<what> (15 characters at most). */
@@ -54,7 +56,7 @@ export function compileGuard(policy: Policy, o: CompileOptions = {}): GuardSpec 
   const rec = bytes(Rec.SIZE) as Codec<unknown>;
   const spec = (type: MapSpec<unknown, unknown>['type'], key: Codec<unknown>, value: Codec<unknown>, maxEntries: number, what: string, contents: readonly (readonly [unknown, unknown])[] = []): MapSpec<unknown, unknown> =>
     ({ type, key, value, maxEntries: Math.max(1, maxEntries), name: objectName(what), contents });
-  const maps: Partial<Record<GuardMapName, MapSpec<unknown, unknown>>> & Record<Exclude<GuardMapName, 'bound' | 'agg'>, MapSpec<unknown, unknown>> = {
+  const maps: Partial<Record<GuardMapName, MapSpec<unknown, unknown>>> & Record<Exclude<GuardMapName, 'bound' | 'agg' | 'aggv' | 'aggfree'>, MapSpec<unknown, unknown>> = {
     scratch: spec('PERCPU_ARRAY', u32 as Codec<unknown>, bytes(Scratch.SIZE) as Codec<unknown>, 1, 'scratch'),
     exact: spec('HASH', bytes(NAME_BUF) as Codec<unknown>, rec, t.exact.length, 'exact', t.exact),
     subtree: spec('LPM_TRIE', bytes(4 + NAME_BUF) as Codec<unknown>, rec, t.subtree.length, 'subtree', t.subtree),
@@ -69,11 +71,16 @@ export function compileGuard(policy: Policy, o: CompileOptions = {}): GuardSpec 
     events: spec('RINGBUF', none as Codec<unknown>, bytes(0) as Codec<unknown>, o.eventsBytes ?? DEFAULT_EVENTS_BYTES, 'events'),
     exempt: spec('HASH', u64 as Codec<unknown>, u8 as Codec<unknown>, exempt.length, 'exempt', exempt.map((e) => [e.id, 1] as const)),
   };
-  if (o.aggregate !== false) maps.agg = { ...spec('PERCPU_HASH', bytes(AggKey.SIZE) as Codec<unknown>, bytes(AggVal.SIZE) as Codec<unknown>, AGG_MAX, 'agg'), flags: NO_PREALLOC };
+  if (o.aggregate !== false) {
+    const kinds = o.aggKinds ?? AGG_MAX;
+    maps.agg = { ...spec('HASH', bytes(AggKey.SIZE) as Codec<unknown>, bytes(AggSlot.SIZE) as Codec<unknown>, kinds, 'agg'), flags: NO_PREALLOC };
+    maps.aggv = spec('ARRAY', u32 as Codec<unknown>, bytes(AggVal.SIZE) as Codec<unknown>, kinds + 1, 'aggv');
+    maps.aggfree = spec('QUEUE', none as Codec<unknown>, u32 as Codec<unknown>, kinds, 'aggfree');
+  }
   const follow = !!(o.follow && o.namespaces);
   if (follow) maps.bound = { ...spec('HASH', u64 as Codec<unknown>, bytes(Bind.SIZE) as Codec<unknown>, BOUND_MAX, 'bound'), flags: NO_PREALLOC };
   const names = Object.fromEntries(Object.keys(maps).map((n) => [n, n])) as Record<GuardMapName, string>;
-  const po = { mode: policy.mode, exemptLevels: exempt.map((e) => e.level), generation: o.generation ?? 0, eventsPerSecond: o.eventsPerSecond ?? DEFAULT_EVENTS_PER_SECOND, ...(o.namespaces ? { namespaces: o.namespaces } : {}) };
+  const po = { mode: policy.mode, exemptLevels: exempt.map((e) => e.level), generation: o.generation ?? 0, eventsPerSecond: o.eventsPerSecond ?? DEFAULT_EVENTS_PER_SECOND, aggKinds: o.aggKinds ?? AGG_MAX, ...(o.namespaces ? { namespaces: o.namespaces } : {}) };
   const program = generateGuardProgram(t, names, po);
   const objName = (suffix: string) => `sw_${policy.name}`.slice(0, 15 - suffix.length).replace(/-/g, '_') + suffix;
   const programs: GuardSpec['programs'] = { [GUARD_PROGRAM]: { type: 'CGROUP_SYSCTL', expectedAttachType: 'CGROUP_SYSCTL', name: objName(''), license: 'GPL', program } };

@@ -4,7 +4,7 @@
 // and docs/design.md.
 import { Assembler, R0, R1, R2, R3, R4, R6, R7, R8, R9, R10, type AssembledProgram, type MapLike } from '../../bpf/asm/index.js';
 import {
-  AggKey, AggVal, Bind, ConfigIndex, ConstraintCode, CounterKind, Ev, MAX_FIELDS, NAME_BUF, NsCode, Reason, Rec, Scratch, VALUE_BUF, VALUE_MAX,
+  AGG_MAX, AggHeader, AggKey, AggSlot, AggVal, Bind, ConfigIndex, ConstraintCode, CounterKind, Ev, MAX_FIELDS, NAME_BUF, NsCode, Reason, Rec, Scratch, VALUE_BUF, VALUE_MAX,
   Verdict, WILD_REM_BUF, WILDCARD_SEGMENT_MAX, ActionCode, dropsCounterIndex,
 } from './abi.js';
 import type { GuardTables } from './tables.js';
@@ -16,8 +16,8 @@ export interface GuardMaps {
   config: MapRef; counters: MapRef; events: MapRef; exempt: MapRef;
   /** The follower's: mount namespace inode → the cgroup it was bound from (struct binding, abi.ts). */
   bound?: MapRef;
-  /** Counts per kind of reported access (struct agg_key → struct agg_val, abi.ts). */
-  agg?: MapRef;
+  /** Accounting by kind (abi.ts): kind → slot, the slots' counts, the freed slots. All or none. */
+  agg?: MapRef; aggv?: MapRef; aggfree?: MapRef;
 }
 
 /** What the program needs to read the writer's namespaces: this kernel's offsets, the host's namespaces. */
@@ -46,6 +46,8 @@ export interface ProgramOptions {
    * tests), still counted. Needs maps.agg.
    */
   eventsPerSecond?: number;
+  /** Slots of the aggv map past its header (default AGG_MAX). */
+  aggKinds?: number;
   /**
    * The follower: the copy attached at the root cgroup. It decides only for tasks whose mount
    * namespace is in the `bound` map and that are no longer below the cgroup they were bound from
@@ -63,9 +65,9 @@ const CGID = -40; // u64 ancestor cgroup id being checked for exemption
 const RAWLEN = -48; // u64 length of the written value as written
 const BOUND = -56; // u64 the follower's: cgroup id the writer's mount namespace is bound to (else 0)
 const MNTKEY = -64; // u64 the follower's: the writer's mount namespace as the bound map keys it
-const AGGV = -72; // the agg map value of the access being reported (a spilled map value pointer)
+const AGGV = -72; // the aggv value of the access being reported (a spilled map value pointer)
 const NOW = -80; // u64 ktime of the access being reported
-const ZERO = -128; // 48 bytes of zeros: a new agg entry's value
+const SLOT = -96; // struct agg_slot of the access being reported (u32 slot; u32 pad; u64 tag)
 
 export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: ProgramOptions): AssembledProgram {
   const a = new Assembler();
@@ -120,15 +122,18 @@ export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: Program
     a.mov(R1, 1).atomic('add', 'u64', R0, 0, R1);
   };
   /**
-   * Report an access: counted in its agg entry (made on first sight), sent as an event while the
-   * kind is under its rate, else counted as suppressed. Without an entry (the map full) it is sent
-   * as before, and a full ring buffer is a counted drop: nothing goes unaccounted.
+   * Report an access: counted in its kind's slot (found through the CPU's memo of the kind it
+   * reported last, else the agg hash; made on first sight), sent as an event while the kind is
+   * under its rate, else counted as suppressed. Without a slot (AGG_MAX kinds live) it is sent as
+   * before, and a full ring buffer is a counted drop: nothing goes unaccounted. abi.ts has the maps.
    */
   const emit = (verdict: number) => {
     const done = uniq('report_done');
-    if (!maps.agg) { sendEvent(verdict, countDrop(done)); a.label(done); return; }
-    const unattributed = uniq('unattributed'), found = uniq('agg_found'), suppress = uniq('suppress'), send = uniq('send'), firstSet = uniq('first_set');
-    const K = Scratch.AGG_KEY;
+    if (!maps.agg || !maps.aggv || !maps.aggfree) { sendEvent(verdict, countDrop(done)); a.label(done); return; }
+    const { agg, aggv, aggfree } = maps;
+    const unattributed = uniq('unattributed'), miss = uniq('memo_miss'), known = uniq('agg_known'), popped = uniq('slot_popped'), relookup = uniq('agg_relookup');
+    const remember = uniq('remember'), found = uniq('slot_found'), suppress = uniq('suppress'), send = uniq('send'), firstSet = uniq('first_set');
+    const K = Scratch.AGG_KEY, M = Scratch.MEMO_KEY;
     a.st('u32', R7, K + AggKey.GENERATION, (o.generation ?? 0) | 0);
     a.ldx('u32', R1, R8, Rec.ID).stx('u32', R7, K + AggKey.RULE, R1);
     a.st('u8', R7, K + AggKey.VERDICT, verdict);
@@ -139,26 +144,71 @@ export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: Program
     a.call('get_current_cgroup_id').stx('u64', R7, K + AggKey.CGROUP, R0);
     a.ldx('u64', R1, R10, BOUND).stx('u64', R7, K + AggKey.BOUND, R1);
     a.mov(R1, R7).add(R1, K + AggKey.COMM).mov(R2, 16).call('get_current_comm');
+    // The kind this CPU reported last? The key's fields, then the name where the lookups left it
+    // (copied into the key only on a miss). A fresh memo has tag 0, which no slot's owner has.
+    for (let w = 0; w < AggKey.NAME; w += 8) a.ldx('u64', R1, R7, K + w).ldx('u64', R2, R7, M + w).jne(R1, R2, miss);
+    // The same rule, and an exact one: the same name (the name is compared for the others).
+    const sameName = uniq('same_name');
+    a.ldx('u8', R1, R8, Rec.EXACT).jne(R1, 0, sameName);
+    for (let w = 0; w < NAME_BUF; w += 8) a.ldx('u64', R1, R7, Scratch.NAME + w).ldx('u64', R2, R7, M + AggKey.NAME + w).jne(R1, R2, miss);
+    a.label(sameName);
+    a.ldx('u64', R1, R7, Scratch.MEMO_TAG).jeq(R1, 0, miss);
+    a.ldx('u32', R1, R7, Scratch.MEMO_SLOT);
+    arrayLookup(aggv, R1, miss);
+    a.ldx('u64', R1, R7, Scratch.MEMO_TAG).ldx('u64', R2, R0, AggVal.TAG).jeq(R1, R2, found);
+    a.label(miss);
     // The name as the lookups saw it (NUL-padded; a name too long to read is what fitted).
     for (let w = 0; w < NAME_BUF; w += 8) a.ldx('u64', R1, R7, Scratch.NAME + w).stx('u64', R7, K + AggKey.NAME + w, R1);
-    a.ldMapFd(R1, maps.agg).mov(R2, R7).add(R2, K).call('map_lookup_elem').jne(R0, 0, found);
-    for (let w = 0; w < AggVal.SIZE; w += 8) a.st('u64', R10, ZERO + w, 0);
-    a.ldMapFd(R1, maps.agg).mov(R2, R7).add(R2, K).mov(R3, R10).add(R3, ZERO).mov(R4, 1 /* BPF_NOEXIST */).call('map_update_elem');
-    a.ldMapFd(R1, maps.agg).mov(R2, R7).add(R2, K).call('map_lookup_elem').jeq(R0, 0, unattributed);
+    a.ldMapFd(R1, agg).mov(R2, R7).add(R2, K).call('map_lookup_elem').jne(R0, 0, known);
+    // First sight: a freed slot, else a fresh one; a fresh tag; the slot zeroed, then published.
+    a.st('u64', R10, SLOT, 0).st('u64', R10, SLOT + 8, 0);
+    a.ldMapFd(R1, aggfree).mov(R2, R10).add(R2, SLOT).call('map_pop_elem').jeq(R0, 0, popped);
+    arrayLookup(aggv, 0, unattributed);
+    a.mov(R1, 1).atomicFetch('add', 'u64', R0, AggHeader.LAST_SLOT, R1).add(R1, 1).jgt(R1, o.aggKinds ?? AGG_MAX, unattributed);
+    a.stx('u32', R10, SLOT + AggSlot.SLOT, R1);
+    a.label(popped);
+    arrayLookup(aggv, 0, unattributed);
+    a.mov(R1, 1).atomicFetch('add', 'u64', R0, AggHeader.LAST_TAG, R1).add(R1, 1).stx('u64', R10, SLOT + AggSlot.TAG, R1);
+    a.ldx('u32', R1, R10, SLOT + AggSlot.SLOT).jeq(R1, 0, unattributed);
+    arrayLookup(aggv, R1, unattributed);
+    for (let w = 0; w < AggVal.TAG; w += 8) a.st('u64', R0, w, 0);
+    a.ldx('u64', R1, R10, SLOT + AggSlot.TAG).stx('u64', R0, AggVal.TAG, R1);
+    a.ldMapFd(R1, agg).mov(R2, R7).add(R2, K).mov(R3, R10).add(R3, SLOT).mov(R4, 1 /* BPF_NOEXIST */).call('map_update_elem').jeq(R0, 0, remember);
+    // Another CPU published the kind first (or the hash is full): the slot goes back.
+    a.ldx('u32', R1, R10, SLOT + AggSlot.SLOT);
+    arrayLookup(aggv, R1, relookup);
+    a.st('u64', R0, AggVal.TAG, 0);
+    a.ldMapFd(R1, aggfree).mov(R2, R10).add(R2, SLOT).mov(R3, 0).call('map_push_elem');
+    a.label(relookup);
+    a.ldMapFd(R1, agg).mov(R2, R7).add(R2, K).call('map_lookup_elem').jeq(R0, 0, unattributed);
+    a.label(known);
+    a.ldx('u32', R1, R0, AggSlot.SLOT).stx('u32', R10, SLOT + AggSlot.SLOT, R1);
+    a.ldx('u64', R1, R0, AggSlot.TAG).stx('u64', R10, SLOT + AggSlot.TAG, R1);
+    a.label(remember);
+    for (let w = 0; w < AggKey.SIZE; w += 8) a.ldx('u64', R1, R7, K + w).stx('u64', R7, M + w, R1);
+    a.ldx('u32', R1, R10, SLOT + AggSlot.SLOT).stx('u32', R7, Scratch.MEMO_SLOT, R1);
+    a.ldx('u64', R2, R10, SLOT + AggSlot.TAG).stx('u64', R7, Scratch.MEMO_TAG, R2);
+    arrayLookup(aggv, R1, unattributed);
+    // Freed and handed to another kind between the lookup and here (the daemon frees idle kinds only).
+    a.ldx('u64', R1, R7, Scratch.MEMO_TAG).ldx('u64', R2, R0, AggVal.TAG).jne(R1, R2, unattributed);
     a.label(found);
-    // A per-CPU entry: plain adds, no atomic on a line other CPUs write (user space sums the CPUs).
+    // Shared by the CPUs: count and sent are atomic adds (suppressed = count - sent: a flood adds
+    // to count alone). A sent access adds to sent before count, so a reader copying count, then
+    // sent, may see one too few suppressed for a moment, never one too many (its summaries
+    // report the rest later). The window is a rate, not a count: plain stores.
     a.stx('u64', R10, AGGV, R0);
-    a.ldx('u64', R1, R0, AggVal.COUNT).add(R1, 1).stx('u64', R0, AggVal.COUNT, R1);
     // The coarse clock (a tick's resolution) is enough for a one-second window and summaries' times.
     a.call('ktime_get_coarse_ns').stx('u64', R10, NOW, R0);
     a.ldx('u64', R1, R10, AGGV).ldx('u64', R2, R1, AggVal.FIRST).jne(R2, 0, firstSet);
     a.stx('u64', R1, AggVal.FIRST, R0);
     a.label(firstSet);
+    a.ldx('u64', R2, R1, AggVal.LAST).jeq(R2, R0, `${firstSet}_same`);
     a.stx('u64', R1, AggVal.LAST, R0);
+    a.label(`${firstSet}_same`);
     const limit = o.eventsPerSecond ?? 0;
     if (limit > 0) {
-      // A one-second window per kind and CPU: the first `limit` accesses in it are sent (a kind
-      // written from several CPUs sends up to `limit` from each; every access is counted, once).
+      // A one-second window per kind: the first `limit` accesses in it are sent (two CPUs opening
+      // a window at once may send a few more); every access is counted, once.
       const inWindow = uniq('in_window');
       a.ldx('u64', R2, R1, AggVal.WINDOW_START).mov(R3, R0).sub(R3, R2).jlt(R3, 1_000_000_000, inWindow);
       a.stx('u64', R1, AggVal.WINDOW_START, R0).st('u32', R1, AggVal.WINDOW_EVENTS, 0);
@@ -166,19 +216,21 @@ export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: Program
       a.ldx('u32', R2, R1, AggVal.WINDOW_EVENTS).jge(R2, limit, suppress);
       a.add(R2, 1).stx('u32', R1, AggVal.WINDOW_EVENTS, R2);
     }
+    a.mov(R2, 1).atomic('add', 'u64', R1, AggVal.SENT, R2);
+    a.mov(R2, 1).atomic('add', 'u64', R1, AggVal.COUNT, R2).ja(send);
     if (limit > 0) {
-      a.ja(send);
       a.label(suppress);
-      a.ldx('u64', R2, R1, AggVal.SUPPRESSED).add(R2, 1).stx('u64', R1, AggVal.SUPPRESSED, R2).ja(done);
-    } else a.ja(send);
-    // No entry (the map full): the same event, and a full buffer is a drop, not a suppression.
+      a.mov(R2, 1).atomic('add', 'u64', R1, AggVal.COUNT, R2).ja(done);
+    }
+    // No slot (AGG_MAX kinds live): the same event, and a full buffer is a drop, not a suppression.
     a.label(unattributed);
     a.st('u64', R10, AGGV, 0);
     a.label(send);
+    // A full ring buffer: not sent after all (a kind with a slot: suppressed; one without: a drop).
     sendEvent(verdict, () => {
       const drop = uniq('full_drop');
       a.ldx('u64', R1, R10, AGGV).jeq(R1, 0, drop);
-      a.ldx('u64', R2, R1, AggVal.SUPPRESSED).add(R2, 1).stx('u64', R1, AggVal.SUPPRESSED, R2).ja(done);
+      a.mov(R2, -1).atomic('add', 'u64', R1, AggVal.SENT, R2).ja(done);
       a.label(drop);
       countDrop(done)();
     });

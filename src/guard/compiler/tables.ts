@@ -103,7 +103,9 @@ export function buildTables(policy: Policy): GuardTables {
     if (rule.key.wildcard === null) {
       const name = segs.join('/');
       if (rule.key.kind === 'exact') {
-        t.exact.push([padded(name, NAME_BUF, 'key'), rec]);
+        const exactRec = Buffer.from(rec);
+        exactRec.writeUInt8(1, Rec.EXACT);
+        t.exact.push([padded(name, NAME_BUF, 'key'), exactRec]);
       } else {
         const prefix = `${name}/`;
         const k = Buffer.alloc(SUBTREE_KEY);

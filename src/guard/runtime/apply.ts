@@ -24,6 +24,7 @@ import { GuardInputError } from './errors.js';
 import { META_VERSION, readGuardMeta, type GuardOwner, type Meta } from './status.js';
 import { guardPins, linkPinCgroupId, type GuardPins } from './layout.js';
 import { withGuardLock } from './lock.js';
+import { openPinnedAgg } from './agg.js';
 import { checkGuardName } from './names.js';
 
 // Reading guards (guard ls, events, metrics) lives in status.ts, which loads no compiler.
@@ -180,10 +181,10 @@ function applyLocked(policy: Policy, o: ApplyOptions): ApplyResult {
   // The namespaces bound so far stay bound across a re-apply (their tasks may have moved already).
   const bound = existsSync(pins.bound) ? openBound(pins.bound) : undefined;
   // Counts keep accumulating across a re-apply (the key carries the generation): summaries stay exact.
-  const agg = existsSync(pins.agg) ? openAgg(pins.agg) : undefined;
+  const agg = openPinnedAgg(pins);
   // Compile, verify and load first: a policy the kernel refuses changes nothing (not even a folder).
   const generation = randomInt(1, 0xffffffff);
-  using guard = loadGuard(policy, { ...(events ? { events } : {}), ...(bound ? { bound } : {}), ...(agg ? { agg } : {}), ...(o.eventsPerSecond !== undefined ? { eventsPerSecond: o.eventsPerSecond } : {}), exempt: scope.exempt, generation });
+  using guard = loadGuard(policy, { ...(events ? { events } : {}), ...(bound ? { bound } : {}), ...(agg ? { agg: { agg: agg.agg, aggv: agg.aggv, aggfree: agg.aggfree } } : {}), ...(o.eventsPerSecond !== undefined ? { eventsPerSecond: o.eventsPerSecond } : {}), exempt: scope.exempt, generation });
   const existed = existsSync(dir);
   pinDir(dir);
   const result: ApplyResult = { name: policy.name, replaced: replacing, attached: [], updated: [], detached: [], notes: scope.notes, pending: scope.pending, programId: guard.program.info().id, instructions: guard.instructionCount, generation };
@@ -223,11 +224,11 @@ function applyLocked(policy: Policy, o: ApplyOptions): ApplyResult {
     pinReplacing(guard.program, pins.prog);
     pinReplacing(guard.maps.counters, pins.counters);
     if (!events) pinReplacing(guard.maps.events, pins.events);
-    if (!agg) pinReplacing(guard.maps.agg, pins.agg);
+    if (!agg) { pinReplacing(guard.maps.agg, pins.agg); pinReplacing(guard.maps.aggv, pins.aggValues); pinReplacing(guard.maps.aggfree, pins.aggFree); }
     using meta = writeMeta({
       version: META_VERSION, policy: policyToJson(policy), appliedAt: new Date().toISOString(),
       targets: scope.targets.map((t) => ({ path: t.path, id: t.id.toString() })), generation, owner: o.owner ?? 'cli', ...(o.managedBy ? { managedBy: o.managedBy } : {}),
-      programId: result.programId, countersId: guard.maps.counters.info().id, eventsId: (events ?? guard.maps.events).info().id, aggId: (agg ?? guard.maps.agg).info().id,
+      programId: result.programId, countersId: guard.maps.counters.info().id, eventsId: (events ?? guard.maps.events).info().id, aggId: (agg ?? guard.maps).agg.info().id, aggValuesId: (agg ?? guard.maps).aggv.info().id, aggFreeId: (agg ?? guard.maps).aggfree.info().id,
       ...(guard.follow ? { followId: result.followId!, boundId: (bound ?? guard.maps.bound!).info().id } : {}),
       exempt: scope.exempt.map((e) => ({ path: e.path, id: e.id.toString() })), pending: scope.pending,
       history: ruleHistory(previousMeta),
@@ -274,7 +275,6 @@ function attachPinned(pins: GuardPins, t: GuardTarget, program: Program, rollbac
   a.close();
 }
 
-const openAgg = (pin: string) => BpfMap.openPinnedBytes(pin);
 const openBound = (pin: string) => BpfMap.openPinned(pin, u64, bytes(Bind.SIZE)) as BpfMap<bigint, Buffer>;
 
 /** The follower's link on the root cgroup: updated in place when live, else attached and pinned. */
@@ -387,8 +387,10 @@ export function inspectGuard(policy: Policy, o: { bpffs?: string; mount?: string
     if (meta.policy !== policyToJson(policy)) r.rebuild.push('it enforces another version of the policy');
     if (meta.programId !== programId) r.rebuild.push(`its metadata names program ${meta.programId ?? '(none)'} but program ${programId} is pinned (an interrupted apply?)`);
     if (eventsId === undefined || meta.eventsId !== eventsId) r.rebuild.push('its event ring buffer is missing or not the program\'s');
-    const aggId = pinnedId(pins.agg, 'map');
-    if (aggId === undefined || meta.aggId !== aggId) r.rebuild.push('its counts map (agg) is missing or not the program\'s');
+    for (const [pin, id, what] of [[pins.agg, meta.aggId, 'agg'], [pins.aggValues, meta.aggValuesId, 'agg-values'], [pins.aggFree, meta.aggFreeId, 'agg-free']] as const) {
+      const pinned = pinnedId(pin, 'map');
+      if (pinned === undefined || pinned !== id) { r.rebuild.push(`its counts map (${what}) is missing or not the program's`); break; }
+    }
     const countersId = pinnedId(pins.counters, 'map');
     if (countersId === undefined || meta.countersId !== countersId) r.rebuild.push('its counters map is missing or not the program\'s');
     const exempt = scope.exempt.map((e) => e.id.toString()).sort().join();

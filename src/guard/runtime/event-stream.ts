@@ -5,10 +5,11 @@
 import { RingBufReader } from '../../bpf/ringbuf.js';
 import { policyFromJson } from '../model-json.js';
 import { BpfMap } from '../../bpf/map.js';
-import { aggCounts, decodeAggKind, decodeEvent, eventGeneration, wallTime, type GuardEvent, type GuardSummary, type RuleNames } from './events.js';
+import { decodeAggKind, decodeEvent, eventGeneration, wallTime, type GuardEvent, type GuardSummary, type RuleNames } from './events.js';
 import { AGG_MAX, AggKey } from '../compiler/abi.js';
 import { bytes } from '../../bpf/codec.js';
 import { existsSync } from 'node:fs';
+import { aggKinds, openPinnedAgg, releaseAggKinds, type PinnedAgg } from './agg.js';
 
 /** The map of how much of each kind of access summaries reported (made by the first reader that summarises). */
 function openReported(pin: string): BpfMap<Buffer, Buffer> {
@@ -78,18 +79,18 @@ export class GuardEventStream {
    */
   summaries(gone: (cgroupId: bigint) => boolean = () => false): GuardSummary[] {
     const pins = guardPins(this.name, this.o.bpffs);
-    let map: BpfMap<Buffer, Buffer>;
-    try { map = BpfMap.openPinnedBytes(pins.agg); } catch { return []; }
+    let agg: PinnedAgg | undefined;
+    try { agg = openPinnedAgg(pins); } catch { return []; }
+    if (!agg) return [];
     const out: GuardSummary[] = [];
     let reported: BpfMap<Buffer, Buffer> | undefined;
     try {
       reported = openReported(pins.aggReported);
       const now = process.hrtime.bigint();
       const current = (() => { try { return readGuardMeta(this.#dir)?.generation; } catch { return undefined; } })();
-      const done: Buffer[] = [];
+      const done: { key: Buffer; slot: number }[] = [];
       const updates: [Buffer, Buffer][] = [];
-      for (const [key, value] of map) {
-        const c = aggCounts(value);
+      for (const { key, slot, counts: c } of aggKinds(agg)) {
         const was = reported.get(key);
         const before = was ? { suppressed: was.readBigUInt64LE(0), at: was.readBigUInt64LE(8) } : undefined;
         const delta = c.suppressed - (before?.suppressed ?? 0n);
@@ -107,22 +108,22 @@ export class GuardEventStream {
           v.writeBigUInt64LE(c.last, 8);
           updates.push([key, v]);
         }
-        if (gone(key.readBigUInt64LE(AggKey.CGROUP)) || (gen !== current && current !== undefined && now - c.last > 60_000_000_000n)) done.push(key);
+        if (gone(key.readBigUInt64LE(AggKey.CGROUP)) || (gen !== current && current !== undefined && now - c.last > 60_000_000_000n)) done.push({ key, slot });
       }
-      this.#pendingReported = { map: reported, updates, done, agg: map };
+      this.#pendingReported = { map: reported, updates, done, agg };
       reported = undefined;
-      map = undefined as unknown as BpfMap<Buffer, Buffer>;
-    } finally { reported?.close(); map?.close(); }
+      agg = undefined;
+    } finally { reported?.close(); agg?.close(); }
     return out;
   }
 
   /** What summaries() returned but has not been confirmed written (see commitSummaries). */
-  #pendingReported: { map: BpfMap<Buffer, Buffer>; agg: BpfMap<Buffer, Buffer>; updates: [Buffer, Buffer][]; done: Buffer[] } | undefined;
+  #pendingReported: { map: BpfMap<Buffer, Buffer>; agg: PinnedAgg; updates: [Buffer, Buffer][]; done: { key: Buffer; slot: number }[] } | undefined;
 
   /**
    * The summaries of the last summaries() call are written (the audit log flushed): remember them
-   * as reported, and remove the kinds that are finished. Not called (a crash, a failed write),
-   * the next call reports them again.
+   * as reported, and release the kinds that are finished (their slots are handed out again). Not
+   * called (a crash, a failed write), the next call reports them again.
    */
   commitSummaries(): void {
     const p = this.#pendingReported;
@@ -130,7 +131,8 @@ export class GuardEventStream {
     this.#pendingReported = undefined;
     try {
       for (const [k, v] of p.updates) p.map.set(k, v);
-      for (const k of p.done) { p.agg.delete(k); p.map.delete(k); }
+      releaseAggKinds(p.agg, p.done);
+      for (const d of p.done) p.map.delete(d.key);
     } finally { p.map.close(); p.agg.close(); }
   }
 

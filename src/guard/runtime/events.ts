@@ -1,5 +1,5 @@
 // Audit events: decode the program's ring buffer records into what a person reads.
-import { AggKey, AggVal, Ev, EV_VALUE_BUF, REASON_NAMES, VERDICT_NAMES, specialRuleIds } from '../compiler/abi.js';
+import { AggKey, Ev, EV_VALUE_BUF, REASON_NAMES, VERDICT_NAMES, specialRuleIds } from '../compiler/abi.js';
 import { dottedName } from '../../sysctl/names.js';
 import { NS_KINDS, type NsKind } from '../compiler/task-layout.js';
 
@@ -254,21 +254,6 @@ export function decodeAggKind(key: Buffer, names: RuleNames, cgroupName?: (id: b
     generation: key.readUInt32LE(AggKey.GENERATION),
     ...(bound ? { boundTo: { cgroupId: bound.toString(), ...(boundName ? { cgroup: boundName } : {}) } } : {}),
   };
-}
-
-/** An agg entry's counts, summed over its CPUs (one Buffer per CPU, or all of them end to end). */
-export function aggCounts(v: Buffer | readonly Buffer[]): { count: bigint; suppressed: bigint; first: bigint; last: bigint } {
-  const cpus: Buffer[] = Array.isArray(v) ? [...v] : [];
-  if (!Array.isArray(v)) { const b = v as Buffer; for (let o = 0; o + AggVal.SIZE <= b.length; o += AggVal.SIZE) cpus.push(b.subarray(o, o + AggVal.SIZE)); }
-  const out = { count: 0n, suppressed: 0n, first: 0n, last: 0n };
-  for (const c of cpus) {
-    out.count += c.readBigUInt64LE(AggVal.COUNT);
-    out.suppressed += c.readBigUInt64LE(AggVal.SUPPRESSED);
-    const first = c.readBigUInt64LE(AggVal.FIRST), last = c.readBigUInt64LE(AggVal.LAST);
-    if (first && (!out.first || first < out.first)) out.first = first;
-    if (last > out.last) out.last = last;
-  }
-  return out;
 }
 
 /** One line for a terminal. */

@@ -8,7 +8,7 @@ import { BpfMap } from '../../bpf/map.js';
 import { Link } from '../../bpf/link.js';
 import { Program } from '../../bpf/prog.js';
 import { pinDir } from '../../bpf/pin.js';
-import { guardPins, linkPinCgroupId, type GuardObject, type FollowObject, type GuardPins } from './layout.js';
+import { GUARD_OBJECTS, guardPins, linkPinCgroupId, type GuardObject, type FollowObject, type GuardPins } from './layout.js';
 
 type Pinnable = { pin(path: string): void; close(): void };
 
@@ -28,7 +28,7 @@ export class HeldGuard implements Disposable {
     const h = new HeldGuard(name, pins);
     try {
       if (existsSync(pins.prog)) h.#objects.set('prog', Program.openPinned(pins.prog));
-      for (const f of ['counters', 'events', 'agg', 'meta', 'bound'] as const) if (existsSync(pins[f])) h.#objects.set(f, BpfMap.openPinnedBytes(pins[f]));
+      for (const f of ['counters', 'events', 'agg', 'aggValues', 'aggFree', 'meta', 'bound'] as const) if (existsSync(pins[f])) h.#objects.set(f, BpfMap.openPinnedBytes(pins[f]));
       if (existsSync(pins.follow)) h.#objects.set('follow', Program.openPinned(pins.follow));
       if (existsSync(pins.followLink)) {
         const l = Link.openPinned(pins.followLink);
@@ -45,7 +45,7 @@ export class HeldGuard implements Disposable {
   }
 
   /** Every object of a guard was pinned when opened (not caught between a deletion and a repair). */
-  get complete(): boolean { return ['prog', 'counters', 'events', 'agg', 'meta'].every((f) => this.#objects.has(f)); }
+  get complete(): boolean { return GUARD_OBJECTS.every((f) => this.#objects.has(f)); }
 
   /** Ids of the held program and links: a refresh is needed when the pinned ones differ. */
   get programId(): number | undefined { const p = this.#objects.get('prog'); return p ? (p as Program).info().id : undefined; }
@@ -69,7 +69,7 @@ export class HeldGuard implements Disposable {
     if (!missing.length && !links.length && !follow) return restored;
     pinDir(p.dir);
     // The program before the links and the metadata last: readers never see metadata without a program.
-    for (const f of ['prog', 'counters', 'events', 'agg', 'follow', 'bound'] as const) if (missing.includes(f)) { this.#objects.get(f)!.pin(p[f]); restored.push(f); }
+    for (const f of ['prog', 'counters', 'events', 'agg', 'aggValues', 'aggFree', 'follow', 'bound'] as const) if (missing.includes(f)) { this.#objects.get(f)!.pin(p[f]); restored.push(f); }
     for (const [id, l] of links) { l.pin(p.link(id)); restored.push(`link-${id}`); }
     if (follow) { this.#followLink!.pin(p.followLink); restored.push('follow-link'); }
     if (missing.includes('meta')) { this.#objects.get('meta')!.pin(p.meta); restored.push('meta'); }

@@ -5,7 +5,8 @@
 //   /sys/fs/bpf/sysward/guards/NAME/     one folder per guard:
 //     prog       the program            counters   per-rule counters (per-CPU array)
 //     events     the event ring buffer  meta       the policy and what was applied (status.ts)
-//     agg        counts per kind of reported access; agg-reported: what summaries reported of them
+//     agg, agg-values, agg-free  counts per kind of reported access (abi.ts)
+//     agg-reported                 what the daemon's summaries reported of them
 //     link-<cgroup id>                  the link on each guarded cgroup
 //     follow     the follower program   bound      mount namespace → the cgroup it was bound from
 //     follow-link                       the follower's link on the root cgroup
@@ -21,7 +22,9 @@ export const syswardRoot = (bpffs = DEFAULT_BPFFS) => join(bpffs, 'sysward');
 export const guardsDir = (bpffs = DEFAULT_BPFFS) => join(syswardRoot(bpffs), 'guards');
 
 /** The pins of every guard, besides its links. */
-export const GUARD_OBJECTS = ['prog', 'counters', 'events', 'agg', 'meta'] as const;
+export const GUARD_OBJECTS = ['prog', 'counters', 'events', 'agg', 'aggValues', 'aggFree', 'meta'] as const;
+/** The accounting maps: kept together across re-applies, or made together. */
+export const AGG_OBJECTS = ['agg', 'aggValues', 'aggFree'] as const;
 export type GuardObject = (typeof GUARD_OBJECTS)[number];
 
 /** The follower's pins: present only on guards that follow their tasks' mount namespaces. */
@@ -40,7 +43,7 @@ export interface GuardPins extends Record<GuardObject | FollowObject, string> {
 export function guardPins(name: string, bpffs?: string): GuardPins {
   const dir = join(guardsDir(bpffs), checkGuardName(name));
   return {
-    dir, prog: join(dir, 'prog'), counters: join(dir, 'counters'), events: join(dir, 'events'), agg: join(dir, 'agg'), aggReported: join(dir, 'agg-reported'), meta: join(dir, 'meta'),
+    dir, prog: join(dir, 'prog'), counters: join(dir, 'counters'), events: join(dir, 'events'), agg: join(dir, 'agg'), aggValues: join(dir, 'agg-values'), aggFree: join(dir, 'agg-free'), aggReported: join(dir, 'agg-reported'), meta: join(dir, 'meta'),
     follow: join(dir, 'follow'), bound: join(dir, 'bound'), followLink: join(dir, 'follow-link'),
     link: (cgroupId) => join(dir, `link-${cgroupId}`),
   };

@@ -9,16 +9,15 @@ import { findCgroup2Mount } from '../../cgroup/hierarchy.js';
 import { GuardInputError } from './errors.js';
 import { compileGuard, FOLLOW_PROGRAM, GUARD_PROGRAM, type ExemptCgroup, type GuardMapName, type GuardTables } from '../compiler/index.js';
 import { namespaceSupport } from './namespaces.js';
+import type { KernelAgg } from './agg.js';
 
 export { DEFAULT_EVENTS_BYTES, type ExemptCgroup } from '../compiler/index.js';
 
-export type GuardObjects = Record<Exclude<GuardMapName, 'events' | 'counters' | 'bound'>, BpfMap<unknown, unknown>> & {
+export type GuardObjects = Record<Exclude<GuardMapName, 'events' | 'counters' | 'bound' | 'agg' | 'aggv' | 'aggfree'>, BpfMap<unknown, unknown>> & KernelAgg & {
   counters: BpfMap<number, bigint[]>;
   events: BpfMap<null, Buffer>;
   /** The follower's (only on a guard that follows). */
   bound?: BpfMap<bigint, Buffer>;
-  /** Counts per kind of reported access (abi.ts AggKey → AggVal); absent only with aggregate: false. */
-  agg: BpfMap<Buffer, Buffer>;
 };
 
 export interface LoadedGuard extends Disposable {
@@ -68,8 +67,8 @@ export function loadGuard(policy: Policy, o: {
   bound?: BpfMap<bigint, Buffer>;
   /** false: compile as where the kernel cannot read namespaces (by cgroup alone; the benchmarks' baseline). */
   readNamespaces?: boolean;
-  /** The agg map to keep (a re-apply keeps counting into it: the daemon's summaries stay exact). */
-  agg?: BpfMap<Buffer, Buffer>;
+  /** The accounting maps to keep (a re-apply keeps counting into them: the daemon's summaries stay exact). */
+  agg?: KernelAgg;
   /** Events per second each kind of access sends (compile.ts; 0: every access). */
   eventsPerSecond?: number;
   /** false: no accounting by kind (compile.ts; the benchmarks' baseline). */
@@ -82,7 +81,7 @@ export function loadGuard(policy: Policy, o: {
   const replaceMaps: Record<string, BpfMap<unknown, unknown>> = {};
   if (o.events) replaceMaps.events = o.events as BpfMap<unknown, unknown>;
   if (o.bound && spec.maps.bound) replaceMaps.bound = o.bound as BpfMap<unknown, unknown>;
-  if (o.agg) replaceMaps.agg = o.agg as BpfMap<unknown, unknown>;
+  if (o.agg) for (const [n, m] of Object.entries(o.agg)) replaceMaps[n] = m as BpfMap<unknown, unknown>;
   const c = loadCollection(spec, { replaceMaps });
   const follow = c.programs[FOLLOW_PROGRAM];
   return {

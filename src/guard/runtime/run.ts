@@ -8,7 +8,8 @@ import { attachCgroup } from '../../bpf/link.js';
 import { RingBufReader } from '../../bpf/ringbuf.js';
 import { findCgroup2Mount, removeCgroup, cgroupId } from '../../cgroup/hierarchy.js';
 import type { Policy } from '../model.js';
-import { aggCounts, decodeEvent, type GuardEvent } from './events.js';
+import { decodeEvent, type GuardEvent } from './events.js';
+import { aggKinds } from './agg.js';
 import { loadGuard, type LoadedGuard } from './loaded.js';
 import { GuardInputError } from './errors.js';
 import { encodeBinding } from './bindings.js';
@@ -87,8 +88,8 @@ export async function runGuarded(policy: Policy, argv: string[], o: RunOptions =
     link.detach();
     follower?.detach();
     const summarised: Record<string, number> = {};
-    for (const [key, v] of guard.maps.agg) {
-      const n = Number(aggCounts(v).suppressed);
+    for (const { key, counts } of aggKinds(guard.maps)) {
+      const n = Number(counts.suppressed);
       if (n) { const verdict = VERDICT_NAMES[key.readUInt8(AggKey.VERDICT)]!; summarised[verdict] = (summarised[verdict] ?? 0) + n; }
     }
     return { status, events, dropped, summarised, ...(o.stdio === 'pipe' ? { stdout, stderr } : {}) };

@@ -29,8 +29,8 @@ export interface Meta {
   managedBy?: string;
   /** Kernel ids of what the apply pinned, to tell a half-finished or foreign change (reconcile). */
   programId?: number; countersId?: number; eventsId?: number;
-  /** The agg map (counts per kind of reported access; summary lines). */
-  aggId?: number;
+  /** The accounting maps (counts per kind of reported access; summary lines): agg, agg-values, agg-free. */
+  aggId?: number; aggValuesId?: number; aggFreeId?: number;
   /** The follower's program and bound map, when the guard follows its tasks' mount namespaces. */
   followId?: number; boundId?: number;
   /** Exempt cgroups as resolved at apply (a cgroup made again has a new id). */

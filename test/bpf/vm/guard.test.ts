@@ -5,9 +5,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { type TypedVmMap, type VmRingBuf, type VmSysctlRunResult, type VmTask } from '../../../src/bpf/vm/index.js';
-import { CounterKind, GUARD_PROGRAM, Reason, Verdict, compileGuard, dropsCounterIndex } from '../../../src/guard/compiler/index.js';
+import { AggKey, CounterKind, GUARD_PROGRAM, Reason, Verdict, compileGuard, dropsCounterIndex } from '../../../src/guard/compiler/index.js';
 import { loadVmCollection } from '../../../src/bpf/vm/collection.js';
-import { aggCounts, decodeEvent, type GuardEvent } from '../../../src/guard/runtime/events.js';
+import { decodeEvent, type GuardEvent } from '../../../src/guard/runtime/events.js';
+import { aggKinds, aggTotals, releaseAggKinds, type AggMaps } from '../../../src/guard/runtime/agg.js';
 import type { KeyPattern, Policy, Rule } from '../../../src/guard/model.js';
 
 const key = (text: string): KeyPattern => {
@@ -26,10 +27,10 @@ function policyOf(rules: Rule[], mode: Policy['mode'] = 'enforce'): Policy {
 }
 
 /** The guard's spec in the interpreter: the same maps, sizes, contents and program as in the kernel. */
-function vmGuard(policy: Policy, o: { exempt?: { id: bigint; level: number }[]; eventsPerSecond?: number; aggregate?: boolean } = {}) {
+function vmGuard(policy: Policy, o: { exempt?: { id: bigint; level: number }[]; eventsPerSecond?: number; aggregate?: boolean; aggKinds?: number; cpus?: number } = {}) {
   // Every access sends its event unless a test asks for the rate limit (the task's clock stands still).
   const spec = compileGuard(policy, { eventsPerSecond: 0, ...o, generation: 3 });
-  const c = loadVmCollection(spec);
+  const c = loadVmCollection(spec, { cpus: o.cpus ?? 1 });
   const program = c.programs[GUARD_PROGRAM]!;
   const maps = { ...c.maps, counters: c.maps.counters as TypedVmMap<number, bigint[]>, events: c.maps.events as VmRingBuf };
   const asm = { instructions: program.instructions };
@@ -38,8 +39,8 @@ function vmGuard(policy: Policy, o: { exempt?: { id: bigint; level: number }[]; 
     maps,
     program,
     instructionCount: asm.instructions.length,
-    write(name: string, value: string, o2: { filePos?: number; current?: string | null; task?: VmTask } = {}): VmSysctlRunResult {
-      return program.run({ ctx: { kind: 'sysctl', name, write: true, newValue: value, filePos: o2.filePos ?? 0, currentValue: o2.current === undefined ? '0\n' : o2.current }, task: o2.task ?? task });
+    write(name: string, value: string, o2: { filePos?: number; current?: string | null; task?: VmTask; cpu?: number } = {}): VmSysctlRunResult {
+      return program.run({ ctx: { kind: 'sysctl', name, write: true, newValue: value, filePos: o2.filePos ?? 0, currentValue: o2.current === undefined ? '0\n' : o2.current }, task: o2.task ?? task, ...(o2.cpu !== undefined ? { cpu: o2.cpu } : {}) });
     },
     read(name: string, current = '0\n'): VmSysctlRunResult {
       return program.run({ ctx: { kind: 'sysctl', name, write: false, currentValue: current }, task });
@@ -171,8 +172,9 @@ describe('VM: the guard program', () => {
     };
     const byKind = vmGuard(policyOf([rule(0, 'kernel.hostname', { action: 'deny' })]));
     const n = full(byKind);
-    const [[, v]] = [...((byKind.maps as Record<string, unknown>).agg as Iterable<[Buffer, Buffer[]]>)];
-    assert.deepEqual(aggCounts(v!), { count: BigInt(n + 1), suppressed: 1n, first: 5_000_000n, last: 5_000_000n });
+    const kinds = [...aggKinds(byKind.maps as unknown as AggMaps)];
+    assert.equal(kinds.length, 1);
+    assert.deepEqual(kinds[0]!.counts, { count: BigInt(n + 1), suppressed: 1n, first: 5_000_000n, last: 5_000_000n });
     assert.equal(byKind.maps.counters.get(dropsCounterIndex(1))![0], 0n);
     assert.equal(byKind.events().length, n);
     const plain = vmGuard(policyOf([rule(0, 'kernel.hostname', { action: 'deny' })]), { aggregate: false });
@@ -192,7 +194,39 @@ describe('VM: the guard program', () => {
     now += 1_000_000_000n;
     for (let i = 0; i < 5; i++) g.write('kernel/hostname', 'x', { task });
     assert.equal(g.events().length, 5, 'a new second, a new window');
-    const total = [...((g.maps as Record<string, unknown>).agg as Iterable<[Buffer, Buffer[]]>)].map(([, v]) => aggCounts(v)).reduce((t, c) => ({ count: t.count + c.count, suppressed: t.suppressed + c.suppressed }), { count: 0n, suppressed: 0n });
+    const total = aggTotals(g.maps as unknown as AggMaps);
     assert.deepEqual(total, { count: 56n, suppressed: 40n }, 'events sent (16) + suppressed (40) = accesses (56)');
+  });
+
+  it('a released kind\'s slot goes to the next new kind; a CPU that still remembers the old kind counts it afresh, never into the new one', () => {
+    const g = vmGuard(policyOf([rule(0, 'kernel.hostname', { action: 'deny' }), rule(1, 'kernel.domainname', { action: 'deny' })]), { cpus: 2 });
+    const m = g.maps as unknown as AggMaps;
+    for (let i = 0; i < 3; i++) g.write('kernel/hostname', 'x', { cpu: 0 });
+    const [a] = [...aggKinds(m)];
+    assert.equal(a!.counts.count, 3n);
+    releaseAggKinds(m, [a!]);
+    assert.deepEqual([...aggKinds(m)], [], 'released: gone from the hash');
+    // CPU 1 sees a new kind first: it gets the freed slot (with a new tag).
+    g.write('kernel/domainname', 'x', { cpu: 1 });
+    const [b] = [...aggKinds(m)];
+    assert.equal(b!.slot, a!.slot, 'the freed slot is handed out again');
+    // CPU 0 still remembers kernel.hostname in that slot: the tag tells it the slot is not its own.
+    g.write('kernel/hostname', 'x', { cpu: 0 });
+    const byKey = new Map([...aggKinds(m)].map((k) => [k.key.toString('latin1', AggKey.NAME).replace(/\0+$/, ''), k]));
+    assert.equal(byKey.get('kernel/hostname')?.counts.count, 1n, 'counted afresh in a slot of its own');
+    assert.notEqual(byKey.get('kernel/hostname')?.slot, a!.slot);
+    assert.equal(byKey.get('kernel/domainname')?.counts.count, 1n, 'the new kind is not added to');
+    g.events();
+  });
+
+  it('with every slot taken a new kind is still reported: sent as an event, and a drop counted when the ring buffer is full', () => {
+    const g = vmGuard(policyOf([rule(0, 'kernel.*', { action: 'deny' })]), { aggKinds: 2 });
+    for (const k of ['hostname', 'domainname', 'sched_child_runs_first']) g.write(`kernel/${k}`, 'x');
+    assert.equal([...aggKinds(g.maps as unknown as AggMaps)].length, 2, 'two kinds counted');
+    assert.deepEqual(g.events().map((e) => e.key), ['kernel.hostname', 'kernel.domainname', 'kernel.sched_child_runs_first'], 'the third sent all the same');
+    while ((g.maps.events as VmRingBuf).usedBytes + 504 <= 256 * 1024 - 1) g.write('kernel/sched_child_runs_first', 'x');
+    const before = g.maps.counters.get(dropsCounterIndex(1))![0];
+    g.write('kernel/sched_child_runs_first', 'x');
+    assert.equal(g.maps.counters.get(dropsCounterIndex(1))![0], before! + 1n, 'no slot and no room: a counted drop');
   });
 });

@@ -145,6 +145,20 @@ describe('VM maps: per-CPU', () => {
     assert.deepEqual(typed.get(0), [1, 2, 3]);
   });
 
+  it('ARRAY and HASH made for several CPUs: one value, shared by programs on every CPU', () => {
+    for (const type of ['ARRAY', 'HASH'] as const) {
+      const m = createVmMap({ type, keySize: 4, valueSize: 4, maxEntries: 1, cpus: 2, name: 'shared' });
+      m.update(k32(0), Buffer.alloc(4));
+      const bump = new Assembler().st('u32', R10, -4, 0).ldMapFd(R1, m).mov(R2, R10).add(R2, -4).call('map_lookup_elem')
+        .jeq(R0, 0, 'out').mov(R1, 1).atomic('add', 'u32', R0, 0, R1).label('out').mov(R0, 0).exit().assemble();
+      const vm = new VmProgram(bump);
+      vm.run({ cpu: 1 });
+      vm.run({ cpu: 0 });
+      assert.equal(m.lookup(k32(0))!.readUInt32LE(0), 2, type);
+      assert.equal(m.lookup(k32(0))!.length, 4, `${type}: one value, not one per CPU`);
+    }
+  });
+
   it('PERCPU_HASH: a new element from a program holds zeros on the other CPUs', () => {
     const m = VmMap.create({ type: 'PERCPU_HASH', key: u32, value: u64, maxEntries: 4, cpus: 2 });
     m.set(1, [5n, 6n]);
