@@ -343,6 +343,8 @@ export class Daemon {
     // health, events and signals: wait briefly, and retry at the next pass.
     const base = { ...(this.o.bpffs ? { bpffs: this.o.bpffs } : {}), mount: this.#mount, owner: 'daemon' as const, managedBy: resolve(this.configDir), missing: 'pending' as const, lockTimeoutMs: DAEMON_LOCK_WAIT_MS };
     const quiet = !reload;
+    // A reload may replace a guard's counters map: what its drop counter holds is reported first.
+    if (reload) this.#summarise();
     const pinnedNow = listGuards(this.o.bpffs);
     for (const [name, { policy, origin }] of this.#desired) {
       // A guard of this name applied by `sysward guard apply`, or by another daemon: not ours to change.

@@ -3,7 +3,7 @@ import client from 'prom-client';
 import { guardStatus, listGuards } from '../guard/runtime/status.js';
 import { Program } from '../bpf/prog.js';
 import { guardPins } from '../guard/runtime/layout.js';
-import type { GuardEvent, GuardSummary } from '../guard/runtime/events.js';
+import type { GuardEvent, GuardReport } from '../guard/runtime/events.js';
 
 interface PendingEvents { labels: { guard: string; verdict: string; key: string; rule: string }; n: number }
 
@@ -89,7 +89,9 @@ export class DaemonMetrics {
   }
 
   /** A summary counts as the events it stands for: events_total = what the kernel decided, exactly. */
-  summary(s: GuardSummary): void {
+  summary(s: GuardReport): void {
+    // A dropped line's accesses are in sysward_events_dropped already (the same kernel counter).
+    if (s.type === 'dropped') return;
     this.events.inc({ guard: s.guard, verdict: s.verdict, key: s.key, rule: s.rule.key }, s.count);
   }
 }

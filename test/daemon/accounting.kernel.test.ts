@@ -9,9 +9,11 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { findCgroup2Mount } from '../../src/cgroup/hierarchy.js';
-import { guardStatus, listGuards, removeGuard } from '../../src/guard/runtime/apply.js';
+import { applyGuard, guardStatus, listGuards, removeGuard } from '../../src/guard/runtime/apply.js';
+import { GuardEventStream } from '../../src/guard/runtime/event-stream.js';
+import { parsePolicy } from '../../src/guard/policy/index.js';
 import { kernel, pythonExecutable } from '../helpers/env.js';
-import { withFreshCgroup } from '../helpers/cgroup.js';
+import { privateBpffs, withFreshCgroup } from '../helpers/cgroup.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -71,4 +73,45 @@ test('kernel: accounting: a flood of 200,000 refused writes is events + summarie
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+test('kernel: accounting: accesses with no kind left and no room for an event are a dropped line, reported once, and counted from 0 after a re-apply', kernel(), async () => {
+  const bpffs = privateBpffs();
+  try {
+    await withFreshCgroup(async (abs) => {
+      const name = `sw-test-drops-${process.pid}`;
+      const policy = parsePolicy(`name: ${name}\ndefault: allow\nscope: { cgroups: [/${relative(findCgroup2Mount(), abs)}] }\nrules:\n  - { key: kernel.hostname, action: deny }\n  - { key: kernel.domainname, action: deny }\n`, 'drops.yaml');
+      // One kind slot (domainname takes it) and a ring buffer of 8 events: hostname is unattributed.
+      const small = { bpffs: bpffs.dir, aggKinds: 1, eventsBytes: 4096 };
+      applyGuard(policy, small);
+      const stream = new GuardEventStream(name, { bpffs: bpffs.dir });
+      try {
+        assert.deepEqual(await writes(abs, 'domainname', 1), { refused: 1, ok: 0 });
+        assert.deepEqual(await writes(abs, 'hostname', 300), { refused: 300, ok: 0 });
+        const dropped = guardStatus(name, bpffs.dir).droppedEvents;
+        assert.ok(dropped > 0n, 'the ring buffer filled');
+        const first = stream.summaries();
+        stream.commitSummaries();
+        const lines = first.filter((s) => s.type === 'dropped');
+        assert.equal(lines.length, 1);
+        assert.equal(lines[0]!.count, Number(dropped), 'the line counts what the kernel dropped');
+        let events = 0;
+        stream.drain(() => { events++; });
+        assert.equal(events + Number(dropped), 301, 'events + dropped = every refusal');
+        assert.deepEqual(stream.summaries().filter((s) => s.type === 'dropped'), [], 'reported once');
+        stream.commitSummaries();
+        // More drops: a line with the difference only.
+        assert.deepEqual(await writes(abs, 'hostname', 100), { refused: 100, ok: 0 });
+        const more = guardStatus(name, bpffs.dir).droppedEvents - dropped;
+        const second = stream.summaries().filter((s) => s.type === 'dropped');
+        stream.commitSummaries();
+        assert.deepEqual(second.map((s) => s.count), [Number(more)]);
+        stream.drain(() => {});
+        // A re-apply makes a new counters map: nothing dropped under it yet, no line.
+        applyGuard(policy, small);
+        assert.deepEqual(stream.summaries().filter((s) => s.type === 'dropped'), []);
+        stream.commitSummaries();
+      } finally { await stream.close(); removeGuard(name, bpffs.dir); }
+    });
+  } finally { bpffs.done(); }
 });

@@ -25,7 +25,7 @@ import { decodeEvent } from '../../src/guard/runtime/events.js';
 import { VmGuard } from '../../src/guard/runtime/vm-guard.js';
 import { decide } from '../../src/guard/reference.js';
 import { kernel, pythonExecutable } from '../helpers/env.js';
-import { withFreshCgroup } from '../helpers/cgroup.js';
+import { privateBpffs, withFreshCgroup } from '../helpers/cgroup.js';
 
 const bin = fileURLToPath(new URL('../../../bin/sysward', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -37,13 +37,6 @@ async function waitFor(what: string, f: () => boolean, timeoutMs = 10_000): Prom
   while (!f()) { if (Date.now() - t0 > timeoutMs) assert.fail(`timed out waiting for ${what}`); await sleep(10); }
 }
 
-/** A private bpffs: everything pinned in it (links too) goes when it is unmounted. */
-function privateBpffs(): { dir: string; done(): void } {
-  const dir = mkdtempSync(join(tmpdir(), 'sw-bpffs-'));
-  const r = spawnSync('mount', ['-t', 'bpf', 'bpf', dir], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  return { dir, done() { spawnSync('umount', [dir]); rmSync(dir, { recursive: true, force: true }); } };
-}
 
 type Outcome = 'ok' | 'EPERM' | string;
 interface Report { inCtHostname: Outcome; inCtForward: Outcome; rootHostname: Outcome; rootForward: Outcome; sibHostname: Outcome; sibDomainname: Outcome }

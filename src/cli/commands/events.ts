@@ -4,7 +4,7 @@ import { requireRoot } from '../root.js';
 import { DEFAULT_BPFFS } from '../../bpf/pin.js';
 import { existsSync } from 'node:fs';
 import { guardsDir, listGuards } from '../../guard/runtime/status.js';
-import { formatEvent, formatSummary, type GuardEvent, type GuardSummary } from '../../guard/runtime/events.js';
+import { formatEvent, formatSummary, type GuardEvent, type GuardReport } from '../../guard/runtime/events.js';
 import { daemonReading } from '../../daemon/announce.js';
 import { tailLines } from '../../daemon/audit-tail.js';
 
@@ -41,7 +41,7 @@ options:
     requireRoot('events', `guards and their events are pinned in ${DEFAULT_BPFFS}, which only root can read`, { read: guardsDir() });
     const names = positionals.length ? positionals : listGuards();
     if (!names.length) throw new UsageError('no guards applied; apply one with `sysward guard apply -f POLICY`');
-    const print = (e: GuardEvent | GuardSummary) => { out(values.json ? `${JSON.stringify(e)}\n` : `${'type' in e ? formatSummary(e) : formatEvent(e)}\n`); };
+    const print = (e: GuardEvent | GuardReport) => { out(values.json ? `${JSON.stringify(e)}\n` : `${'type' in e ? formatSummary(e) : formatEvent(e)}\n`); };
     for (const name of names) if (!existsSync(guardPins(name).events)) throw new UsageError(`no guard named ${name}; list them with \`sysward guard ls\``);
     // Guards the daemon reads: its audit log, by file (one daemon per bpffs reads a guard).
     const viaLog = new Map<string, string[]>();
@@ -58,8 +58,8 @@ options:
     const streams = direct.map((name) => new GuardEventStream(name, { ...(cgroupName ? { cgroupName } : {}) }));
     const stopped = new AbortController();
     const tails = [...viaLog].map(([file, guards]) => tailLines(file, (line) => {
-      let e: GuardEvent | GuardSummary;
-      try { e = JSON.parse(line) as GuardEvent | GuardSummary; } catch { return; }
+      let e: GuardEvent | GuardReport;
+      try { e = JSON.parse(line) as GuardEvent | GuardReport; } catch { return; }
       if (guards.includes(e.guard)) print(e);
     }, { fromEnd: !!values.follow, follow: !!values.follow, signal: stopped.signal }));
     // Read here (no daemon reads these guards), the accesses counted over the event rate are

@@ -5,7 +5,7 @@
 import { RingBufReader } from '../../bpf/ringbuf.js';
 import { policyFromJson } from '../model-json.js';
 import { BpfMap } from '../../bpf/map.js';
-import { decodeAggKind, decodeEvent, eventGeneration, wallTime, type GuardEvent, type GuardSummary, type RuleNames } from './events.js';
+import { decodeAggKind, decodeEvent, eventGeneration, wallTime, type GuardEvent, type GuardReport, type GuardSummary, type RuleNames } from './events.js';
 import { AGG_MAX, AggKey } from '../compiler/abi.js';
 import { bytes } from '../../bpf/codec.js';
 import { existsSync } from 'node:fs';
@@ -20,6 +20,15 @@ function openReported(pin: string): BpfMap<Buffer, Buffer> {
 }
 import { readGuardMeta } from './status.js';
 import { guardPins } from './layout.js';
+
+/** agg-reported's key for a counters map's drop counter: no kind has this generation. */
+const DROPPED_GENERATION = 0xffffffff;
+function droppedKey(countersId: number): Buffer {
+  const k = Buffer.alloc(AggKey.SIZE);
+  k.writeUInt32LE(DROPPED_GENERATION, 0);
+  k.writeUInt32LE(countersId, 4);
+  return k;
+}
 
 export class GuardEventStream {
   readonly reader: RingBufReader;
@@ -77,12 +86,12 @@ export class GuardEventStream {
    * them) and kinds of a replaced version idle for a minute are removed once reported, so the
    * map holds live kinds only. `gone(id)`: whether a cgroup no longer exists.
    */
-  summaries(gone: (cgroupId: bigint) => boolean = () => false): GuardSummary[] {
+  summaries(gone: (cgroupId: bigint) => boolean = () => false): GuardReport[] {
     const pins = guardPins(this.name, this.o.bpffs);
     let agg: PinnedAgg | undefined;
     try { agg = openPinnedAgg(pins); } catch { return []; }
     if (!agg) return [];
-    const out: GuardSummary[] = [];
+    const out: GuardReport[] = [];
     let reported: BpfMap<Buffer, Buffer> | undefined;
     try {
       reported = openReported(pins.aggReported);
@@ -110,7 +119,8 @@ export class GuardEventStream {
         }
         if (gone(key.readBigUInt64LE(AggKey.CGROUP)) || (gen !== current && current !== undefined && now - c.last > 60_000_000_000n)) done.push({ key, slot });
       }
-      this.#pendingReported = { map: reported, updates, done, agg };
+      const stale = this.#dropped(pins.counters, reported, out, updates);
+      this.#pendingReported = { map: reported, updates, done, agg, stale };
       reported = undefined;
       agg = undefined;
     } finally { reported?.close(); agg?.close(); }
@@ -118,7 +128,46 @@ export class GuardEventStream {
   }
 
   /** What summaries() returned but has not been confirmed written (see commitSummaries). */
-  #pendingReported: { map: BpfMap<Buffer, Buffer>; agg: PinnedAgg; updates: [Buffer, Buffer][]; done: { key: Buffer; slot: number }[] } | undefined;
+  #pendingReported: { map: BpfMap<Buffer, Buffer>; agg: PinnedAgg; updates: [Buffer, Buffer][]; done: { key: Buffer; slot: number }[]; stale: Buffer[] } | undefined;
+
+  /**
+   * A `dropped` line for what the drop counter counted since the last one: accesses with no kind
+   * slot left and no room in the ring buffer. Reported progress is kept in agg-reported under a
+   * key of its own per counters map (a re-apply makes a new one, counting from 0); the keys of
+   * replaced counters maps are returned, to be removed once the lines are written.
+   */
+  #dropped(counterPin: string, reported: BpfMap<Buffer, Buffer>, out: GuardReport[], updates: [Buffer, Buffer][]): Buffer[] {
+    let counters: BpfMap<Buffer, Buffer>;
+    try { counters = BpfMap.openPinnedBytes(counterPin); } catch { return []; }
+    try {
+      const { id, maxEntries } = counters.info();
+      const k = Buffer.alloc(4);
+      // The drop counter is the last entry (abi.ts dropsCounterIndex).
+      k.writeUInt32LE(maxEntries - 1);
+      let total = 0n;
+      const v = counters.get(k);
+      for (let o = 0; v && o + 8 <= v.length; o += 8) total += v.readBigUInt64LE(o);
+      const key = droppedKey(id);
+      const stale: Buffer[] = [];
+      for (const rk of reported.keys()) if (rk.readUInt32LE(0) === DROPPED_GENERATION && rk.readUInt32LE(4) !== id) stale.push(Buffer.from(rk));
+      const was = reported.get(key);
+      const before = was ? was.readBigUInt64LE(0) : 0n;
+      if (total > before) {
+        const at = Date.now();
+        const since = was ? Number(was.readBigUInt64LE(8)) : (() => { try { return Date.parse(readGuardMeta(this.#dir)?.appliedAt ?? ''); } catch { return NaN; } })();
+        out.push({
+          type: 'dropped', time: new Date(at).toISOString(), guard: this.name, count: Number(total - before),
+          from: new Date(Number.isFinite(since) ? since : at).toISOString(), to: new Date(at).toISOString(),
+          why: `every one of the guard's ${AGG_MAX} kinds of access was taken and its ring buffer was full`,
+        });
+        const nv = Buffer.alloc(16);
+        nv.writeBigUInt64LE(total, 0);
+        nv.writeBigUInt64LE(BigInt(at), 8);
+        updates.push([key, nv]);
+      }
+      return stale;
+    } finally { counters.close(); }
+  }
 
   /**
    * The summaries of the last summaries() call are written (the audit log flushed): remember them
@@ -133,6 +182,7 @@ export class GuardEventStream {
       for (const [k, v] of p.updates) p.map.set(k, v);
       releaseAggKinds(p.agg, p.done);
       for (const d of p.done) p.map.delete(d.key);
+      for (const k of p.stale) p.map.delete(k);
     } finally { p.map.close(); p.agg.close(); }
   }
 

@@ -231,6 +231,25 @@ export interface GuardSummary extends Omit<GuardEvent, 'oldValue' | 'newValue' |
   to: string;
 }
 
+/**
+ * Accesses a guard could not attribute to a kind nor send as an event: every kind slot was taken
+ * (abi.ts AGG_MAX) and the ring buffer was full. Counted by the program (the drop counter), never
+ * silent: the daemon writes what it counted since its last line.
+ */
+export interface GuardDropped {
+  type: 'dropped';
+  time: string;
+  guard: string;
+  /** Accesses dropped between `from` (the last such line, or when the guard was applied) and `to`. */
+  count: number;
+  from: string;
+  to: string;
+  why: string;
+}
+
+/** What a guard's summaries are: counts by kind, and what could not be attributed. */
+export type GuardReport = GuardSummary | GuardDropped;
+
 /** ktime (CLOCK_MONOTONIC ns) → ISO wall time. */
 export const wallTime = (ktimeNs: bigint): string => new Date(Number((ktimeNs + monoToWallNs) / 1_000_000n)).toISOString();
 
@@ -257,7 +276,8 @@ export function decodeAggKind(key: Buffer, names: RuleNames, cgroupName?: (id: b
 }
 
 /** One line for a terminal. */
-export function formatSummary(s: GuardSummary): string {
+export function formatSummary(s: GuardReport): string {
+  if (s.type === 'dropped') return `${s.to} ${s.guard}: ${s.count} access${s.count === 1 ? '' : 'es'} dropped since ${s.from} (${s.why})`;
   const why = s.reason === 'rule' ? '' : ` [${s.reason}]`;
   return `${s.to} ${s.guard}: ${s.count} more ${s.verdict} ${s.access}${s.count === 1 ? '' : 's'} of ${s.key} by ${s.comm} uid ${s.uid}${s.cgroup ? ` in ${s.cgroup}` : ''} since ${s.from} (summarised: over the event rate): rule ${s.rule.key}${why}`;
 }

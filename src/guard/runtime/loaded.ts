@@ -73,6 +73,8 @@ export function loadGuard(policy: Policy, o: {
   eventsPerSecond?: number;
   /** false: no accounting by kind (compile.ts; the benchmarks' baseline). */
   aggregate?: boolean;
+  /** Kinds of access counted apart (compile.ts; default AGG_MAX). */
+  aggKinds?: number;
 } = {}): LoadedGuard {
   requireWorkingOverride(policy);
   const ns = o.readNamespaces === false ? { reason: 'not asked to read them' } : namespaceSupport();
