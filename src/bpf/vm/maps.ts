@@ -337,18 +337,15 @@ export class VmHashMap extends VmMap {
 
 /** ARRAY and PERCPU_ARRAY: every element exists from the start, zeroed; keys are u32 indexes. */
 export class VmArrayMap extends VmMap {
-  readonly #elements: Element[];
+  /** Made on first use (a large array costs nothing until read): absent ones hold zeros. */
+  readonly #elements: (Element | undefined)[];
 
   constructor(spec: VmMapSpec) {
     super(spec);
     if (spec.keySize !== 4 || spec.valueSize === 0 || spec.maxEntries === 0) {
       throw new VmMapError('EINVAL', `creating ${this.what}`, 'array maps need 4-byte keys, valueSize and maxEntries of at least 1');
     }
-    this.#elements = Array.from({ length: spec.maxEntries }, (_, i) => {
-      const key = Buffer.alloc(4);
-      key.writeUInt32LE(i);
-      return this.newElement(key);
-    });
+    this.#elements = new Array(spec.maxEntries);
   }
 
   get size(): number { return this.maxEntries; }
@@ -357,8 +354,20 @@ export class VmArrayMap extends VmMap {
     return Buffer.from(key.buffer, key.byteOffset, 4).readUInt32LE(0);
   }
 
+  /** Element `i`, made (zeroed) on first use; undefined past maxEntries. */
+  #at(i: number): Element | undefined {
+    if (i >= this.maxEntries) return undefined;
+    let el = this.#elements[i];
+    if (!el) {
+      const key = Buffer.alloc(4);
+      key.writeUInt32LE(i);
+      this.#elements[i] = el = this.newElement(key);
+    }
+    return el;
+  }
+
   lookup(key: Uint8Array | null): Buffer | undefined {
-    const el = this.#elements[this.#index(this.checkKey(key, 'looking up in'))];
+    const el = this.#at(this.#index(this.checkKey(key, 'looking up in')));
     return el && this.userValue(el);
   }
 
@@ -385,11 +394,11 @@ export class VmArrayMap extends VmMap {
     const index = key === null || key.length !== 4 ? this.maxEntries : this.#index(key);
     const next = index >= this.maxEntries ? 0 : index + 1;
     if (next >= this.maxEntries) return undefined;
-    return Buffer.from(this.#elements[next]!.key);
+    return Buffer.from(this.#at(next)!.key);
   }
 
   programLookup(key: Uint8Array, cpu: number): Region | undefined {
-    const el = this.#elements[this.#index(key)];
+    const el = this.#at(this.#index(key));
     if (!el) return undefined;
     this.checkCpu(cpu);
     return this.valueRegion(el, cpu);
@@ -412,13 +421,13 @@ export class VmArrayMap extends VmMap {
     if (offset < 0 || offset >= this.valueSize) {
       throw new VmMapError('EINVAL', `taking a direct value address of ${this.what}`, `offset ${offset} is outside its ${this.valueSize}-byte value`);
     }
-    return this.valueRegion(this.#elements[0]!, 0);
+    return this.valueRegion(this.#at(0)!, 0);
   }
 
   /** array_map_update_elem's checks, in its order. */
   #check(key: Uint8Array, flags: bigint): Element | number {
     if ((flags & ~BigInt(VmMapUpdate.F_LOCK)) > BigInt(VmMapUpdate.EXIST)) return err('EINVAL');
-    const el = this.#elements[this.#index(key)];
+    const el = this.#at(this.#index(key));
     if (!el) return err('E2BIG');
     if (flags & BigInt(VmMapUpdate.NOEXIST)) return err('EEXIST');
     if (flags & BigInt(VmMapUpdate.F_LOCK)) return err('EINVAL');

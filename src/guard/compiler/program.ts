@@ -68,6 +68,7 @@ const MNTKEY = -64; // u64 the follower's: the writer's mount namespace as the b
 const AGGV = -72; // the aggv value of the access being reported (a spilled map value pointer)
 const NOW = -80; // u64 ktime of the access being reported
 const SLOT = -96; // struct agg_slot of the access being reported (u32 slot; u32 pad; u64 tag)
+const VERD = -104; // u64 the verdict being reported (the report block's argument, and where it returns to)
 
 export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: ProgramOptions): AssembledProgram {
   const a = new Assembler();
@@ -91,7 +92,7 @@ export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: Program
    * Reserve an event, fill it, submit. A full buffer is never waited on: `onFull` counts it (the
    * access's agg entry, or the drop counter when it has none).
    */
-  const sendEvent = (verdict: number, onFull: () => void) => {
+  const sendEvent = (onFull: () => void) => {
     const full = uniq('emit_full'), done = uniq('emit_done');
     a.ldMapFd(R1, maps.events).mov(R2, Ev.SIZE).mov(R3, 0).call('ringbuf_reserve').jeq(R0, 0, full);
     a.mov(R9, R0);
@@ -100,7 +101,7 @@ export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: Program
     a.call('get_current_uid_gid').stx('u64', R9, Ev.UID_GID, R0);
     a.call('get_current_cgroup_id').stx('u64', R9, Ev.CGROUP, R0);
     a.ldx('u32', R1, R8, Rec.ID).stx('u32', R9, Ev.RULE, R1);
-    a.st('u8', R9, Ev.VERDICT, verdict);
+    a.ldx('u64', R1, R10, VERD).stx('u8', R9, Ev.VERDICT, R1);
     a.ldx('u32', R1, R6, 0).stx('u8', R9, Ev.WRITE, R1);
     a.ldx('u64', R1, R10, REASON).stx('u8', R9, Ev.REASON, R1);
     a.st('u8', R9, Ev.REASON + 1, 0);
@@ -127,16 +128,37 @@ export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: Program
    * under its rate, else counted as suppressed. Without a slot (AGG_MAX kinds live) it is sent as
    * before, and a full ring buffer is a counted drop: nothing goes unaccounted. abi.ts has the maps.
    */
+  /**
+   * Report an access with `verdict`: one block for every site (it is the program's largest), entered
+   * with the verdict on the stack and left by jumping back to the site's continuation, which the
+   * verdict tells (each verdict is reported from one site).
+   */
+  const returns = new Map<number, string>();
   const emit = (verdict: number) => {
-    const done = uniq('report_done');
-    if (!maps.agg || !maps.aggv || !maps.aggfree) { sendEvent(verdict, countDrop(done)); a.label(done); return; }
-    const { agg, aggv, aggfree } = maps;
+    const back = `report_return_${verdict}`;
+    if (returns.has(verdict)) throw new Error(`verdict ${verdict} reported from two sites`);
+    returns.set(verdict, back);
+    a.st('u64', R10, VERD, verdict).ja('report');
+    a.label(back);
+  };
+  const reportBlock = () => {
+    const done = 'report_done';
+    a.label('report');
+    if (!maps.agg || !maps.aggv || !maps.aggfree) sendEvent(countDrop(done));
+    else reportByKind(done, maps.agg, maps.aggv, maps.aggfree);
+    a.label(done);
+    const list = [...returns];
+    a.ldx('u64', R1, R10, VERD);
+    for (const [v, back] of list.slice(0, -1)) a.jeq(R1, v, back);
+    if (list.length) a.ja(list[list.length - 1]![1]);
+  };
+  const reportByKind = (done: string, agg: MapRef, aggv: MapRef, aggfree: MapRef) => {
     const unattributed = uniq('unattributed'), miss = uniq('memo_miss'), known = uniq('agg_known'), popped = uniq('slot_popped'), relookup = uniq('agg_relookup');
     const remember = uniq('remember'), found = uniq('slot_found'), suppress = uniq('suppress'), send = uniq('send'), firstSet = uniq('first_set');
     const K = Scratch.AGG_KEY, M = Scratch.MEMO_KEY;
     a.st('u32', R7, K + AggKey.GENERATION, (o.generation ?? 0) | 0);
     a.ldx('u32', R1, R8, Rec.ID).stx('u32', R7, K + AggKey.RULE, R1);
-    a.st('u8', R7, K + AggKey.VERDICT, verdict);
+    a.ldx('u64', R1, R10, VERD).stx('u8', R7, K + AggKey.VERDICT, R1);
     a.ldx('u64', R1, R10, REASON).stx('u8', R7, K + AggKey.REASON, R1);
     a.ldx('u32', R1, R6, 0).stx('u8', R7, K + AggKey.WRITE, R1);
     a.st('u8', R7, K + AggKey.WRITE + 1, 0);
@@ -227,14 +249,13 @@ export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: Program
     a.st('u64', R10, AGGV, 0);
     a.label(send);
     // A full ring buffer: not sent after all (a kind with a slot: suppressed; one without: a drop).
-    sendEvent(verdict, () => {
+    sendEvent(() => {
       const drop = uniq('full_drop');
       a.ldx('u64', R1, R10, AGGV).jeq(R1, 0, drop);
       a.mov(R2, -1).atomic('add', 'u64', R1, AggVal.SENT, R2).ja(done);
       a.label(drop);
       countDrop(done)();
     });
-    a.label(done);
   };
   /** If the value in scratch at `off` (length in r0, < VALUE_BUF) ends in "\n", drop it. r0 = new length. */
   const stripNewline = (off: number, tooLong: string) => {
@@ -480,6 +501,8 @@ export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: Program
   count(CounterKind.REFUSED);
   emit(o.mode === 'enforce' ? Verdict.REFUSED : Verdict.WOULD_REFUSE);
   a.mov(R0, refuseRet).exit();
+
+  if (returns.size) reportBlock();
 
   if (o.exemptLevels?.length && !o.follow) a.label('exempt').mov(R0, 1).exit();
   if (o.follow) a.label('pass').mov(R0, 1).exit();
