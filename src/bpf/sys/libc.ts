@@ -1,6 +1,7 @@
 // The libc functions sysward calls through koffi (a prebuilt FFI: no compiler on the host).
 // This file and the rest of src/bpf/sys are the only code that touches raw memory and syscalls.
 import { createRequire } from 'node:module';
+import { constants as osConstants } from 'node:os';
 
 const require = createRequire(import.meta.url);
 
@@ -22,9 +23,12 @@ function loadKoffi(): typeof import('koffi') {
   }
   return require('koffi') as typeof import('koffi');
 }
-const koffi = loadKoffi();
-
-const lib = koffi.load('libc.so.6');
+// Loaded when first needed: a command that never calls libc (explain, check, test) does not pay
+// for koffi's native module (~2 ms and its pages).
+let koffiModule: typeof import('koffi') | undefined;
+const k = (): typeof import('koffi') => (koffiModule ??= loadKoffi());
+let libc: ReturnType<typeof import('koffi')['load']> | undefined;
+const lib = () => (libc ??= k().load('libc.so.6'));
 
 /** bpf(2) syscall number per architecture (include/uapi/asm-generic/unistd.h and arch tables). */
 const BPF_SYSCALL_NR: Record<string, number> = { x64: 321, arm64: 280, ia32: 357, arm: 386, riscv64: 280, ppc64: 361, s390x: 351 };
@@ -35,14 +39,14 @@ export const bpfSyscallNumber = (() => {
   return nr;
 })();
 
-type LibcFunction = ReturnType<typeof lib.func>;
+type LibcFunction = ReturnType<ReturnType<typeof lib>['func']>;
 
 /** The libc function `prototype`, declared with koffi when first called (directly or with .async):
  * a command declares only the functions it calls. */
 export const libcFunction = (prototype: string): LibcFunction => {
   let f: LibcFunction | undefined;
-  const call = ((...args: unknown[]) => (f ??= lib.func(prototype))(...args)) as LibcFunction;
-  call.async = (...args: unknown[]) => (f ??= lib.func(prototype)).async(...args);
+  const call = ((...args: unknown[]) => (f ??= lib().func(prototype))(...args)) as LibcFunction;
+  call.async = (...args: unknown[]) => (f ??= lib().func(prototype)).async(...args);
   return call;
 };
 
@@ -72,25 +76,27 @@ export const LOCK_EX = 2;
 export const LOCK_NB = 4;
 export const LOCK_UN = 8;
 
-export const errno = (): number => koffi.errno();
+export const errno = (): number => k().errno();
 /** The address of a Buffer's memory, for pointer fields of kernel structs. The caller keeps the Buffer alive. */
-export const addressOf = (buf: Buffer | Uint8Array): bigint => (buf.byteLength === 0 ? 0n : koffi.address(buf));
+export const addressOf = (buf: Buffer | Uint8Array): bigint => (buf.byteLength === 0 ? 0n : k().address(buf));
 /** An ArrayBuffer over memory the kernel mapped for us (mmap); valid until munmap. */
-export const viewOf = (ptr: unknown, lengthBytes: number): ArrayBuffer => koffi.view(ptr, lengthBytes);
-export const isNullPointer = (ptr: unknown): boolean => ptr === null || koffi.address(ptr) === 0n;
-export const MAP_FAILED = (ptr: unknown): boolean => ptr === null || koffi.address(ptr) === 0xffffffffffffffffn;
+export const viewOf = (ptr: unknown, lengthBytes: number): ArrayBuffer => k().view(ptr, lengthBytes);
+export const isNullPointer = (ptr: unknown): boolean => ptr === null || k().address(ptr) === 0n;
+export const MAP_FAILED = (ptr: unknown): boolean => ptr === null || k().address(ptr) === 0xffffffffffffffffn;
 
-/** errno → its name, made when first asked (most commands never are). */
+/** errno → its name, made when first asked (most commands never are): Node.js's table, then koffi's. */
 let errnoNames: Map<number, string> | undefined;
 export const errnoName = (n: number): string => {
   if (!errnoNames) {
     errnoNames = new Map();
-    for (const [name, value] of Object.entries(koffi.os.errno)) if (!errnoNames.has(value)) errnoNames.set(value, name);
+    for (const [name, value] of Object.entries(osConstants.errno)) if (!errnoNames.has(value)) errnoNames.set(value, name);
   }
+  if (!errnoNames.has(n)) for (const [name, value] of Object.entries(k().os.errno)) if (value === n) { errnoNames.set(n, name); break; }
   return errnoNames.get(n) ?? `errno ${n}`;
 };
+/** An errno's number, from Node.js's table (no native module needed), else koffi's. */
 export const errnoValue = (name: string): number => {
-  const v = (koffi.os.errno as Record<string, number>)[name];
+  const v = (osConstants.errno as Record<string, number>)[name] ?? (k().os.errno as Record<string, number>)[name];
   if (v === undefined) throw new Error(`unknown errno name ${name}`);
   return v;
 };

@@ -77,7 +77,7 @@ export class VmGuard {
 
   constructor(readonly policy: Policy, o: { exempt?: { id: bigint; level: number }[] } = {}) {
     // Every access sends its event (explain and test run single accesses; no rate limit).
-    const spec = compileGuard(policy, { ...o, eventsBytes: 1 << 20, eventsPerSecond: 0, namespaces: { layout: MODEL_TASK_LAYOUT, host: MODEL_HOST_NS } });
+    const spec = compileGuard(policy, { ...o, eventsBytes: 1 << 16, eventsPerSecond: 0, aggKinds: 1024, namespaces: { layout: MODEL_TASK_LAYOUT, host: MODEL_HOST_NS } });
     const c = loadVmCollection(spec);
     this.tables = spec.tables;
     this.program = c.programs[GUARD_PROGRAM]!;
