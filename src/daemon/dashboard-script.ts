@@ -178,7 +178,7 @@ function eventRow(g) {
   const s = g.last.e;
   const proc = e.type === 'summary' ? e.comm + ' uid ' + e.uid : e.comm + ' [' + e.tgid + '] uid ' + e.uid;
   const written = e.type === 'summary' ? '' : e.newValue === null ? '' : e.newValue;
-  const valueCell = cell(written, 'mono');
+  const valueCell = cell(written, 'mono val');
   if (g.values.size > 1) {
     const more = document.createElement('div');
     more.className = 'more';
@@ -196,7 +196,7 @@ function eventRow(g) {
     cell(fmtTime(g.last.t), 'mono'), cell(num(g.n), 'num'),
     cell(VERDICT_TEXT[e.verdict] || e.verdict, e.verdict, { field: 'verdict', value: e.verdict }),
     cell(e.access), cell(e.key, 'mono', { field: 'key', value: e.key }), valueCell,
-    cell(e.type === 'summary' ? '' : e.oldValue === null ? '(unreadable)' : e.oldValue, 'mono'),
+    cell(e.type === 'summary' ? '' : e.oldValue === null ? '(unreadable)' : e.oldValue, 'mono val'),
     cell(proc, 'mono', { field: 'comm', value: e.comm }),
     cell(e.cgroup || e.cgroupId, 'mono', { field: 'cgroup', value: e.cgroup || e.cgroupId }),
     cell(e.guard + (owner && owner.owner ? ' (' + owner.owner + ')' : ''), 'mono', { field: 'guard', value: e.guard }),
@@ -374,7 +374,7 @@ source.addEventListener('skipped', (m) => {
   skipped += Number(m.data);
   $('skipped').textContent = num(skipped) + ' event(s) not shown here during bursts; the audit log has them all';
 });
-window.addEventListener('resize', schedule);
+window.addEventListener('resize', () => { drawPressure(); schedule(); });
 refresh();
 setInterval(refresh, 2000);
 `;

@@ -51,7 +51,8 @@ const PAGE = `<!doctype html>
   th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #eef0f3; vertical-align: top; }
   th { font-weight: 600; color: #5a6475; white-space: nowrap; }
   th.num, td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-  td { overflow-wrap: anywhere; max-width: 28em; }
+  td { overflow-wrap: break-word; max-width: 28em; }
+  td.val { overflow-wrap: anywhere; min-width: 10em; }
   code, .mono { font-family: ui-monospace, monospace; font-size: 13px; }
   .esc { color: #6a1b9a; background: #f3e5f5; border-radius: 2px; padding: 0 1px; font-family: ui-monospace, monospace; font-size: 12px; }
   .more { color: #8a93a3; font-style: italic; }
