@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // The dashboard's screenshots in the docs (docs/img/dashboard*.png), made from a real daemon: two
 // guards on a fresh cgroup (one enforcing, one in audit mode), refused writes from it over about
-// 20 seconds (a container-escape value, a repeated write, a value with U+202E), then headless
-// chromium at 1280 px and 400 px. Needs root, a cgroup-BPF kernel and /usr/bin/chromium; run
+// 20 seconds (repeated writes, a value with HTML and U+202E), then headless chromium at 1280 px
+// and 400 px. Needs root, a cgroup-BPF kernel and /usr/bin/chromium; run
 // after the build: `sudo node scripts/screenshots.mjs`. Removes its guards and cgroup after.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -40,7 +40,7 @@ try {
   for (let round = 0; round < 20; round++) {
     sh(`for i in $(seq ${5 + (round % 7) * 4}); do echo web-${round % 3} > /proc/sys/kernel/hostname; done`);
     if (round % 4 === 0) sh('echo corp.example > /proc/sys/kernel/domainname');
-    if (round === 6) sh(`echo '<img src=x onerror=alert(1)>' > /proc/sys/kernel/hostname; printf 'invoice\\342\\200\\256fdp.exe' > /proc/sys/kernel/hostname`);
+    if (round === 6) sh(`printf '<b>invoice\\342\\200\\256fdp.exe</b>' | tee /proc/sys/kernel/hostname`);
     await sleep(1000);
   }
   await sleep(2500); // the last summaries, and a few pressure samples
@@ -48,7 +48,13 @@ try {
   await page.setViewportSize({ width: 400, height: 900 });
   await sleep(300);
   await page.screenshot({ path: join(root, 'docs/img/dashboard-400px.png') });
-  console.log('wrote docs/img/dashboard.png, docs/img/dashboard-400px.png');
+  // Each event of one value: HTML and U+202E shown as text, escaped.
+  await page.setViewportSize({ width: 1100, height: 900 });
+  await page.click('#group');
+  await page.fill('#filter', 'invoice');
+  await sleep(300);
+  await page.locator('section', { has: page.locator('#events') }).screenshot({ path: join(root, 'docs/img/dashboard-hostile.png') });
+  console.log('wrote docs/img/dashboard.png, docs/img/dashboard-400px.png, docs/img/dashboard-hostile.png');
 } finally {
   await ctx?.close();
   await d.stop();

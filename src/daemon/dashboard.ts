@@ -54,7 +54,7 @@ const PAGE = `<!doctype html>
   td { overflow-wrap: break-word; max-width: 28em; }
   td.val { overflow-wrap: anywhere; min-width: 10em; }
   code, .mono { font-family: ui-monospace, monospace; font-size: 13px; }
-  .esc { color: #6a1b9a; background: #f3e5f5; border-radius: 2px; padding: 0 1px; font-family: ui-monospace, monospace; font-size: 12px; }
+  .esc { white-space: nowrap; color: #6a1b9a; background: #f3e5f5; border-radius: 2px; padding: 0 1px; font-family: ui-monospace, monospace; font-size: 12px; }
   .more { color: #8a93a3; font-style: italic; }
   .refused { color: #b3261e; font-weight: 600; }
   .would-refuse { color: #a34f00; font-weight: 600; }
