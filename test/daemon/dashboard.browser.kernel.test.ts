@@ -80,7 +80,10 @@ test('kernel: dashboard in a browser: history, live events, grouping, audit mode
     const port = d.port!;
     const profile = mkdtempSync(join(tmpdir(), 'sysward-chromium-'));
     const ctx = await launch(profile, { width: 1280, height: 900 });
-    const clients = async (n: number) => { while (d.status().events.dashboardClients !== n) await new Promise((r) => setTimeout(r, 20)); };
+    const clients = async (n: number) => {
+      for (let i = 0; i < 750 && d.status().events.dashboardClients !== n; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(d.status().events.dashboardClients, n, 'pages connected to the event stream');
+    };
     try {
       const page = await ctx.newPage();
       const problems = pageProblems;
