@@ -54,3 +54,29 @@ export async function tailLines(path: string, onLine: (line: string) => void, o:
     }
   } finally { if (fd !== undefined) closeSync(fd); }
 }
+
+/**
+ * The last `count` whole lines of a rotated audit log (FILE, then FILE.1 when FILE has fewer),
+ * oldest first, reading at most `maxBytes` from the end of each file: the dashboard's history at
+ * start. A file that is not there gives no lines.
+ */
+export function lastLines(path: string, count: number, maxBytes = 1 << 20): string[] {
+  const out: string[] = [];
+  for (const file of [path, `${path}.1`]) {
+    let fd: number;
+    try { fd = openSync(file, 'r'); } catch { continue; }
+    try {
+      const size = fstatSync(fd).size;
+      const start = Math.max(0, size - maxBytes);
+      const buf = Buffer.alloc(size - start);
+      let n = 0;
+      while (n < buf.length) { const r = readSync(fd, buf, n, buf.length - n, start + n); if (r <= 0) break; n += r; }
+      const lines = buf.subarray(0, n).toString('utf8').split('\n');
+      lines.pop(); // after the last newline: a line being written, or nothing
+      if (start > 0) lines.shift(); // cut by maxBytes
+      out.unshift(...lines.filter((l) => l).slice(-(count - out.length)));
+      if (out.length >= count || start > 0) break;
+    } finally { closeSync(fd); }
+  }
+  return out;
+}

@@ -34,8 +34,9 @@ import { DEFAULT_CONFIG_DIR, type Config } from './config.js';
 import { readConfigOffThread } from './config-reader.js';
 import { loadDesired, saveDesired, sameDesired, type DesiredGuard } from './desired.js';
 import { DaemonMetrics } from './metrics.js';
-import { EventFeed } from './dashboard.js';
-import { serveDaemon } from './http.js';
+import { EventFeed, RECENT, type FeedStats } from './event-feed.js';
+import { lastLines } from './audit-tail.js';
+import { serveDaemon, type ListenOptions } from './http.js';
 import { guardStatus } from '../guard/runtime/status.js';
 import { readSystemPressure, type PressureLine } from '../observe/psi.js';
 
@@ -63,7 +64,7 @@ export interface DaemonOptions {
   configDir?: string;
   /** How often counted-but-not-sent accesses become summary lines (default 10 s; 0: only at stop). */
   summaryMs?: number;
-  listen?: { host: string; port: number } | null;
+  listen?: ListenOptions | null;
   eventsFile?: string;
   /** Rotate the events file past this (AuditLog's maxBytes; 0: never, for logrotate). */
   eventsMaxBytes?: number;
@@ -112,7 +113,7 @@ export interface DaemonStatus {
   readers: string[];
   lastReload: { at: string; reason: string; report: ReloadReport } | null;
   /** problem: why the audit log cannot be written, while it cannot (status is then not ok). */
-  events: { written: number; failed: number; problem: string | null; dashboardClients: number };
+  events: { written: number; failed: number; problem: string | null } & FeedStats;
   /** System-wide pressure (PSI averages, % of time stalled), or null when the kernel has none. */
   pressure: Record<string, { some: PressureAverages | null; full: PressureAverages | null }> | null;
 }
@@ -199,6 +200,8 @@ export class Daemon {
       ...(o.eventsKeep !== undefined ? { keep: o.eventsKeep } : {}), ...(o.eventsKeepFirstMs !== undefined ? { keepFirstMs: o.eventsKeepFirstMs } : {}),
       stdout: o.stdoutEvents ?? false, log: this.#log,
     });
+    // The dashboard's history: what the log holds from before this start.
+    if (o.eventsFile) this.feed.seed(lastLines(o.eventsFile, RECENT));
     if (this.o.bpfStats) this.#stats = enableStats();
     if (this.o.stateDir) this.#saved = loadDesired(this.o.stateDir, this.#log);
     const ns = namespaceSupport();
@@ -514,7 +517,7 @@ export class Daemon {
         this.#logged(() => this.audit.flush());
         if (this.audit.failed === failed) {
           r.stream.commitSummaries();
-          for (const s of list) this.metrics.summary(s);
+          for (const s of list) { this.metrics.summary(s); this.feed.push(s); }
         }
       } catch (e) { this.#log(`summaries of guard ${name}: ${(e as Error).message}`); }
     }
@@ -697,7 +700,7 @@ export class Daemon {
       status: this.#health(guards.map((g) => g.name)), configDir: this.configDir, guards,
       problems: Object.fromEntries(this.#problems), waitingFor: this.#waiting(), configErrors: this.#configErrors,
       readers: [...this.#readers.keys()], lastReload: this.lastReload ?? null,
-      events: { written: this.audit.written, failed: this.audit.failed, problem: this.audit.problem ?? null, dashboardClients: this.feed.clients },
+      events: { written: this.audit.written, failed: this.audit.failed, problem: this.audit.problem ?? null, ...this.feed.stats() },
       pressure: systemPressure(),
     };
   }

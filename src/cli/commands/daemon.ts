@@ -7,6 +7,8 @@ import { DEFAULT_CONFIG_DIR } from '../../daemon/config.js';
 import { DEFAULT_STATE_DIR } from '../../daemon/desired.js';
 import { DEFAULT_POLL_MS, DEFAULT_SETTLE_MS } from '../../daemon/daemon.js';
 import { out } from '../output.js';
+import type { ListenOptions } from '../../daemon/http.js';
+import { HostCheck } from '../../daemon/host-check.js';
 
 const DEFAULT_EVENTS = '/var/log/sysward/audit.jsonl';
 
@@ -30,6 +32,12 @@ function parseListen(s: string): { host: string; port: number } | null {
   return { host, port };
 }
 
+function withAllowedHosts(listen: { host: string; port: number } | null, names: string[] | undefined): ListenOptions | null {
+  if (!listen || !names?.length) return listen;
+  for (const n of names) if (n !== '*' && HostCheck.nameOf(n) !== n.toLowerCase()) throw new UsageError(`--allow-host ${n}: give a host name as a browser's address bar has it (no port, no scheme), or *`);
+  return { ...listen, allowHosts: names };
+}
+
 /** The daemon's options (exported so deploy/ manifests can be checked against them). */
 export const DAEMON_OPTIONS = {
   config: { type: 'string' }, listen: { type: 'string' }, events: { type: 'string' },
@@ -37,6 +45,7 @@ export const DAEMON_OPTIONS = {
   'events-keep-first': { type: 'string' }, stdout: { type: 'boolean' },
   'bpf-stats': { type: 'boolean' }, teardown: { type: 'boolean' }, 'poll-ms': { type: 'string' },
   'settle-ms': { type: 'string' }, 'state-dir': { type: 'string' },
+  'allow-host': { type: 'string', multiple: true },
 } as const;
 
 const command: Command = {
@@ -73,6 +82,8 @@ options:
   --config DIR          policy files (*.yaml) [${DEFAULT_CONFIG_DIR}]
   --listen HOST:PORT    dashboard (/), metrics (/metrics), health (/healthz)
                         [${DEFAULT_LISTEN.host}:${DEFAULT_LISTEN.port}]; "none" to disable
+  --allow-host NAME     also answer requests for this host name (repeatable; "*": any). By
+                        default only addresses, localhost and this host's name (DNS rebinding)
   --events FILE         audit log, JSON lines, rotated by size [${DEFAULT_EVENTS}]; "none" to disable
   --events-max-bytes N  rotate past N bytes [10485760]; 0: never (logrotate rotates it)
   --events-keep N       rotated files kept [5]
@@ -110,7 +121,7 @@ options:
     const stateDir = values['state-dir'] ?? DEFAULT_STATE_DIR;
     const daemon = new Daemon({
       ...(values.config ? { configDir: values.config } : {}),
-      listen: values.listen === undefined ? DEFAULT_LISTEN : parseListen(values.listen),
+      listen: withAllowedHosts(values.listen === undefined ? DEFAULT_LISTEN : parseListen(values.listen), values['allow-host']),
       ...(events !== 'none' ? { eventsFile: events } : {}),
       ...(maxBytes !== undefined ? { eventsMaxBytes: maxBytes } : {}),
       ...(keep !== undefined ? { eventsKeep: keep } : {}),
