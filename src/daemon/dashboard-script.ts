@@ -129,6 +129,8 @@ function matches(it) {
 function add(id, e) {
   if (id && seen.has(id)) return;
   if (id) seen.add(id);
+  // Accesses the kernel could not attribute to a kind (no key, writer or cgroup): one counted row.
+  if (e.type === 'dropped') e = { type: 'summary', time: e.time, to: e.to, from: e.from, count: e.count, guard: e.guard, verdict: 'dropped', reason: e.why, access: 'write', key: '(not attributed)', comm: '?', uid: '?', cgroupId: '', rule: { key: '' } };
   const summary = e.type === 'summary';
   const it = { id, e, t: Date.parse(summary ? e.to || e.time : e.time), n: summary ? Number(e.count) || 0 : 1 };
   if (paused) held.push(it); else items.push(it);
@@ -143,7 +145,7 @@ function schedule() {
   requestAnimationFrame(() => { scheduled = false; render(); });
 }
 
-const VERDICT_TEXT = { 'would-refuse': 'would refuse (audit)', refused: 'refused', audited: 'audited', allowed: 'allowed' };
+const VERDICT_TEXT = { 'would-refuse': 'would refuse (audit)', refused: 'refused', audited: 'audited', allowed: 'allowed', dropped: 'dropped (not attributed)' };
 
 function render() {
   const shown = items.filter(matches);

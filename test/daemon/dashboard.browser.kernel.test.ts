@@ -47,7 +47,7 @@ const js = <T>(page: Page, expr: string): Promise<T> => page.evaluate(expr) as P
 /** The accesses the audit log accounts for (events + summaries' counts), for some key. */
 function logged(file: string, key?: string): number {
   return readFileSync(file, 'utf8').split('\n').filter((l) => l).map((l) => JSON.parse(l) as { key: string; count?: number; type?: string })
-    .filter((e) => key === undefined || e.key === key).reduce((t, e) => t + (e.type === 'summary' ? e.count! : 1), 0);
+    .filter((e) => key === undefined || e.key === key).reduce((t, e) => t + (e.type === 'summary' || e.type === 'dropped' ? e.count! : 1), 0);
 }
 
 const LONG = 'A'.repeat(5000);
@@ -67,6 +67,8 @@ test('kernel: dashboard in a browser: history, live events, grouping, audit mode
     writeFileSync(log, [
       { time: before, guard: 'old-guard', verdict: 'refused', reason: 'rule', access: 'write', key: 'kernel.core_pattern', oldValue: 'core', newValue: `|/tmp/${LONG}`, filePos: 0, pid: 1, tgid: 1, uid: 0, gid: 0, comm: 'history', cgroupId: '1', cgroup: 'docker:hist', rule: { index: 0, key: 'kernel.core_pattern' }, generation: 1 },
       { type: 'summary', time: before, guard: 'old-guard', verdict: 'refused', reason: 'rule', access: 'write', key: 'kernel.core_pattern', uid: 0, comm: 'history', cgroupId: '1', cgroup: 'docker:hist', rule: { index: 0, key: 'kernel.core_pattern' }, generation: 1, count: 12345, from: before, to: before },
+      // Accesses the kernel could not attribute: no key, writer or cgroup, a count all the same.
+      { type: 'dropped', time: before, guard: 'old-guard', count: 7, from: before, to: before, why: 'every one of the guard\'s 16384 kinds of access was taken and its ring buffer was full' },
     ].map((l) => `${JSON.stringify(l)}\n`).join(''));
     const start = async (port: number) => {
       const d = new Daemon({ configDir: dir, stateDir: join(dir, 'state'), eventsFile: log, listen: { host: '127.0.0.1', port }, pollMs: 500, summaryMs: 300, log: () => {} });
@@ -94,9 +96,10 @@ test('kernel: dashboard in a browser: history, live events, grouping, audit mode
       const total = () => js<number>(page, `Number(document.querySelector('#counts').dataset.total)`);
 
       // History on load: the two lines of the log, one row grouped, thousands separators.
-      await until(page, 'the history', `document.querySelector('#counts').dataset.total === '12346'`);
+      await until(page, 'the history', `document.querySelector('#counts').dataset.total === '12353'`);
       assert.equal(await page.textContent('#events tr[data-key="kernel.core_pattern"] td.num'), '12,346');
       assert.match((await page.textContent('#events tr[data-key="kernel.core_pattern"]'))!, /4,806 more characters/);
+      assert.match((await page.textContent('#events tr[data-key="(not attributed)"]'))!, /dropped \(not attributed\)[\s\S]*7/);
 
       // Live: real writes from the guarded cgroup (in a UTS namespace of their own).
       const html = '<img src=x onerror=alert(1)>';
@@ -105,8 +108,8 @@ test('kernel: dashboard in a browser: history, live events, grouping, audit mode
       assert.equal(w.status, 0, `the writes ran: ${w.stderr}`);
       const hostname = 32, domainname = 1;
       // 30 writes of one value, more than a kind's events a second: events plus the kernel's summary.
-      await until(page, '32 hostname writes and a domainname one', `Number(document.querySelector('#counts').dataset.total) === 12346 + ${hostname + domainname}`);
-      assert.equal(logged(log), 12346 + hostname + domainname, 'the log accounts for the same');
+      await until(page, '32 hostname writes and a domainname one', `Number(document.querySelector('#counts').dataset.total) === 12353 + ${hostname + domainname}`);
+      assert.equal(logged(log), 12353 + hostname + domainname, 'the log accounts for the same');
       assert.equal(await page.$eval('#events tr[data-key="kernel.hostname"] td.num', (t) => t.textContent), '32', 'one row for the kind, with its count');
       // Hostile values: text, not HTML; U+202E shown escaped, never rendered.
       assert.equal(await page.$$eval('#events img, img', (i) => i.length), 0);
@@ -137,31 +140,32 @@ test('kernel: dashboard in a browser: history, live events, grouping, audit mode
       assert.equal(c.n, await total(), 'every event of the last hour is charted');
       assert.ok(c.bars >= 2);
       await page.check('input[name=series][value=guard]');
-      assert.deepEqual(await page.$$eval('#chart rect', (r) => [...new Set(r.map((x) => x.getAttribute('data-series')))].sort()), [audit, enforce, 'old-guard'].sort());
+      // (Drawn at the next animation frame.)
+      await until(page, 'the chart by guard', `[...new Set([...document.querySelectorAll('#chart rect')].map((x) => x.getAttribute('data-series')))].sort().join() === ${JSON.stringify([audit, enforce, 'old-guard'].sort().join())}`);
       assert.ok(await page.$$eval('#psi-chart polyline', (p) => p.length) >= 1 || (await page.textContent('#psi-chart'))!.includes('no pressure'));
 
       // Filter by a click on a key; shown / total; the chart follows; remove the filter.
       await page.click('#events tr[data-key="kernel.domainname"] td:nth-child(5)');
       await until(page, 'the filter', `document.querySelector('#counts').dataset.shown === '1'`);
-      assert.match((await page.textContent('#counts'))!, /showing 1 of 12,379 events/);
+      assert.match((await page.textContent('#counts'))!, /showing 1 of 12,386 events/);
       assert.equal((await charted()).n, 1);
       await page.click('#chips .chip button');
-      await until(page, 'all again', `document.querySelector('#counts').dataset.shown === '12379'`);
+      await until(page, 'all again', `document.querySelector('#counts').dataset.shown === '12386'`);
 
       // Pause: nothing new is drawn until resumed.
       await page.click('#pause');
       shInCgroup(abs, 'echo paused > /proc/sys/kernel/hostname; true', ['--uts']);
       await until(page, 'the held event', `document.querySelector('#counts').textContent.includes('1 new')`);
-      assert.equal(await total(), 12379);
+      assert.equal(await total(), 12386);
       await page.click('#pause');
-      await until(page, 'the event after resuming', `document.querySelector('#counts').dataset.total === '12380'`);
+      await until(page, 'the event after resuming', `document.querySelector('#counts').dataset.total === '12387'`);
 
       // The daemon cuts the stream: the page reconnects, and nothing is added twice.
       d.feed.close();
       await clients(0);
       await clients(1);
       shInCgroup(abs, 'echo after-cut > /proc/sys/kernel/hostname; true', ['--uts']);
-      await until(page, 'the event after the cut', `document.querySelector('#counts').dataset.total === '12381'`);
+      await until(page, 'the event after the cut', `document.querySelector('#counts').dataset.total === '12388'`);
       assert.equal(await total(), logged(log));
 
       // The daemon restarts on the same port: the page starts over from the log's history, once.
@@ -169,7 +173,7 @@ test('kernel: dashboard in a browser: history, live events, grouping, audit mode
       d = await start(port);
       await clients(1);
       shInCgroup(abs, 'echo after-restart > /proc/sys/kernel/hostname; true', ['--uts']);
-      await until(page, 'the event after the restart', `document.querySelector('#counts').dataset.total === '12382'`);
+      await until(page, 'the event after the restart', `document.querySelector('#counts').dataset.total === '12389'`);
       assert.equal(await total(), logged(log));
       assert.equal(await shown(), logged(log));
 
