@@ -259,7 +259,7 @@ export function synthesize(learner: Learner, o: LearnOptions): Learned {
   p.push('# Every write not listed here is refused. Review each rule (keep it narrow, add a reason:),');
   p.push(`# check it with \`sysward test ${testsFile.replace(/^.*\//, '')}\`, try it with mode: audit, then enforce (docs/learn.md).`);
   p.push(`name: ${o.name}`);
-  p.push(`description: ${q(`Learned from ${o.source[0] ?? 'nothing'}`)}`);
+  p.push(`description: ${q(`Learned from ${o.source.length ? o.source.join('; ') : 'nothing'}`.slice(0, 400))}`);
   p.push('mode: enforce');
   p.push(`default: { write: deny, read: ${o.reads ? 'deny' : 'allow'} }`);
   if (o.scopeCgroups?.length) p.push(`scope: { cgroups: [${o.scopeCgroups.map(q).join(', ')}] }`);
