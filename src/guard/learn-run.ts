@@ -41,6 +41,8 @@ export interface LearnRunOptions {
   /** The command in a mount namespace of its own, followed if it leaves its cgroup (sysward run --namespaces). */
   ownNamespace?: boolean;
   stdio?: 'inherit' | 'pipe' | 'ignore';
+  /** The command's standard output to our standard error (learn --json prints JSON on ours). */
+  stdoutToStderr?: boolean;
   /** Each event as it arrives (after the learner has it). */
   onEvent?: (e: GuardEvent) => void;
 }
@@ -51,6 +53,7 @@ export async function learnFromCommand(argv: string[], learner: Learner, o: Lear
     eventsPerSecond: 0, eventsBytes: LEARN_EVENTS_BYTES, keepEvents: false,
     ...(o.ownNamespace ? { ownNamespace: true } : {}),
     ...(o.stdio ? { stdio: o.stdio } : {}),
+    ...(o.stdoutToStderr ? { stdoutToStderr: true } : {}),
     onEvent: (e) => { learner.observe(observationOf(e)); o.onEvent?.(e); },
   });
   for (const s of r.summaries) learner.observe(observationOf(s));

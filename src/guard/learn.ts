@@ -61,7 +61,9 @@ interface KeyState {
   nFields: number | null | undefined;
   mins: bigint[];
   maxs: bigint[];
-  comms: Set<string>;
+  /** Command names of the writers and of the readers (the first 64 of each). */
+  writers: Set<string>;
+  readers: Set<string>;
 }
 
 const DECIMAL = /^-?(0|[1-9][0-9]*)$/;
@@ -105,10 +107,11 @@ export class Learner {
       } catch (e) {
         throw new LearnInputError(`key "${o.key}" is not a sysctl name (${(e as Error).message})`);
       }
-      k = { key: o.key, segments, writes: undefined, reads: undefined, values: new Map(), withoutValue: 0, partial: new Map(), unexpressible: undefined, tooManyValues: false, nFields: undefined, mins: [], maxs: [], comms: new Set() };
+      k = { key: o.key, segments, writes: undefined, reads: undefined, values: new Map(), withoutValue: 0, partial: new Map(), unexpressible: undefined, tooManyValues: false, nFields: undefined, mins: [], maxs: [], writers: new Set(), readers: new Set() };
       this.#keys.set(o.key, k);
     }
-    if (o.comm !== undefined && k.comms.size < 64) k.comms.add(o.comm);
+    const comms = o.access === 'read' ? k.readers : k.writers;
+    if (o.comm !== undefined && comms.size < 64) comms.add(o.comm);
     if (o.access === 'read') { k.reads = merge(k.reads, o); this.reads += o.count; return; }
     k.writes = merge(k.writes, o);
     this.writes += o.count;
@@ -206,8 +209,16 @@ export function nameFromFile(file: string): string {
   return GUARD_NAME.test(base) ? base : 'learned';
 }
 
-/** A YAML double-quoted scalar (JSON's escapes are YAML's). */
-const q = (s: string) => JSON.stringify(s);
+/**
+ * A YAML double-quoted scalar: JSON's escapes are YAML's, and JSON leaves raw what YAML may not
+ * hold raw (DEL, the C1 controls, U+FEFF, U+FFFE/F): those are escaped too.
+ */
+const q = (s: string) => JSON.stringify(s).replace(/[\x7f-\x9f\ufeff\ufffe\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+/**
+ * Text from outside (a command line, a command name: a process may call itself "x\nname: y") as
+ * it may stand in a YAML comment: one line, control characters escaped as JSON escapes them.
+ */
+const inComment = (s: string) => q(s).slice(1, -1).replaceAll('\\"', '"');
 /** A key as a plain scalar when it is one (sysctl names nearly always are), else quoted. */
 const plain = (s: string) => (/^[A-Za-z0-9_][A-Za-z0-9_./-]*$/.test(s) ? s : q(s));
 /** Allowed-write cases a range or fields rule gets at most (its values spread over the list). */
@@ -217,6 +228,7 @@ const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? o
 const times = (n: number) => (n === 1 ? 'once' : `${n} times`);
 /** A period: one time, or from–to. */
 const period = (s: Seen) => (s.from === s.to ? `at ${s.from}` : `from ${s.from} to ${s.to}`);
+const by = (comms: Set<string>) => (comms.size ? ` by ${[...comms].sort(byText).map(inComment).join(', ')}` : '');
 const byNumber = (a: string, b: string) => { const x = BigInt(a), y = BigInt(b); return x < y ? -1 : x > y ? 1 : 0; };
 const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -251,8 +263,8 @@ export function synthesize(learner: Learner, o: LearnOptions): Learned {
   const withoutValue = keys.reduce((t, k) => t + k.withoutValue, 0);
 
   const p: string[] = [];
-  p.push(`# Learned by \`sysward learn\` from ${o.source[0] ?? 'nothing'}`);
-  for (const s of o.source.slice(1)) p.push(`#   ${s}`);
+  p.push(`# Learned by \`sysward learn\` from ${inComment(o.source[0] ?? 'nothing')}`);
+  for (const s of o.source.slice(1)) p.push(`#   ${inComment(s)}`);
   const writtenKeys = keys.filter((k) => k.writes).length;
   const readKeys = keys.filter((k) => k.reads).length;
   p.push(`# ${plural(learner.writes, 'write')} of ${plural(writtenKeys, 'key')}${o.reads ? `, ${plural(learner.reads, 'read')} of ${plural(readKeys, 'key')}` : ''}${first ? `, ${first === last ? `at ${first}` : `from ${first} to ${last}`}` : ''}.`);
@@ -273,9 +285,9 @@ export function synthesize(learner: Learner, o: LearnOptions): Learned {
     const notes: string[] = [];
     if (k.writes) {
       const distinct = k.values.size + k.partial.size;
-      notes.push(`written ${times(k.writes.count)}${distinct > 1 ? ` (${plural(distinct, 'value')}${k.tooManyValues ? ' or more' : ''})` : ''} ${period(k.writes)}${k.comms.size ? ` by ${[...k.comms].sort(byText).join(', ')}` : ''}`);
+      notes.push(`written ${times(k.writes.count)}${distinct > 1 ? ` (${plural(distinct, 'value')}${k.tooManyValues ? ' or more' : ''})` : ''} ${period(k.writes)}${by(k.writers)}`);
     }
-    if (o.reads && k.reads) notes.push(`read ${times(k.reads.count)} ${period(k.reads)}${k.writes ? '' : `${k.comms.size ? ` by ${[...k.comms].sort(byText).join(', ')}` : ''}; never written`}`);
+    if (o.reads && k.reads) notes.push(`read ${times(k.reads.count)} ${period(k.reads)}${by(k.readers)}${k.writes ? '' : '; never written'}`);
     if (k.withoutValue && k.values.size) {
       notes.push(`${plural(k.withoutValue, 'write')} of it counted in summary lines without their values: another value may be among them`);
       warnings.push(`${k.key}: ${plural(k.withoutValue, 'write')} counted without their values (summary lines); values not listed would be refused`);
@@ -336,7 +348,7 @@ export function synthesize(learner: Learner, o: LearnOptions): Learned {
       return {
         key: k.key, rule: rules[i]!.kind, writes: k.writes?.count ?? 0, reads: k.reads?.count ?? 0, distinctValues: k.values.size + k.partial.size,
         writesWithoutValue: k.withoutValue, firstSeen: seen.reduce((t, s) => earlier(t, s.from), seen[0]!.from), lastSeen: seen.reduce((t, s) => later(t, s.to), seen[0]!.to),
-        commands: [...k.comms].sort(byText), ...(danger ? { danger: danger.reason } : {}),
+        commands: [...new Set([...k.writers, ...(o.reads ? k.readers : [])])].sort(byText), ...(danger ? { danger: danger.reason } : {}),
       };
     }),
     warnings,

@@ -168,3 +168,16 @@ test('learn: names and file names', () => {
   assert.equal(testsFileFor('web.YML'), 'web.test.YML');
   assert.equal(testsFileFor('policy'), 'policy.test.yaml');
 });
+
+test('learn: hostile command names, command lines and values cannot break out of comments or scalars', () => {
+  const value = 'a\x7fb\x85c\u2028d"\\';
+  const learned = learn([w('kernel.domainname', value, 0, { comm: 'x\nname: evil' }), w('vm.swappiness', '1', 0, { comm: '#\r\x00\ufeff' })],
+    { source: ['the command sh -c \'echo 1\nname: evil\'', 'line\ntwo'] });
+  const { policy } = check(learned);
+  assert.equal(policy.name, 'web');
+  assert.equal(verdict(policy, 'kernel.domainname', value), 'allowed');
+  assert.equal(verdict(policy, 'kernel.domainname', 'a'), 'refused');
+  assert.match(learned.policy, /^# Learned by `sysward learn` from the command sh -c 'echo 1\\nname: evil'$/m);
+  assert.match(learned.policy, /by x\\nname: evil\n/);
+  assert.doesNotMatch(learned.policy, /[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff]/);
+});

@@ -40,7 +40,7 @@ options:
   --since TIME          only events since TIME: ISO 8601 (2026-12-01T08:00:00Z) or 30m, 24h, 7d
   --namespaces          run CMD in a mount namespace of its own, followed if it leaves its cgroup
   --force               replace FILE and FILE.test.yaml
-  --json                print what was learned as JSON
+  --json                print what was learned as JSON (the command's own output goes to stderr)
   --progress            progress lines on stderr (default: when stderr is a terminal)
   -q, --quiet           no notes on stderr
   -h, --help
@@ -123,7 +123,7 @@ examples:
         let timer: NodeJS.Timeout | undefined;
         if (showProgress) timer = setInterval(() => note(`${learner.writes} writes${values.reads ? `, ${learner.reads} reads` : ''} so far`), 5000);
         try {
-          const r = await learnFromCommand(commandLine, learner, { reads: !!values.reads, ownNamespace: !!values.namespaces });
+          const r = await learnFromCommand(commandLine, learner, { reads: !!values.reads, ownNamespace: !!values.namespaces, stdoutToStderr: !!values.json });
           status = r.status;
           const unvalued = r.summaries.filter((s) => s.access === 'write').reduce((t, s) => t + s.count, 0);
           if (unvalued) note(`${unvalued} writes came faster than the guard's ring buffer could be read: they are counted without their values (the policy says where)`);

@@ -46,6 +46,8 @@ export interface RunOptions {
   eventsPerSecond?: number;
   /** Size of the ring buffer (default 1 MiB). */
   eventsBytes?: number;
+  /** The command's standard output goes to our standard error (ours carries JSON: learn --json). */
+  stdoutToStderr?: boolean;
   /** false: events go to onEvent only, not into the result (a long run keeps no list). */
   keepEvents?: boolean;
 }
@@ -75,8 +77,9 @@ export async function runGuarded(policy: Policy, argv: string[], o: RunOptions =
       ? 'echo $$ > "$0/cgroup.procs" && exec unshare --mount --propagation unchanged -- sh -c \'read _ <&3 && exec 3<&- && exec "$@"\' sh "$@"'
       : 'echo $$ > "$0/cgroup.procs" && exec "$@"';
     const stdio = o.stdio ?? 'inherit';
+    const streams = [stdio, o.stdoutToStderr ? 2 : stdio, stdio];
     const child = spawn('/bin/sh', ['-c', script, cgroup, ...argv], {
-      stdio: o.ownNamespace ? [stdio, stdio, stdio, 'pipe'] : stdio, env: { ...process.env, ...o.env },
+      stdio: o.ownNamespace ? [...streams, 'pipe'] : streams, env: { ...process.env, ...o.env },
     });
     if (o.ownNamespace) await bindChild(child, guard, cgId, cgName);
     let stdout = '', stderr = '';
