@@ -11,6 +11,7 @@ import type { Policy } from './model.js';
 import { runGuarded, type RunResult } from './runtime/run.js';
 import type { GuardEvent, GuardSummary } from './runtime/events.js';
 import type { Learner, Observation } from './learn.js';
+import { namespaceSupport } from './runtime/namespaces.js';
 
 /** The learning guard's ring buffer: about 33,000 events between two reads of it. */
 export const LEARN_EVENTS_BYTES = 16 << 20;
@@ -33,6 +34,7 @@ export function observationOf(e: GuardEvent | GuardSummary): Observation {
   return {
     access: ev.access, key: ev.key, count: 1, from: ev.time, to: ev.time, comm: ev.comm, filePos: ev.filePos,
     ...(ev.access === 'write' ? { value: ev.newValue } : {}),
+    ...(ev.namespaces ? { namespaces: ev.namespaces } : {}),
   };
 }
 
@@ -49,6 +51,9 @@ export interface LearnRunOptions {
 
 /** Run argv under the learning guard; every access it made is in `learner` when this resolves. */
 export async function learnFromCommand(argv: string[], learner: Learner, o: LearnRunOptions = {}): Promise<Omit<RunResult, 'events'> & { stdout?: string; stderr?: string }> {
+  // The host's namespaces, read here (kthreadd's): which writes came from the command's own.
+  const ns = namespaceSupport();
+  if ('facts' in ns) learner.hostNamespaces ??= ns.facts.host;
   const r = await runGuarded(learningPolicy(!!o.reads), argv, {
     eventsPerSecond: 0, eventsBytes: LEARN_EVENTS_BYTES, keepEvents: false,
     ...(o.ownNamespace ? { ownNamespace: true } : {}),

@@ -5,7 +5,8 @@
 // the time it was learned: the same input gives the same bytes.
 import { VALUE_MAX, MAX_FIELDS } from './compiler/abi.js';
 import { GUARD_NAME } from './model.js';
-import { dangerOf, maxValueBytes, vectorFields } from '../sysctl/keys.js';
+import { dangerOf, maxValueBytes, namespaceOf, vectorFields, type SysctlNamespace } from '../sysctl/keys.js';
+import type { NsKind } from './compiler/task-layout.js';
 import { parseKeyPattern, SysctlNameError } from '../sysctl/names.js';
 
 /** One access, or (count > 1, value unknown) a summary line's count of them. */
@@ -23,6 +24,8 @@ export interface Observation {
   from: string;
   to: string;
   comm?: string;
+  /** Inode numbers of the writer's namespaces (events' `namespaces`). */
+  namespaces?: Partial<Record<NsKind, number>>;
 }
 
 /** Distinct integer values past which a numeric key gets a range (fields for vectors) instead of values. */
@@ -64,6 +67,11 @@ interface KeyState {
   /** Command names of the writers and of the readers (the first 64 of each). */
   writers: Set<string>;
   readers: Set<string>;
+  /** The kind of namespace the key lives in (net.*: network, …), or null for a key of the whole host. */
+  nsKind: SysctlNamespace | null;
+  /** Writes from a namespace of the writer's own of that kind, from the host's, or not known. */
+  fromOwn: number;
+  fromHost: number;
 }
 
 const DECIMAL = /^-?(0|[1-9][0-9]*)$/;
@@ -93,6 +101,11 @@ export class Learner {
   /** Accesses seen, by kind. */
   writes = 0;
   reads = 0;
+  /**
+   * The host's (initial) namespaces, when known for certain (learning from a command on this
+   * host): a per-namespace key written only from the writer's own namespace gets `namespace: own`.
+   */
+  hostNamespaces: Record<NsKind, number> | undefined;
 
   observe(o: Observation): void {
     if (!(o.count > 0)) return;
@@ -107,7 +120,7 @@ export class Learner {
       } catch (e) {
         throw new LearnInputError(`key "${o.key}" is not a sysctl name (${(e as Error).message})`);
       }
-      k = { key: o.key, segments, writes: undefined, reads: undefined, values: new Map(), withoutValue: 0, partial: new Map(), unexpressible: undefined, tooManyValues: false, nFields: undefined, mins: [], maxs: [], writers: new Set(), readers: new Set() };
+      k = { key: o.key, segments, writes: undefined, reads: undefined, values: new Map(), withoutValue: 0, partial: new Map(), unexpressible: undefined, tooManyValues: false, nFields: undefined, mins: [], maxs: [], writers: new Set(), readers: new Set(), nsKind: namespaceOf(segments), fromOwn: 0, fromHost: 0 };
       this.#keys.set(o.key, k);
     }
     const comms = o.access === 'read' ? k.readers : k.writers;
@@ -115,6 +128,8 @@ export class Learner {
     if (o.access === 'read') { k.reads = merge(k.reads, o); this.reads += o.count; return; }
     k.writes = merge(k.writes, o);
     this.writes += o.count;
+    const inum = k.nsKind && this.hostNamespaces ? o.namespaces?.[k.nsKind] : undefined;
+    if (inum !== undefined) { if (inum === this.hostNamespaces![k.nsKind!]) k.fromHost += o.count; else k.fromOwn += o.count; }
     if (o.value === undefined) { k.withoutValue += o.count; return; }
     const why = unexpressible(k, o.value);
     if (why !== undefined) {
@@ -180,12 +195,18 @@ export interface LearnOptions {
   scopeCgroups?: string[];
 }
 
-export type LearnedRule =
+export type LearnedRule = (
   | { key: string; kind: 'values'; values: string[] }
   | { key: string; kind: 'range'; min: string; max: string }
   | { key: string; kind: 'fields'; fields: [string, string][] }
   | { key: string; kind: 'allow'; why: string }
-  | { key: string; kind: 'read-only' };
+  | { key: string; kind: 'read-only' }
+) & {
+  /** Every write came from the writer's own namespace of the key's kind: `namespace: own`. */
+  own?: boolean;
+};
+
+const NS_WORDS: Record<SysctlNamespace, string> = { net: 'network', uts: 'UTS', ipc: 'IPC', user: 'user', pid: 'PID' };
 
 export interface LearnSummary {
   name: string;
@@ -233,6 +254,11 @@ const byNumber = (a: string, b: string) => { const x = BigInt(a), y = BigInt(b);
 const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 function ruleOf(k: KeyState, o: LearnOptions): LearnedRule {
+  const r = valueRuleOf(k, o);
+  return k.writes && k.nsKind && k.fromOwn === k.writes.count ? { ...r, own: true } : r;
+}
+
+function valueRuleOf(k: KeyState, o: LearnOptions): LearnedRule {
   if (!k.writes) return { key: k.key, kind: 'read-only' };
   if (k.unexpressible) return { key: k.key, kind: 'allow', why: `${plural(k.unexpressible.count, 'write')} with ${k.unexpressible.why}` };
   if (k.partial.size) return { key: k.key, kind: 'allow', why: `${plural([...k.partial.values()].reduce((t, p) => t + p.count, 0), 'write')} at a file position past 0 (a value continued over several writes), which a value limit refuses` };
@@ -297,6 +323,7 @@ export function synthesize(learner: Learner, o: LearnOptions): Learned {
       notes.push(`CAUTION: ${danger.kind === 'escape' ? 'a container-escape key' : danger.kind === 'hardening' ? 'a host hardening key' : 'a key that can take the host down'}: ${danger.reason}`);
       warnings.push(`${k.key}: ${danger.reason}; make sure the workload should write it`);
     }
+    if (r.own) notes.push(`written only from a ${NS_WORDS[k.nsKind!]} namespace of the writer's own: namespace: own refuses it from the host's`);
     if (r.kind === 'allow') {
       notes.push(`values not limited: ${r.why}`);
       warnings.push(`${k.key}: any value allowed: ${r.why}`);
@@ -313,6 +340,7 @@ export function synthesize(learner: Learner, o: LearnOptions): Learned {
       case 'allow': p.push('    action: allow'); break;
       case 'read-only': p.push('    action: deny'); break;
     }
+    if (r.own) p.push('    namespace: own');
     if (o.reads && k.reads) p.push('    reads: allow');
   });
 
@@ -329,6 +357,8 @@ export function synthesize(learner: Learner, o: LearnOptions): Learned {
     for (const v of sample([...k.values.keys()].sort(byText), r.kind === 'range' || r.kind === 'fields' ? MAX_CASES_PER_RANGE : Infinity)) kase([write(v), 'expect: allowed', `rule: ${plain(k.key)}`]);
     for (const [v, pp] of [...k.partial.entries()].sort((a, b) => byText(a[0], b[0]))) kase([write(v), `pos: ${pp.pos}`, 'expect: allowed', `rule: ${plain(k.key)}`]);
     if (o.reads && k.reads) kase([`read: ${k.key}`, 'expect: allowed', `rule: ${plain(k.key)}`]);
+    const allowed = [...k.values.keys()].sort(byText)[0];
+    if (r.own && allowed !== undefined) kase([write(allowed), `namespaces: { ${k.nsKind}: host }`, 'expect: refused', `rule: ${plain(k.key)}`, 'reason: host-namespace']);
     const unseen = unseenValue(k, r);
     if (r.kind === 'read-only') kase([write('1'), 'expect: refused', `rule: ${plain(k.key)}`]);
     else if (unseen !== undefined) kase([write(unseen), 'expect: refused', `rule: ${plain(k.key)}`, 'reason: value']);

@@ -181,3 +181,26 @@ test('learn: hostile command names, command lines and values cannot break out of
   assert.match(learned.policy, /by x\\nname: evil\n/);
   assert.doesNotMatch(learned.policy, /[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff]/);
 });
+
+test('learn: a per-namespace key written only from the writer\'s own namespace gets namespace: own (when the host\'s are known)', () => {
+  const host = { mnt: 1, net: 2, uts: 3, ipc: 4, user: 5, pid: 6, cgroup: 7 };
+  const own = { mnt: 11, net: 12, uts: 13, ipc: 14, user: 15, pid: 16, cgroup: 17 };
+  const l = new Learner();
+  l.hostNamespaces = host;
+  l.observe(w('net.core.somaxconn', '1024', 0, { namespaces: own }));
+  l.observe(w('kernel.hostname', 'a', 0, { namespaces: own }));
+  l.observe(w('kernel.hostname', 'b', 0, { namespaces: { ...own, uts: 3 } })); // one from the host's UTS namespace
+  l.observe(w('net.ipv4.tcp_syn_retries', '4', 0, { namespaces: own }));
+  l.observe({ access: 'write', key: 'net.ipv4.tcp_syn_retries', count: 5, from: at(1), to: at(2) }); // counted, namespaces unknown
+  l.observe(w('vm.swappiness', '10', 0, { namespaces: own })); // a key of the whole host
+  const learned = synthesize(l, opts());
+  const { policy, results } = check(learned);
+  assert.match(learned.policy, /# written only from a network namespace of the writer's own: namespace: own refuses it from the host's\n  - key: net.core.somaxconn\n    values:\n      - "1024"\n    namespace: own\n/);
+  for (const k of ['kernel.hostname', 'net.ipv4.tcp_syn_retries', 'vm.swappiness']) assert.doesNotMatch(learned.policy, new RegExp(`- key: ${k}\\n(    .*\\n)*    namespace: own`));
+  assert.ok(results.some((x) => x.c.description === 'write net.core.somaxconn=1024' && x.c.namespaces?.net === 'host' && x.got.reason === 'host-namespace'));
+  assert.equal(explain(policy, { name: 'net.core.somaxconn', value: '1024', filePos: 0, current: null, namespaces: { net: 'host' } }).verdict, 'refused');
+  // Without the host's namespaces (an audit log), nothing is inferred.
+  const l2 = new Learner();
+  l2.observe(w('net.core.somaxconn', '1024', 0, { namespaces: own }));
+  assert.doesNotMatch(synthesize(l2, opts()).policy, /namespace: own/);
+});
