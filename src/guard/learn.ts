@@ -215,7 +215,7 @@ export interface LearnSummary {
   /** Writes counted in summary lines, whose values were not recorded. */
   writesWithoutValue: number;
   keys: {
-    key: string; rule: LearnedRule['kind']; writes: number; reads: number; distinctValues: number;
+    key: string; rule: LearnedRule['kind']; namespace?: 'own'; writes: number; reads: number; distinctValues: number;
     writesWithoutValue: number; firstSeen: string; lastSeen: string; commands: string[]; danger?: string;
   }[];
   /** What a reviewer should look at before enforcing. */
@@ -323,7 +323,7 @@ export function synthesize(learner: Learner, o: LearnOptions): Learned {
       notes.push(`CAUTION: ${danger.kind === 'escape' ? 'a container-escape key' : danger.kind === 'hardening' ? 'a host hardening key' : 'a key that can take the host down'}: ${danger.reason}`);
       warnings.push(`${k.key}: ${danger.reason}; make sure the workload should write it`);
     }
-    if (r.own) notes.push(`written only from a ${NS_WORDS[k.nsKind!]} namespace of the writer's own: namespace: own refuses it from the host's`);
+    if (r.own) notes.push(`only from the writer's own ${NS_WORDS[k.nsKind!]} namespace: namespace: own refuses writes from the host's`);
     if (r.kind === 'allow') {
       notes.push(`values not limited: ${r.why}`);
       warnings.push(`${k.key}: any value allowed: ${r.why}`);
@@ -376,7 +376,7 @@ export function synthesize(learner: Learner, o: LearnOptions): Learned {
       const seen = [k.writes, o.reads ? k.reads : undefined].filter((s): s is Seen => !!s);
       const danger = k.writes ? dangerOf(k.segments) : undefined;
       return {
-        key: k.key, rule: rules[i]!.kind, writes: k.writes?.count ?? 0, reads: k.reads?.count ?? 0, distinctValues: k.values.size + k.partial.size,
+        key: k.key, rule: rules[i]!.kind, ...(rules[i]!.own ? { namespace: 'own' as const } : {}), writes: k.writes?.count ?? 0, reads: k.reads?.count ?? 0, distinctValues: k.values.size + k.partial.size,
         writesWithoutValue: k.withoutValue, firstSeen: seen.reduce((t, s) => earlier(t, s.from), seen[0]!.from), lastSeen: seen.reduce((t, s) => later(t, s.to), seen[0]!.to),
         commands: [...new Set([...k.writers, ...(o.reads ? k.readers : [])])].sort(byText), ...(danger ? { danger: danger.reason } : {}),
       };

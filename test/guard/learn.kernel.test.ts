@@ -42,7 +42,7 @@ test('kernel: learn from a script; under the learned policy the script refuses n
   // Every one of the 15 values, though the guard's default rate would show only 10 of them.
   for (const h of HOSTNAMES) assert.match(text, new RegExp(`^ {6}- "${h}"  # once$`, 'm'));
   assert.match(text, /- key: net.ipv4.ip_local_port_range\n    values:\n      - "20000 40000"\n    namespace: own\n/);
-  assert.match(text, /# written 15 times \(15 values\) (at|from) .* by sh\n  # written only from a UTS namespace of the writer's own: namespace: own refuses it from the host's\n  - key: kernel.hostname\n/);
+  assert.match(text, /# written 15 times \(15 values\) (at|from) .* by sh\n  # only from the writer's own UTS namespace: namespace: own refuses writes from the host's\n  - key: kernel.hostname\n/);
   // Written from private namespaces: the rules allow them only from a namespace of the writer's own.
   assert.equal(text.match(/^    namespace: own$/gm)?.length, 4);
   assert.doesNotMatch(text, /key: kernel.ostype/, 'reads are not learned without --reads');

@@ -195,7 +195,7 @@ test('learn: a per-namespace key written only from the writer\'s own namespace g
   l.observe(w('vm.swappiness', '10', 0, { namespaces: own })); // a key of the whole host
   const learned = synthesize(l, opts());
   const { policy, results } = check(learned);
-  assert.match(learned.policy, /# written only from a network namespace of the writer's own: namespace: own refuses it from the host's\n  - key: net.core.somaxconn\n    values:\n      - "1024"\n    namespace: own\n/);
+  assert.match(learned.policy, /# only from the writer's own network namespace: namespace: own refuses writes from the host's\n  - key: net.core.somaxconn\n    values:\n      - "1024"\n    namespace: own\n/);
   for (const k of ['kernel.hostname', 'net.ipv4.tcp_syn_retries', 'vm.swappiness']) assert.doesNotMatch(learned.policy, new RegExp(`- key: ${k}\\n(    .*\\n)*    namespace: own`));
   assert.ok(results.some((x) => x.c.description === 'write net.core.somaxconn=1024' && x.c.namespaces?.net === 'host' && x.got.reason === 'host-namespace'));
   assert.equal(explain(policy, { name: 'net.core.somaxconn', value: '1024', filePos: 0, current: null, namespaces: { net: 'host' } }).verdict, 'refused');
