@@ -4,11 +4,22 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { IS_ROOT } from '../helpers/env.js';
+import { main } from '../../src/cli/main.js';
+import { captureOutput } from '../../src/cli/output.js';
+
+/** The CLI in-process (no process start per case), capturing stdout and stderr. */
+async function cli(...argv: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  let stdout = '', stderr = '';
+  const err = process.stderr.write.bind(process.stderr);
+  captureOutput((t) => { stdout += t; });
+  process.stderr.write = ((t: string) => { stderr += t; return true; }) as typeof process.stderr.write;
+  try { return { status: await main(argv), stdout, stderr }; } finally { captureOutput(undefined); process.stderr.write = err; }
+}
 
 const bin = fileURLToPath(new URL('../../../bin/sysward', import.meta.url));
 const asUser = IS_ROOT ? { uid: 65534, gid: 65534 } : {};
@@ -111,48 +122,49 @@ test('learn --from: the same log gives the same bytes; file order does not matte
   assert.equal(body(readFileSync(join(d, 'p.yaml'), 'utf8')), body(ours));
 });
 
-test('learn: bad usage and bad input exit 2 with the cause and the fix', () => {
+test('learn: bad usage and bad input exit 2 with the cause and the fix', async () => {
   const d = dir();
-  const expect2 = (args: string[], re: RegExp, input?: string) => {
-    const r = sysward(args, input !== undefined ? { input } : {});
+  // In-process, but for standard input and root (as users run it: a process as nobody).
+  const expect2 = async (args: string[], re: RegExp, input?: string) => {
+    const r = input !== undefined || args.includes('--') ? sysward(args, input !== undefined ? { input } : {}) : await cli(...args);
     assert.equal(r.status, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
     assert.match(r.stderr, re);
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   };
-  expect2(['learn', '--from', log], /learn needs -o FILE/);
-  expect2(['learn', '-o', join(d, 'x.yaml')], /learn needs a command after -- .* or --from AUDIT.jsonl/);
-  expect2(['learn', '-o', join(d, 'x.yaml'), '--from', log, '--', 'true'], /a command \(after --\) or --from AUDIT.jsonl, not both/);
-  expect2(['learn', '-o', join(d, 'x.yaml'), '--container', 'abcd', '--', 'true'], /--container selects events of an audit log: use it with --from/);
-  expect2(['learn', '-o', join(d, 'x.yaml'), '--from', log, '--container', 'abcd', '--cgroup', '/x'], /give --container or --cgroup, not both/);
-  expect2(['learn', '-o', join(d, 'x.yaml'), '--from', log, '--cgroup', '/sys/fs/cgroup/system.slice'], /give the path below the cgroup mount, as events show it \(\/system.slice\)/);
-  expect2(['learn', '-o', join(d, 'x.yaml'), '--from', log, '--since', 'yesterday'], /--since yesterday: give an ISO 8601 time/);
-  expect2(['learn', '-o', join(d, 'x.yaml'), '--from', log, '--name', 'Bad Name'], /--name Bad Name: a policy name is 1 to 63 lower-case/);
-  expect2(['learn', '-o', join(d, 'x.yaml'), '--from', log, '--container', 'docker:'], /give a container id/);
+  await expect2(['learn', '--from', log], /learn needs -o FILE/);
+  await expect2(['learn', '-o', join(d, 'x.yaml')], /learn needs a command after -- .* or --from AUDIT.jsonl/);
+  await expect2(['learn', '-o', join(d, 'x.yaml'), '--from', log, '--', 'true'], /a command \(after --\) or --from AUDIT.jsonl, not both/);
+  await expect2(['learn', '-o', join(d, 'x.yaml'), '--container', 'abcd', '--', 'true'], /--container selects events of an audit log: use it with --from/);
+  await expect2(['learn', '-o', join(d, 'x.yaml'), '--from', log, '--container', 'abcd', '--cgroup', '/x'], /give --container or --cgroup, not both/);
+  await expect2(['learn', '-o', join(d, 'x.yaml'), '--from', log, '--cgroup', '/sys/fs/cgroup/system.slice'], /give the path below the cgroup mount, as events show it \(\/system.slice\)/);
+  await expect2(['learn', '-o', join(d, 'x.yaml'), '--from', log, '--since', 'yesterday'], /--since yesterday: give an ISO 8601 time/);
+  await expect2(['learn', '-o', join(d, 'x.yaml'), '--from', log, '--name', 'Bad Name'], /--name Bad Name: a policy name is 1 to 63 lower-case/);
+  await expect2(['learn', '-o', join(d, 'x.yaml'), '--from', log, '--container', 'docker:'], /give a container id/);
   // Both containers' ids start with a hex digit; "docker" alone matches both.
   writeFileSync(join(d, 'two.jsonl'), `${JSON.stringify(event('2026-12-01T08:00:00.000Z', 'docker:abcd1111', 'vm.swappiness', '1'))}\n${JSON.stringify(event('2026-12-01T08:00:00.000Z', 'docker:abcd2222', 'vm.swappiness', '1'))}\n`);
-  expect2(['learn', '-o', join(d, 'x.yaml'), '--from', join(d, 'two.jsonl'), '--container', 'abcd'], /--container abcd matches 2 containers \(docker:abcd1111, docker:abcd2222\); give more of the id/);
-  expect2(['learn', '-o', join(d, 'x.yaml'), '--from', join(d, 'missing.jsonl')], /missing.jsonl: cannot read the audit log: no such file; check the path/);
-  expect2(['learn', '-o', join(d, 'x.yaml'), '--from', d], /it is a directory, not a regular file; give the audit log files inside it/);
-  expect2(['learn', '-o', join(d, 'x.yaml'), '--from', '/dev/zero'], /\/dev\/zero: it is a character device, not a regular file; give a file, or pipe it to standard input with --from -/);
+  await expect2(['learn', '-o', join(d, 'x.yaml'), '--from', join(d, 'two.jsonl'), '--container', 'abcd'], /--container abcd matches 2 containers \(docker:abcd1111, docker:abcd2222\); give more of the id/);
+  await expect2(['learn', '-o', join(d, 'x.yaml'), '--from', join(d, 'missing.jsonl')], /missing.jsonl: cannot read the audit log: no such file; check the path/);
+  await expect2(['learn', '-o', join(d, 'x.yaml'), '--from', d], /it is a directory, not a regular file; give the audit log files inside it/);
+  await expect2(['learn', '-o', join(d, 'x.yaml'), '--from', '/dev/zero'], /\/dev\/zero: it is a character device, not a regular file; give a file, or pipe it to standard input with --from -/);
   const bad = join(d, 'bad.jsonl');
   writeFileSync(bad, `${JSON.stringify(records[0])}\n\n{"time": "2026-12-01T08:00:00Z", "key": 7}\n`);
-  expect2(['learn', '-o', join(d, 'x.yaml'), '--from', bad], /bad.jsonl:3: not an event of sysward's audit log \(it needs key and access: read or write\)/);
+  await expect2(['learn', '-o', join(d, 'x.yaml'), '--from', bad], /bad.jsonl:3: not an event of sysward's audit log \(it needs key and access: read or write\)/);
   writeFileSync(bad, `${JSON.stringify(records[0])}\nsysward: not json\n`);
-  expect2(['learn', '-o', join(d, 'x.yaml'), '--from', bad], /bad.jsonl:2: not a JSON line \(.*\); give sysward's audit log/);
+  await expect2(['learn', '-o', join(d, 'x.yaml'), '--from', bad], /bad.jsonl:2: not a JSON line \(.*\); give sysward's audit log/);
   writeFileSync(bad, `${JSON.stringify({ ...records[6], count: -3 })}\n`);
-  expect2(['learn', '-o', join(d, 'x.yaml'), '--from', bad], /bad.jsonl:1: a summary line's count must be a whole number/);
+  await expect2(['learn', '-o', join(d, 'x.yaml'), '--from', bad], /bad.jsonl:1: a summary line's count must be a whole number/);
   writeFileSync(bad, `${JSON.stringify(records[0])}\n${'x'.repeat(200_000)}\n`);
-  expect2(['learn', '-o', join(d, 'x.yaml'), '--from', bad], /bad.jsonl:2: a line longer than 65536 bytes/);
-  expect2(['learn', '-o', join(d, 'x.yaml'), '--from', '-'], /standard input:1: not a JSON line/, 'hello\n');
+  await expect2(['learn', '-o', join(d, 'x.yaml'), '--from', bad], /bad.jsonl:2: a line longer than 65536 bytes/);
+  await expect2(['learn', '-o', join(d, 'x.yaml'), '--from', '-'], /standard input:1: not a JSON line/, 'hello\n');
   assert.ok(!existsSync(join(d, 'x.yaml')) && !existsSync(join(d, 'x.test.yaml')), 'nothing written on bad input');
   // An output that exists is kept unless --force.
   writeFileSync(join(d, 'x.test.yaml'), 'mine\n');
-  expect2(['learn', '-o', join(d, 'x.yaml'), '--from', log], /x.test.yaml exists; give another -o FILE, or --force to replace it/);
+  await expect2(['learn', '-o', join(d, 'x.yaml'), '--from', log], /x.test.yaml exists; give another -o FILE, or --force to replace it/);
   assert.equal(readFileSync(join(d, 'x.test.yaml'), 'utf8'), 'mine\n');
-  assert.equal(sysward(['learn', '-o', join(d, 'x.yaml'), '--from', log, '--force', '-q']).status, 0);
+  assert.equal((await cli('learn', '-o', join(d, 'x.yaml'), '--from', log, '--force', '-q')).status, 0);
   assert.match(readFileSync(join(d, 'x.test.yaml'), 'utf8'), /^policy: x.yaml$/m);
   // From a command: root only, said before anything runs.
-  if (IS_ROOT) expect2(['learn', '-o', join(d, 'y.yaml'), '--', 'true'], /learn needs root: .*; run it with sudo/);
+  if (IS_ROOT) await expect2(['learn', '-o', join(d, 'y.yaml'), '--', 'true'], /learn needs root: .*; run it with sudo/);
 });
 
 test('learn --from a FIFO is refused at once, writer or not: it never waits', () => {
@@ -172,4 +184,25 @@ test('learn --help, and learn in the command list', () => {
   assert.equal(h.status, 0);
   assert.match(h.stdout, /^usage: sysward learn -o FILE/);
   assert.match(sysward(['--help']).stdout, /^ {2}learn {8}the narrowest policy/m);
+});
+
+test('learn --from: a log larger than the heap is streamed (a 24 MB heap reads 37 MB), with progress', () => {
+  const d = dir();
+  const big = join(d, 'big.jsonl');
+  const fd = openSync(big, 'w', 0o644);
+  for (let i = 0, chunk = ''; i < 100_000; i++) {
+    chunk += `${JSON.stringify(event(new Date(Date.parse('2026-12-01T00:00:00Z') + i * 10).toISOString(), '/big.slice', 'net.core.somaxconn', String(1000 + (i % 3000)), { namespaces: { mnt: 1, net: 2, uts: 3, ipc: 4, user: 5, pid: 6, cgroup: 7 } }))}\n`;
+    if (chunk.length > 1 << 20 || i === 99_999) { writeSync(fd, chunk); chunk = ''; }
+  }
+  closeSync(fd);
+  chmodSync(big, 0o644);
+  const env = { ...process.env, NODE_OPTIONS: '--max-old-space-size=24' };
+  // Read whole, the same log does not fit that heap: the test would catch a reader that did so.
+  const whole = spawnSync(process.execPath, ['-e', 'require("fs").readFileSync(process.argv[1], "utf8").split("\\n").map((l) => l && JSON.parse(l))', big], { encoding: 'utf8', env, ...asUser });
+  assert.notEqual(whole.status, 0, 'reading the whole log fits a 24 MB heap: make the log larger');
+  const r = spawnSync(bin, ['learn', '--from', big, '-o', join(d, 'big.yaml'), '--progress'], { encoding: 'utf8', env, timeout: 120_000, ...asUser });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /^sysward learn: read 100000 lines \(\d+\.\d MiB\): 100000 events and 0 summary lines used, 0 not selected$/m);
+  assert.match(readFileSync(join(d, 'big.yaml'), 'utf8'), /- key: net.core.somaxconn\n    range: \[1000, 3999\]\n/);
+  rmSync(big);
 });

@@ -141,12 +141,14 @@ examples:
     writeAtomically(testsFile, learned.tests);
     for (const w of learned.summary.warnings) note(`review: ${w}`);
     if (values.json) printJson({ policy: policyFile, tests: testsFile, ...(status ? { commandStatus: status } : {}), ...learned.summary });
-    else note(`${policyFile}: ${learned.rules.length} rules from ${learned.summary.writes} writes${values.reads ? ` and ${learned.summary.reads} reads` : ''}; tests in ${testsFile}`);
+    else note(`${policyFile}: ${count(learned.rules.length, 'rule')} from ${count(learned.summary.writes, 'write')}${values.reads ? ` and ${count(learned.summary.reads, 'read')}` : ''}; tests in ${testsFile}`);
     if (status !== 0) note(`the command exited with status ${status}: the policy allows only what it did until then`);
     return status === 0 ? 0 : 1;
   },
 };
 export default command;
+
+const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 /** A word as a shell would need it written, for the policy's comment. */
 function shellWord(w: string): string {
