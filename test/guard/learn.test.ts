@@ -204,3 +204,9 @@ test('learn: a per-namespace key written only from the writer\'s own namespace g
   l2.observe(w('net.core.somaxconn', '1024', 0, { namespaces: own }));
   assert.doesNotMatch(synthesize(l2, opts()).policy, /namespace: own/);
 });
+
+test('learn: a key that is not a sysctl name is bad input', () => {
+  for (const [key, re] of [['foo.bar', /key "foo.bar" is not a sysctl name \("foo.bar" starts with "foo", which is not a directory of \/proc\/sys/], ['kernel.*', /key "kernel.\*" is not a sysctl name/], [`kernel.${'x'.repeat(130)}`, /the guard compares names of at most 127 bytes/], ['', /the key is empty/]] as const) {
+    assert.throws(() => new Learner().observe(w(key, '1')), (e: Error) => e.name === 'LearnInputError' && re.test(e.message));
+  }
+});

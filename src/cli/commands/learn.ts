@@ -167,7 +167,11 @@ async function selfCheck(policyText: string, testsText: string, policyFile: stri
     writeFileSync(join(dir, basename(policyFile)), policyText);
     writeFileSync(join(dir, basename(testsFile)), testsText);
     const t = readPolicyTests(join(dir, basename(testsFile)));
-    const failed = runPolicyTests(loadPolicyFile(t.policyRef.policy!), t.cases).filter((r) => !r.ok);
+    let policy;
+    try { policy = loadPolicyFile(t.policyRef.policy!); } catch (e) {
+      throw new Error(`the learned policy does not load (${(e as Error).message.split('\n')[0]!.replace(`${dir}/`, '')}); nothing written; please report this with the input`);
+    }
+    const failed = runPolicyTests(policy, t.cases).filter((r) => !r.ok);
     if (failed.length) throw new Error(`the learned policy fails ${failed.length} of its own tests (first: ${failed[0]!.c.description}: ${failed[0]!.problems.join('; ')}); nothing written; please report this with the input`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
