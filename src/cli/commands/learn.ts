@@ -16,7 +16,7 @@ const command: Command = {
 Write the narrowest policy that allows what a workload did, and its tests beside it
 (FILE.test.yaml): writes are denied by default, and each key written gets a rule allowing exactly
 the values seen (values:), or their range (range:, or fields: for vector keys) when there are more
-than 16 integers or with --ranges. Comments say how often, when and by which commands each key
+than 16 distinct integers, or with --ranges. Comments say how often, when and by which commands each key
 was written. The tests allow every write seen and refuse an unseen value per rule and an unseen
 key; sysward test passes them. Review the policy before you enforce it (docs/learn.md).
 
@@ -127,6 +127,7 @@ examples:
           status = r.status;
           const unvalued = r.summaries.filter((s) => s.access === 'write').reduce((t, s) => t + s.count, 0);
           if (unvalued) note(`${unvalued} writes came faster than the guard's ring buffer could be read: they are counted without their values (the policy says where)`);
+          if (r.dropped > 0n) note(`${r.dropped} events did not fit the guard's ring buffer; those the guard could not count by key are missing from the policy: run the command again, or learn from the daemon's audit log`);
         } finally { if (timer) clearInterval(timer); }
         source.push(`the command ${commandLine.map(shellWord).join(' ')}`);
       }
