@@ -140,6 +140,7 @@ test('learn: bad usage and bad input exit 2 with the cause and the fix', async (
   await expect2(['learn', '-o', join(d, 'x.yaml'), '--from', log, '--since', 'yesterday'], /--since yesterday: give an ISO 8601 time/);
   await expect2(['learn', '-o', join(d, 'x.yaml'), '--from', log, '--name', 'Bad Name'], /--name Bad Name: a policy name is 1 to 63 lower-case/);
   await expect2(['learn', '-o', join(d, 'x.yaml'), '--from', log, '--container', 'docker:'], /give a container id/);
+  await expect2(['learn', '-o', join(d, 'x.yaml'), '--from', log, '--reads'], /--reads: the log has no reads of what was selected, so the policy would refuse every read/);
   // Both containers' ids start with a hex digit; "docker" alone matches both.
   writeFileSync(join(d, 'two.jsonl'), `${JSON.stringify(event('2026-12-01T08:00:00.000Z', 'docker:abcd1111', 'vm.swappiness', '1'))}\n${JSON.stringify(event('2026-12-01T08:00:00.000Z', 'docker:abcd2222', 'vm.swappiness', '1'))}\n`);
   await expect2(['learn', '-o', join(d, 'x.yaml'), '--from', join(d, 'two.jsonl'), '--container', 'abcd'], /--container abcd matches 2 containers \(docker:abcd1111, docker:abcd2222\); give more of the id/);

@@ -111,6 +111,7 @@ examples:
           since !== undefined ? `since ${since}` : undefined,
         ].filter(Boolean);
         if (selected.length) source.push(`events of ${selected.join(', ')}`);
+        if (values.reads && learner.reads === 0) throw new UsageError('--reads: the log has no reads of what was selected, so the policy would refuse every read; a guard reports reads only when it audits them (default: { read: audit }): leave out --reads, or learn from such a log');
         if (values.cgroup !== undefined) scopeCgroups = [values.cgroup];
         if (values.container !== undefined && stats.containers.size === 0) note(`--container ${values.container}: no event of that container in the log; the policy refuses every write`);
         if (values.container === undefined && values.cgroup === undefined && stats.cgroups.size > 1) {
