@@ -15,10 +15,11 @@ const command: Command = {
 
 Write the narrowest policy that allows what a workload did, and its tests beside it
 (FILE.test.yaml): writes are denied by default, and each key written gets a rule allowing exactly
-the values seen (values:), or their range (range:, or fields: for vector keys) when there are more
-than 16 distinct integers, or with --ranges. Comments say how often, when and by which commands each key
-was written. The tests allow every write seen and refuse an unseen value per rule and an unseen
-key; sysward test passes them. Review the policy before you enforce it (docs/learn.md).
+the values seen (values:), or their range (range:, or fields: for vector keys) when there are
+more than 16 distinct integers, or with --ranges. Comments say how often, when and by which
+commands each key was written. The tests allow every write seen and refuse an unseen value per
+rule and an unseen key; sysward test passes them. Review the policy before you enforce it
+(docs/learn.md).
 
 From a command (needs root): CMD runs in a fresh cgroup under a guard that refuses nothing and
 reports every write (and read, with --reads), then the cgroup is removed.
