@@ -24,6 +24,7 @@ commands:
   check        compare the host's current values with a profile (no root needed)
   explain      the verdict a policy gives an access and which rule decides (no root needed)
   test         policy unit tests: cases with expected verdicts (no root needed)
+  learn        the narrowest policy (and its tests) allowing what a command or an audit log did
   demo         a newcomer's tour: classic container-escape writes, refused, with their events
   probe        what this kernel supports (cgroup v2, bpffs, program and map types, helpers)
   bpf          toolkit commands: list programs, maps and links; disassemble a program

@@ -12,6 +12,7 @@ export const commands: Commands = {
   check: async () => (await import('./commands/check.js')).default,
   explain: async () => (await import('./commands/explain.js')).default,
   test: async () => (await import('./commands/test.js')).default,
+  learn: async () => (await import('./commands/learn.js')).default,
   demo: async () => (await import('./commands/demo.js')).default,
   daemon: async () => (await import('./commands/daemon.js')).default,
   cgroups: async () => (await import('./commands/cgroups.js')).default,

@@ -8,7 +8,7 @@ import { attachCgroup } from '../../bpf/link.js';
 import { RingBufReader } from '../../bpf/ringbuf.js';
 import { findCgroup2Mount, removeCgroup, cgroupId } from '../../cgroup/hierarchy.js';
 import type { Policy } from '../model.js';
-import { decodeEvent, type GuardEvent } from './events.js';
+import { decodeAggKind, decodeEvent, wallTime, type GuardEvent, type GuardSummary } from './events.js';
 import { aggKinds } from './agg.js';
 import { loadGuard, type LoadedGuard } from './loaded.js';
 import { GuardInputError } from './errors.js';
@@ -27,6 +27,8 @@ export interface RunResult {
    * full), by verdict: events + these = what the guard decided.
    */
   summarised: Record<string, number>;
+  /** The same accesses by kind (key, command, verdict, …), as the daemon's summary lines. */
+  summaries: GuardSummary[];
 }
 
 export interface RunOptions {
@@ -41,6 +43,14 @@ export interface RunOptions {
    * it (or anything it starts) moves to another cgroup (the follower, docs/guard.md).
    */
   ownNamespace?: boolean;
+  /** Events each kind of access sends per second (default DEFAULT_EVENTS_PER_SECOND; 0: every access). */
+  eventsPerSecond?: number;
+  /** Size of the ring buffer (default 1 MiB). */
+  eventsBytes?: number;
+  /** The command's standard output goes to our standard error (ours carries JSON: learn --json). */
+  stdoutToStderr?: boolean;
+  /** false: events go to onEvent only, not into the result (a long run keeps no list). */
+  keepEvents?: boolean;
 }
 
 export async function runGuarded(policy: Policy, argv: string[], o: RunOptions = {}): Promise<RunResult & { stdout?: string; stderr?: string }> {
@@ -51,14 +61,14 @@ export async function runGuarded(policy: Policy, argv: string[], o: RunOptions =
   const cgId = cgroupId(cgroup);
   const events: GuardEvent[] = [];
   try {
-    using guard = loadGuard(policy, { eventsBytes: 1 << 20, follow: !!o.ownNamespace });
+    using guard = loadGuard(policy, { eventsBytes: o.eventsBytes ?? 1 << 20, follow: !!o.ownNamespace, ...(o.eventsPerSecond !== undefined ? { eventsPerSecond: o.eventsPerSecond } : {}) });
     if (o.ownNamespace && !guard.follow) throw new GuardInputError(`--namespaces: the guard cannot follow the command here: ${guard.namespacesUnavailable ?? 'the kernel does not let it read the writer\'s namespaces'} (see sysward probe)`);
     using link = attachCgroup({ cgroup, program: guard.program, attachType: 'CGROUP_SYSCTL' });
     using follower = guard.follow ? attachCgroup({ cgroup: root, program: guard.follow, attachType: 'CGROUP_SYSCTL' }) : undefined;
     const reader = new RingBufReader(guard.maps.events);
     const deliver = (rec: Buffer) => {
       const e = decodeEvent(rec, policy, (id) => (id === cgId ? cgName : id === 1n ? '/' : undefined));
-      events.push(e);
+      if (o.keepEvents !== false) events.push(e);
       o.onEvent?.(e);
     };
     const consuming = reader.consume(deliver);
@@ -68,8 +78,9 @@ export async function runGuarded(policy: Policy, argv: string[], o: RunOptions =
       ? 'echo $$ > "$0/cgroup.procs" && exec unshare --mount --propagation unchanged -- sh -c \'read _ <&3 && exec 3<&- && exec "$@"\' sh "$@"'
       : 'echo $$ > "$0/cgroup.procs" && exec "$@"';
     const stdio = o.stdio ?? 'inherit';
+    const streams = [stdio, o.stdoutToStderr ? 2 : stdio, stdio];
     const child = spawn('/bin/sh', ['-c', script, cgroup, ...argv], {
-      stdio: o.ownNamespace ? [stdio, stdio, stdio, 'pipe'] : stdio, env: { ...process.env, ...o.env },
+      stdio: o.ownNamespace ? [...streams, 'pipe'] : streams, env: { ...process.env, ...o.env },
     });
     if (o.ownNamespace) await bindChild(child, guard, cgId, cgName);
     let stdout = '', stderr = '';
@@ -88,11 +99,18 @@ export async function runGuarded(policy: Policy, argv: string[], o: RunOptions =
     link.detach();
     follower?.detach();
     const summarised: Record<string, number> = {};
-    for (const { key, counts } of aggKinds(guard.maps)) {
-      const n = Number(counts.suppressed);
-      if (n) { const verdict = VERDICT_NAMES[key.readUInt8(AggKey.VERDICT)]!; summarised[verdict] = (summarised[verdict] ?? 0) + n; }
+    const summaries: GuardSummary[] = [];
+    const name = (id: bigint) => (id === cgId ? cgName : id === 1n ? '/' : undefined);
+    for (const { key, counts: c } of aggKinds(guard.maps)) {
+      const n = Number(c.suppressed);
+      if (n) {
+        const verdict = VERDICT_NAMES[key.readUInt8(AggKey.VERDICT)]!;
+        summarised[verdict] = (summarised[verdict] ?? 0) + n;
+        const to = wallTime(c.last);
+        summaries.push({ type: 'summary', time: to, ...decodeAggKind(key, policy, name), count: n, from: wallTime(c.first), to });
+      }
     }
-    return { status, events, dropped, summarised, ...(o.stdio === 'pipe' ? { stdout, stderr } : {}) };
+    return { status, events, dropped, summarised, summaries, ...(o.stdio === 'pipe' ? { stdout, stderr } : {}) };
   } finally {
     removeCgroup(cgroup);
   }
