@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
@@ -14,6 +14,7 @@ import { listGuards, removeGuard } from '../../src/guard/runtime/apply.js';
 import { gates, kernel, needs, which } from '../helpers/env.js';
 import { shInCgroup, withFreshCgroup } from '../helpers/cgroup.js';
 import { repoRoot } from '../helpers/paths.js';
+import { dashboardQueries } from '../helpers/promql.js';
 
 const bin = fileURLToPath(new URL('../../../bin/sysward', import.meta.url));
 const prometheus = needs(which('prometheus') ? false : 'needs prometheus (apt-get install prometheus)');
@@ -113,6 +114,18 @@ test('kernel: a real Prometheus scrapes the daemon: refused writes appear as cou
       assert.equal((await query(`sysward_rule_decisions{guard="${guard}",rule="kernel.hostname",verdict="refused"}`))[0]?.value[1], '3');
       assert.equal((await query(`sysward_guard_not_in_force{guard="${guard}"}`)).length, 0);
       assert.ok((await query('sysward_pressure_stalled_seconds_total{resource="cpu",kind="some"}')).length === 1, 'PSI stall time exported');
+      // Every query of the Grafana dashboard runs in this Prometheus (its variables given values),
+      // and the refusal panels show the test's guard.
+      const dash = JSON.parse(readFileSync(join(repoRoot(), 'deploy/grafana/sysward.json'), 'utf8'));
+      const shown = new Map<string, Sample[]>();
+      for (const { where, expr } of dashboardQueries(dash)) {
+        const q = expr.replaceAll('$__rate_interval', '5s').replaceAll('$__range', '1m').replaceAll('$node', '.*').replaceAll('$guard', '.*');
+        shown.set(where, await query(q));
+      }
+      assert.ok(shown.get('panel "Refusals by guard" A')!.some((s) => s.metric.guard === guard), 'refusals by guard');
+      assert.ok(shown.get('panel "Keys refused most (time range)" A')!.some((s) => s.metric.key === 'kernel.hostname'), 'keys refused most');
+      assert.ok(shown.get('panel "Containers refused most" A')!.some((s) => s.metric.cgroup!.endsWith(basename(abs))), 'containers refused most');
+      assert.ok(shown.get('variable guard')!.some((s) => s.metric.guard === guard), 'the guard variable lists the guard');
     } catch (e) {
       throw new Error(`${(e as Error).message}\nprometheus log (tail):\n${promLog.slice(-2000)}`, { cause: e });
     } finally {

@@ -36,3 +36,23 @@ export function exportedMetricNames(): Set<string> {
 
 /** What Prometheus adds to every scrape target itself. */
 export const SCRAPE_METRICS = new Set(['up', 'scrape_duration_seconds', 'scrape_samples_scraped', 'scrape_series_added']);
+
+/** Every PromQL expression of a Grafana dashboard: panel targets (rows' too) and query variables. */
+export function dashboardQueries(d: { panels?: unknown[]; templating?: { list: unknown[] } }): { where: string; expr: string }[] {
+  const out: { where: string; expr: string }[] = [];
+  const walk = (panels: unknown[] = []) => {
+    for (const p of panels as { title: string; targets?: { expr?: string; refId: string }[]; panels?: unknown[] }[]) {
+      for (const t of p.targets ?? []) if (t.expr) out.push({ where: `panel "${p.title}" ${t.refId}`, expr: t.expr });
+      walk(p.panels);
+    }
+  };
+  walk(d.panels);
+  for (const v of (d.templating?.list ?? []) as { name: string; type: string; query: { query: string } | string }[]) {
+    if (v.type !== 'query') continue;
+    const q = typeof v.query === 'string' ? v.query : v.query.query;
+    // label_values(METRIC_SELECTOR, LABEL): the selector is the query.
+    const m = /^label_values\((.*),\s*\w+\)$/.exec(q.trim());
+    out.push({ where: `variable ${v.name}`, expr: m ? m[1]! : q });
+  }
+  return out;
+}
