@@ -3,7 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import client from 'prom-client';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { FleetMetrics, refusedCgroup, TopCounts } from '../../src/daemon/fleet-metrics.js';
+import { DaemonMetrics } from '../../src/daemon/metrics.js';
+import { repoRoot } from '../helpers/paths.js';
 
 test('TopCounts reports the N cgroups counted most, the rest as "other"', () => {
   let now = 0;
@@ -48,4 +52,12 @@ test('a refusal counts for the container it came from, or left; summaries by the
   assert.match(await registry.metrics(), /sysward_config_rejected\{file="web.yaml"\} 1/);
   f.setConfigRejected([]);
   assert.doesNotMatch(await registry.metrics(), /sysward_config_rejected\{/);
+});
+
+test('every metric the daemon exports is in docs/daemon.md\'s table', () => {
+  const docs = readFileSync(join(repoRoot(), 'docs/daemon.md'), 'utf8');
+  const registry = new DaemonMetrics('/nonexistent-bpffs').registry;
+  for (const m of registry.getMetricsAsArray() as unknown as { name: string }[]) {
+    assert.ok(docs.includes(`\`${m.name}`), `${m.name} is documented in docs/daemon.md ("Metrics and health")`);
+  }
 });
