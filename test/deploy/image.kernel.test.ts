@@ -87,8 +87,9 @@ test('kernel: the package as the image holds it runs --help, probe and the daemo
     // The run stage's own RUN command, in the empty folder standing in for its WORKDIR.
     const [, run] = containerfile();
     for (const i of run!.instructions.filter((x) => x.op === 'RUN')) {
-      // (npm's cache is used without asking the registry again for what it holds: faster, same files.)
-      const r = spawnSync('sh', ['-c', i.text], { cwd: app, encoding: 'utf8', env: { ...process.env, npm_config_prefer_offline: 'true' } });
+      // npm's cache in the temp dir: the RUN line ends in `npm cache clean`, which must not empty
+      // the machine's own cache.
+      const r = spawnSync('sh', ['-c', i.text], { cwd: app, encoding: 'utf8', env: { ...process.env, npm_config_cache: join(tmp, 'npm-cache') } });
       assert.equal(r.status, 0, `RUN ${i.text}:\n${r.stdout}${r.stderr}`);
     }
     // Exactly the package's files, the lock file and the production dependencies.
