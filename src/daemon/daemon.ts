@@ -264,6 +264,7 @@ export class Daemon {
     if (this.#stopped) return report;
     this.#configErrors = [...(cfg.dirError ? [cfg.dirError] : []), ...cfg.errors.map((f) => f.error!)];
     if (this.#stateError) this.#configErrors.push(this.#stateError);
+    this.metrics.fleet.setConfigRejected([...(cfg.dirError ? [this.configDir] : []), ...cfg.errors.map((f) => f.file)]);
     if (cfg.dirError) {
       report.errors.push(cfg.dirError);
       this.metrics.reloads.inc({ result: 'failure' });

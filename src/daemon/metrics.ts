@@ -4,6 +4,7 @@ import { guardStatus, listGuards } from '../guard/runtime/status.js';
 import { Program } from '../bpf/prog.js';
 import { guardPins } from '../guard/runtime/layout.js';
 import type { GuardEvent, GuardReport } from '../guard/runtime/events.js';
+import { FleetMetrics } from './fleet-metrics.js';
 
 interface PendingEvents { labels: { guard: string; verdict: string; key: string; rule: string }; n: number }
 
@@ -24,6 +25,9 @@ export class DaemonMetrics {
   readonly bindRefused = new client.Counter({ name: 'sysward_bind_refused_total', help: 'Mount namespaces a guard could not bind (its bound map full): tasks not followed out of their cgroup', labelNames: ['guard'], registers: [this.registry] });
   readonly containersGuarded = new client.Counter({ name: 'sysward_containers_guarded_total', help: 'Container cgroups the daemon attached a guard to after they appeared', registers: [this.registry] });
   readonly attachDelay = new client.Histogram({ name: 'sysward_container_attach_delay_seconds', help: 'From noticing a new container cgroup to its guard being attached', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5], registers: [this.registry] });
+
+  /** The fleet's metrics (fleet-metrics.ts): top refused cgroups, summarised, config rejected, PSI. */
+  readonly fleet = new FleetMetrics(this.registry);
 
   constructor(bpffs?: string) {
     const pending = this.#pending, list = this.#pendingList;
@@ -75,6 +79,7 @@ export class DaemonMetrics {
   }
 
   event(e: GuardEvent): void {
+    this.fleet.event(e);
     let byVerdict = this.#pending.get(e.guard);
     if (!byVerdict) this.#pending.set(e.guard, byVerdict = new Map());
     let byKey = byVerdict.get(e.verdict);
@@ -93,5 +98,6 @@ export class DaemonMetrics {
     // A dropped line's accesses are in sysward_events_dropped already (the same kernel counter).
     if (s.type === 'dropped') return;
     this.events.inc({ guard: s.guard, verdict: s.verdict, key: s.key, rule: s.rule.key }, s.count);
+    this.fleet.summary(s);
   }
 }
