@@ -6,7 +6,7 @@
 // net keys); keys of options that kernel lacks (Yama, kexec, modules) from the kernel's
 // Documentation/admin-guide/sysctl/*.rst.
 
-import { KNOWN_KEYS } from './known-keys.js';
+import { KNOWN_DIRS, knownKeys, knownLeaf } from './known-keys.js';
 import { kernelName } from './names.js';
 import { closest } from '../util/suggest.js';
 
@@ -195,22 +195,18 @@ function catalogueForm(segments: readonly string[]): string[] {
   return s;
 }
 
-const knownKeys = new Set(KNOWN_KEYS);
-// Each key's directory and its parents, walking up only until a directory already known: built
-// when the policy parser loads, and the array per prefix this did before cost ~5 ms of its start.
-const knownDirs = new Set<string>();
-for (const k of KNOWN_KEYS) {
-  for (let dir = k.slice(0, k.lastIndexOf('/')); dir !== '' && !knownDirs.has(dir); dir = dir.slice(0, Math.max(0, dir.lastIndexOf('/')))) knownDirs.add(dir);
-}
+// Checking a key looks in its directory's one string of the catalogue (known-keys.ts): building a
+// table of every key cost the policy parser ~3 ms of each start.
 
 /** Whether the catalogue of known sysctls has this key. */
 export function isKnownKey(segments: readonly string[]): boolean {
-  return knownKeys.has(catalogueForm(segments).join('/'));
+  const c = catalogueForm(segments);
+  return c.length > 1 && knownLeaf(c.slice(0, -1).join('/'), c[c.length - 1]!);
 }
 
 /** Whether the catalogue has keys below this directory. */
 export function isKnownDir(segments: readonly string[]): boolean {
-  return knownDirs.has(catalogueForm(segments).join('/'));
+  return KNOWN_DIRS.has(catalogueForm(segments).join('/'));
 }
 
 function restore(suggested: string, original: readonly string[]): string[] {
@@ -225,7 +221,7 @@ let byDepth: Map<number, string[]> | undefined;
 const keysByParent = () => {
   if (!byParent) {
     byParent = new Map();
-    for (const k of KNOWN_KEYS) {
+    for (const k of knownKeys()) {
       const cut = k.lastIndexOf('/');
       const list = byParent.get(k.slice(0, cut)) ?? [];
       list.push(k.slice(cut + 1));
@@ -237,7 +233,7 @@ const keysByParent = () => {
 const keysByDepth = () => {
   if (!byDepth) {
     byDepth = new Map();
-    for (const k of KNOWN_KEYS) {
+    for (const k of knownKeys()) {
       const d = k.split('/').length;
       const list = byDepth.get(d) ?? [];
       list.push(k);
@@ -259,7 +255,7 @@ export function suggestKey(segments: readonly string[]): string[] | undefined {
   if (leaf !== undefined) return restore(`${parent}/${leaf}`, segments);
   // A known directory with an unknown leaf: the leaf is new or not a typo of a sibling; looking
   // elsewhere would only find far-fetched matches (and costs a scan per key).
-  if (knownDirs.has(parent)) return undefined;
+  if (KNOWN_DIRS.has(parent)) return undefined;
   const whole = closest(c.join('/'), keysByDepth().get(c.length) ?? []);
   return whole === undefined ? undefined : restore(whole, segments);
 }
@@ -268,7 +264,7 @@ export function suggestKey(segments: readonly string[]): string[] | undefined {
 export function suggestDir(segments: readonly string[]): string[] | undefined {
   if (isKnownDir(segments)) return undefined;
   const c = catalogueForm(segments);
-  const sameDepth = [...knownDirs].filter((d) => d.split('/').length === c.length);
+  const sameDepth = [...KNOWN_DIRS].filter((d) => d.split('/').length === c.length);
   const whole = closest(c.join('/'), sameDepth);
   return whole === undefined ? undefined : restore(whole, segments);
 }

@@ -197,5 +197,24 @@ const KNOWN: Record<string, string> = {
 };
 
 /** Every known key in kernel form, interface segments as '*'. */
-export const KNOWN_KEYS: readonly string[] = Object.entries(KNOWN).flatMap(([dir, leaves]) =>
-  leaves.split(' ').map((leaf) => `${dir}/${leaf}`));
+let all: readonly string[] | undefined;
+/** Every known key (kernel form), made when first asked: checking a key needs only KNOWN. */
+export const knownKeys = (): readonly string[] => (all ??= Object.entries(KNOWN).flatMap(([dir, leaves]) => leaves.split(' ').map((leaf) => `${dir}/${leaf}`)));
+
+/** Whether `dir` (kernel form) has the key `leaf`: a look in its one string, no table built. */
+export function knownLeaf(dir: string, leaf: string): boolean {
+  const leaves = Object.hasOwn(KNOWN, dir) ? KNOWN[dir]! : undefined;
+  if (leaves === undefined || leaf === '' || leaf.includes(' ')) return false;
+  const i = leaves.indexOf(leaf);
+  for (let at = i; at !== -1; at = leaves.indexOf(leaf, at + 1)) {
+    if ((at === 0 || leaves[at - 1] === ' ') && (at + leaf.length === leaves.length || leaves[at + leaf.length] === ' ')) return true;
+  }
+  return false;
+}
+
+/** The directories that have keys, with their parents. */
+export const KNOWN_DIRS: ReadonlySet<string> = (() => {
+  const dirs = new Set<string>();
+  for (const d of Object.keys(KNOWN)) for (let dir = d; dir !== '' && !dirs.has(dir); dir = dir.slice(0, Math.max(0, dir.lastIndexOf('/')))) dirs.add(dir);
+  return dirs;
+})();

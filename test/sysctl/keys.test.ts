@@ -5,7 +5,7 @@ import {
   DANGEROUS_KEYS, dangerOf, HOST_ONLY_NET_KEYS, isKnownKey, maxValueBytes, namespaceOf, STRING_MAX_BYTES,
   suggestKey, VECTOR_FIELDS, vectorFields,
 } from '../../src/sysctl/keys.js';
-import { KNOWN_KEYS } from '../../src/sysctl/known-keys.js';
+import { knownKeys, knownLeaf } from '../../src/sysctl/known-keys.js';
 import { formatPattern, parseKeyPattern, parseSysctlName } from '../../src/sysctl/names.js';
 
 const seg = parseSysctlName;
@@ -80,9 +80,18 @@ test('the string keys present on this kernel hold values within their maximum', 
 
 test('host-only net keys are kernel names of net.*; the catalogue is well formed', () => {
   for (const k of HOST_ONLY_NET_KEYS) assert.match(k, /^net\/[a-z0-9_/-]+$/);
+  const KNOWN_KEYS = knownKeys();
   assert.ok(KNOWN_KEYS.length > 600);
   assert.equal(new Set(KNOWN_KEYS).size, KNOWN_KEYS.length);
   for (const k of KNOWN_KEYS) assert.equal(formatPattern(parseKeyPattern(k), 'kernel'), k);
+  // The check without a table agrees with the list, for every key and for near misses.
+  for (const k of KNOWN_KEYS) {
+    const cut = k.lastIndexOf('/');
+    assert.ok(knownLeaf(k.slice(0, cut), k.slice(cut + 1)), k);
+    for (const miss of [k.slice(cut + 1, -1), `${k.slice(cut + 1)}x`, `x${k.slice(cut + 1)}`]) if (!KNOWN_KEYS.includes(`${k.slice(0, cut)}/${miss}`)) assert.ok(!knownLeaf(k.slice(0, cut), miss), `${k.slice(0, cut)}/${miss}`);
+  }
+  assert.ok(!knownLeaf('kernel', 'hostname domainname'));
+  assert.ok(!knownLeaf('constructor', 'x'));
 });
 
 test('suggestKey: a close known key, keeping the interface name', () => {
