@@ -25,7 +25,7 @@ export interface ListenOptions {
   allowHosts?: readonly string[];
 }
 
-const ENDPOINTS = 'sysward daemon: / (dashboard), /metrics (Prometheus), /healthz, /api/status, /api/events\n';
+const ENDPOINTS = 'sysward daemon: / (dashboard), /metrics (Prometheus), /healthz, /livez, /api/status, /api/events\n';
 
 export async function serveDaemon(d: DaemonView, listen: ListenOptions, log: (line: string) => void): Promise<Server> {
   const hosts = new HostCheck(listen.host, listen.allowHosts);
@@ -49,6 +49,13 @@ export async function serveDaemon(d: DaemonView, listen: ListenOptions, log: (li
         res.writeHead(200, { 'content-type': d.metrics.registry.contentType });
         res.end(body);
       }, (e) => text(500, String(e)));
+      return;
+    }
+    // Liveness: the daemon answers (its event loop runs). A restart mends neither a full disk nor
+    // a scope cgroup not made yet, which /healthz reports: probes that restart use this one.
+    if (path === '/livez') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(`${JSON.stringify({ status: 'alive', pid: process.pid })}\n`);
       return;
     }
     if (path === '/healthz' || path === '/health') {

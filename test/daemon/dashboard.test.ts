@@ -128,10 +128,10 @@ test('event feed: history from the audit log (its last lines, across a rotation)
 });
 
 /** A daemon's HTTP endpoints over a real feed and registry (what the daemon passes serveDaemon). */
-async function endpoints(feed: EventFeed, allowHosts?: string[]) {
+async function endpoints(feed: EventFeed, allowHosts?: string[], healthy = true) {
   const registry = new Registry();
   const server = await serveDaemon({
-    metrics: { registry }, feed, health: () => ({ ok: true, body: { status: 'ok' } }), status: () => ({ events: feed.stats() }),
+    metrics: { registry }, feed, health: () => (healthy ? { ok: true, body: { status: 'ok' } } : { ok: false, body: { status: 'failing', events: { problem: 'the audit log cannot be written (ENOSPC)' } } }), status: () => ({ events: feed.stats() }),
   }, { host: '127.0.0.1', port: 0, ...(allowHosts ? { allowHosts } : {}) }, () => {});
   return { server, port: (server.address() as { port: number }).port };
 }
@@ -156,7 +156,7 @@ test('http: GET and HEAD only (405 with Allow), query strings ignored, Host name
   const { server, port } = await endpoints(feed);
   try {
     const req = (method: string, path: string, host = `127.0.0.1:${port}`) => raw(port, `${method} ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
-    for (const path of ['/', '/?x=1', '/index.html?a=b#c', '/api/status', '/metrics', '/healthz', '/dashboard.js?v=2']) {
+    for (const path of ['/', '/?x=1', '/index.html?a=b#c', '/api/status', '/metrics', '/healthz', '/livez', '/dashboard.js?v=2']) {
       assert.equal((await req('GET', path)).status, 200, `GET ${path}`);
       const head = await req('HEAD', path);
       assert.equal(head.status, 200, `HEAD ${path}`);
@@ -215,4 +215,17 @@ test('http: a client that never reads its event stream is dropped at its cap; a 
     assert.equal(s.dashboardClients, 1, 'the reading client stays');
     assert.ok(received > 0);
   } finally { slow.destroy(); reader.destroy(); feed.close(); server.close(); }
+});
+
+test('http: /healthz says 503 when a guard or the log fails; /livez stays 200 (a restart would mend neither)', async () => {
+  const { server, port } = await endpoints(new EventFeed(), undefined, false);
+  try {
+    const get = (path: string) => raw(port, `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`);
+    const h = await get('/healthz');
+    assert.equal(h.status, 503);
+    assert.match(h.body, /ENOSPC/);
+    const l = await get('/livez');
+    assert.equal(l.status, 200);
+    assert.match(l.body, /"status":"alive"/);
+  } finally { server.close(); }
 });

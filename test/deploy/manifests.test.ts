@@ -69,6 +69,7 @@ test('deploy/kubernetes/sysward.yaml: a DaemonSet the daemon can run in, policie
   assert.equal(c!.ports[0]!.containerPort, DEFAULT_LISTEN.port);
   assert.equal(c!.readinessProbe.httpGet.port, DEFAULT_LISTEN.port);
   assert.equal(c!.readinessProbe.httpGet.path, '/healthz');
+  assert.equal((c as unknown as { livenessProbe: { httpGet: { path: string } } }).livenessProbe.httpGet.path, '/livez', 'a full disk (503 on /healthz) must not restart the pod in a loop');
   const mounts = new Map(c!.volumeMounts.map((m) => [m.mountPath, m.name]));
   for (const need of ['/etc/sysward', '/sys/fs/bpf', '/sys/fs/cgroup']) assert.ok(mounts.has(need), `mounts ${need}`);
   const volumes = new Map(pod.volumes.map((v) => [v.name, v]));
