@@ -68,7 +68,9 @@ export const Scratch = {
   CUR: 400 + VALUE_BUF + 64, AGG_KEY: 400 + VALUE_BUF + 64 + VALUE_BUF,
   // The kind this CPU reported last (its agg_key, slot and tag): a flood of one kind skips the hash.
   MEMO_KEY: 400 + VALUE_BUF + 64 + VALUE_BUF + 176, MEMO_SLOT: 400 + VALUE_BUF + 64 + VALUE_BUF + 352, MEMO_TAG: 400 + VALUE_BUF + 64 + VALUE_BUF + 360,
-  SIZE: 400 + VALUE_BUF + 64 + VALUE_BUF + 368,
+  // The task rewriting the memo (pid_tgid): only the last to start a rewrite may finish it.
+  MEMO_OWNER: 400 + VALUE_BUF + 64 + VALUE_BUF + 368,
+  SIZE: 400 + VALUE_BUF + 64 + VALUE_BUF + 376,
 } as const;
 
 /**

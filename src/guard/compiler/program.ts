@@ -138,7 +138,9 @@ export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: Program
     const back = `report_return_${verdict}`;
     if (returns.has(verdict)) throw new Error(`verdict ${verdict} reported from two sites`);
     returns.set(verdict, back);
-    a.st('u64', R10, VERD, verdict).ja('report');
+    // Through a register: kernels before 6.3 do not track a constant stored from an immediate, and
+    // would then follow every return from the block (and refuse the program).
+    a.mov(R1, verdict).stx('u64', R10, VERD, R1).ja('report');
     a.label(back);
   };
   const reportBlock = () => {
@@ -207,12 +209,22 @@ export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: Program
     a.ldx('u32', R1, R0, AggSlot.SLOT).stx('u32', R10, SLOT + AggSlot.SLOT, R1);
     a.ldx('u64', R1, R0, AggSlot.TAG).stx('u64', R10, SLOT + AggSlot.TAG, R1);
     a.label(remember);
+    // A preemptible kernel runs the program with migration, not preemption, disabled: another task
+    // on this CPU may rewrite the memo while this one does. The tag is cleared first, the rewriter
+    // named, and the tag written last only by the task still named: an interleaved memo's tag is
+    // not its slot's, so it misses rather than counting one kind in another's slot.
+    const notMine = uniq('memo_not_mine');
+    a.st('u64', R7, Scratch.MEMO_TAG, 0);
+    a.call('get_current_pid_tgid').stx('u64', R7, Scratch.MEMO_OWNER, R0);
     for (let w = 0; w < AggKey.SIZE; w += 8) a.ldx('u64', R1, R7, K + w).stx('u64', R7, M + w, R1);
     a.ldx('u32', R1, R10, SLOT + AggSlot.SLOT).stx('u32', R7, Scratch.MEMO_SLOT, R1);
+    a.call('get_current_pid_tgid').ldx('u64', R1, R7, Scratch.MEMO_OWNER).jne(R0, R1, notMine);
     a.ldx('u64', R2, R10, SLOT + AggSlot.TAG).stx('u64', R7, Scratch.MEMO_TAG, R2);
+    a.label(notMine);
+    a.ldx('u32', R1, R10, SLOT + AggSlot.SLOT);
     arrayLookup(aggv, R1, unattributed);
     // Freed and handed to another kind between the lookup and here (the daemon frees idle kinds only).
-    a.ldx('u64', R1, R7, Scratch.MEMO_TAG).ldx('u64', R2, R0, AggVal.TAG).jne(R1, R2, unattributed);
+    a.ldx('u64', R1, R10, SLOT + AggSlot.TAG).ldx('u64', R2, R0, AggVal.TAG).jne(R1, R2, unattributed);
     a.label(found);
     // Shared by the CPUs: count and sent are atomic adds (suppressed = count - sent: a flood adds
     // to count alone). A sent access adds to sent before count, so a reader copying count, then

@@ -9,7 +9,7 @@ import type { GuardPins } from './layout.js';
 
 /** What the kernel's maps and the interpreter's both offer (BpfMap, TypedVmMap). */
 export interface AggMaps {
-  agg: { entries(): Iterable<[Buffer, Buffer]>; delete(key: Buffer): boolean; close?(): void };
+  agg: { entries(): Iterable<[Buffer, Buffer]>; get(key: Buffer): Buffer | undefined; delete(key: Buffer): boolean; close?(): void };
   aggv: { get(slot: number): Buffer | undefined; set(slot: number, value: Buffer): unknown; close?(): void };
   aggfree: { push(slot: number): void; close?(): void };
 }
@@ -41,14 +41,25 @@ export function* aggKinds(m: AggMaps): Generator<AggKind> {
 /**
  * Forget finished kinds (no task can add to them: their cgroup is gone, or their policy version
  * was replaced and idle): the kind leaves the hash, its slot is cleared and handed out again.
+ * Each kind is checked to still own the slot it was read with (a read from an earlier call may be
+ * stale); callers that could race another releaser hold the guards' lock. Returns those released.
+ * (A process killed between the delete and the push loses that one slot for the maps' life.)
  */
-export function releaseAggKinds(m: AggMaps, kinds: readonly { key: Buffer; slot: number }[]): void {
+export function releaseAggKinds<K extends { key: Buffer; slot: number }>(m: AggMaps, kinds: readonly K[]): K[] {
   const free = Buffer.alloc(AggVal.SIZE);
+  const out: K[] = [];
   for (const k of kinds) {
-    if (!m.agg.delete(k.key)) continue;
+    const s = m.agg.get(k.key);
+    if (!s || s.readUInt32LE(AggSlot.SLOT) !== k.slot) continue;
+    const v = m.aggv.get(k.slot);
+    if (!v || v.readBigUInt64LE(AggVal.TAG) !== s.readBigUInt64LE(AggSlot.TAG)) continue;
+    // Tag 0 first: a CPU that remembers the kind misses from now on, and finds no kind to count into.
     m.aggv.set(k.slot, free);
+    if (!m.agg.delete(k.key)) continue;
     m.aggfree.push(k.slot);
+    out.push(k);
   }
+  return out;
 }
 
 /** The kernel's accounting maps (a loaded guard's, or opened from pins). */

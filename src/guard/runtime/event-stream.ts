@@ -19,6 +19,7 @@ function openReported(pin: string): BpfMap<Buffer, Buffer> {
   return m;
 }
 import { readGuardMeta } from './status.js';
+import { GuardLockBusyError, withGuardLock } from './lock.js';
 import { guardPins } from './layout.js';
 
 /** agg-reported's key for a counters map's drop counter: no kind has this generation. */
@@ -87,6 +88,8 @@ export class GuardEventStream {
    * map holds live kinds only. `gone(id)`: whether a cgroup no longer exists.
    */
   summaries(gone: (cgroupId: bigint) => boolean = () => false): GuardReport[] {
+    // The last call's, never committed (its lines could not be written): reported again below.
+    this.#dropPending();
     const pins = guardPins(this.name, this.o.bpffs);
     let agg: PinnedAgg | undefined;
     try { agg = openPinnedAgg(pins); } catch { return []; }
@@ -158,7 +161,7 @@ export class GuardEventStream {
         out.push({
           type: 'dropped', time: new Date(at).toISOString(), guard: this.name, count: Number(total - before),
           from: new Date(Number.isFinite(since) ? since : at).toISOString(), to: new Date(at).toISOString(),
-          why: `every one of the guard's ${AGG_MAX} kinds of access was taken and its ring buffer was full`,
+          why: `the ring buffer was full and the access had no count of its own (the guard's ${AGG_MAX} kinds all taken, or its kind being set up or released at that moment)`,
         });
         const nv = Buffer.alloc(16);
         nv.writeBigUInt64LE(total, 0);
@@ -180,10 +183,21 @@ export class GuardEventStream {
     this.#pendingReported = undefined;
     try {
       for (const [k, v] of p.updates) p.map.set(k, v);
-      releaseAggKinds(p.agg, p.done);
-      for (const d of p.done) p.map.delete(d.key);
+      // Under the guards' lock, so two readers (the daemon, `sysward events`) never release a
+      // kind twice; when another process holds it, the kinds are released at a later call.
+      let released: { key: Buffer; slot: number }[] = [];
+      if (p.done.length) {
+        try { released = withGuardLock(this.o.bpffs, () => releaseAggKinds(p.agg, p.done), 50); } catch (e) { if (!(e instanceof GuardLockBusyError)) throw e; }
+      }
+      for (const d of released) p.map.delete(d.key);
       for (const k of p.stale) p.map.delete(k);
     } finally { p.map.close(); p.agg.close(); }
+  }
+
+  #dropPending(): void {
+    const p = this.#pendingReported;
+    this.#pendingReported = undefined;
+    if (p) { p.map.close(); p.agg.close(); }
   }
 
   decode(rec: Buffer): GuardEvent {
