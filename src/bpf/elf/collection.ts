@@ -70,7 +70,11 @@ export function objectToCollectionSpec(spec: ObjectSpec, o: SpecOptions = {}): C
   const maps: CollectionSpec['maps'] = {};
   for (const m of spec.maps) maps[m.name] = mapSpec(m.section === '.kconfig' && kconfig ? { ...m, data: kconfig } : m, wanted);
   const programs: CollectionSpec['programs'] = {};
-  for (const p of spec.programs) if (wanted.has(p.name)) programs[p.name] = programSpec(spec, p, kbtf, o.logLevel, externs);
+  // libbpf binds every .rodata map to every program (bpf_object_load_prog).
+  const rodata = spec.maps.filter((m) => m.section === '.rodata' || m.section?.startsWith('.rodata.')).map((m) => m.name);
+  for (const p of spec.programs) {
+    if (wanted.has(p.name)) programs[p.name] = { ...programSpec(spec, p, kbtf, o.logLevel, externs), ...(rodata.length ? { bindMaps: rodata } : {}) };
+  }
   return { name: spec.name, ...(spec.btf ? { btf: spec.btf } : {}), maps, programs };
 }
 
@@ -235,13 +239,22 @@ export function programsToLoad(spec: ObjectSpec, only: string[] | undefined): Se
   return out;
 }
 
+/** What a section's target is called in vmlinux BTF, as libbpf's btf_get_kernel_prefix_kind names it. */
+const BTF_TARGET: Record<NonNullable<ProgramObjectSpec['def']['btfTarget']>, { prefix: string; kind: 'FUNC' | 'TYPEDEF'; what: string; example: string }> = {
+  func: { prefix: '', kind: 'FUNC', what: 'function', example: 'do_unlinkat' },
+  lsm: { prefix: 'bpf_lsm_', kind: 'FUNC', what: 'LSM hook', example: 'file_open' },
+  tp_btf: { prefix: 'btf_trace_', kind: 'TYPEDEF', what: 'tracepoint', example: 'sched_switch' },
+  iter: { prefix: 'bpf_iter_', kind: 'FUNC', what: 'iterator target', example: 'task' },
+};
+
 function findAttachBtfId(p: ProgramObjectSpec, kbtf: Btf): number {
   const t = p.attachTarget;
-  if (!t) throw new Error(`${p.name}: SEC("${p.section}") needs a target, e.g. ${p.def.prefix}/${p.def.btfTarget === 'lsm' ? 'file_open' : 'do_unlinkat'}`);
-  const [name, kind] = p.def.btfTarget === 'lsm' ? [`bpf_lsm_${t}`, 'FUNC' as const] : p.def.btfTarget === 'tp_btf' ? [`btf_trace_${t}`, 'TYPEDEF' as const] : [t, 'FUNC' as const];
-  const ids = kbtf.idsByName(name, kind);
+  const b = BTF_TARGET[p.def.btfTarget!];
+  if (!t) throw new Error(`${p.name}: SEC("${p.section}") needs a target, e.g. ${p.def.prefix}/${b.example}`);
+  const name = `${b.prefix}${t}`;
+  const ids = kbtf.idsByName(name, b.kind);
   if (ids.length === 0) {
-    throw new BtfError(`${p.name}: the kernel's BTF has no ${kind === 'FUNC' ? 'function' : 'tracepoint'} ${name}${p.def.btfTarget === 'lsm' ? ' (no such LSM hook on this kernel)' : ''}`);
+    throw new BtfError(`${p.name}: the kernel's BTF has no ${b.kind === 'FUNC' ? 'function' : 'type'} ${name}: this kernel has no ${b.what} ${t} for SEC("${p.section}")`);
   }
   return ids[0]!;
 }
@@ -269,7 +282,7 @@ function programSpec(spec: ObjectSpec, p: ProgramObjectSpec, kbtf: () => Btf, lo
     verifierLog: {
       what: `${p.type} program ${p.name} (SEC("${p.section}"))`, prefix: `${p.name}: `,
       hints: {
-        EPERM: p.def.btfTarget && p.def.btfTarget !== 'tp_btf'
+        EPERM: p.def.btfTarget && p.def.btfTarget !== 'tp_btf' && p.def.btfTarget !== 'iter'
           ? 'run as root (CAP_BPF, CAP_PERFMON; CAP_MAC_ADMIN for LSM); as root already, this kernel refuses trampoline programs (bpftool is refused too)'
           : 'run as root, or give the process CAP_BPF with CAP_NET_ADMIN (CAP_PERFMON / CAP_SYS_ADMIN for tracing and LSM types)',
       },

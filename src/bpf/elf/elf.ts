@@ -16,6 +16,7 @@ export const SHF = { WRITE: 1, ALLOC: 2, EXECINSTR: 4 } as const;
 /** GNU_IFUNC: an indirect function; the symbol is its resolver, which picks the implementation at load. */
 export const STT = { NOTYPE: 0, OBJECT: 1, FUNC: 2, SECTION: 3, FILE: 4, GNU_IFUNC: 10 } as const;
 export const STB = { LOCAL: 0, GLOBAL: 1, WEAK: 2 } as const;
+export const STV = { DEFAULT: 0, INTERNAL: 1, HIDDEN: 2, PROTECTED: 3 } as const;
 export const ET = { REL: 1, EXEC: 2, DYN: 3 } as const;
 export const PT = { LOAD: 1 } as const;
 export const PF = { X: 1, W: 2, R: 4 } as const;
@@ -37,6 +38,8 @@ export interface ElfSegment { type: number; flags: number; offset: number; vaddr
 
 export interface ElfSymbol {
   index: number; name: string; value: number; size: number; type: number; bind: number;
+  /** st_other's visibility: STV.DEFAULT, HIDDEN (__hidden), INTERNAL, PROTECTED. */
+  visibility: number;
   /** Section index; 0 when undefined, >= 0xff00 for special (ABS, COMMON). */
   section: number;
   /** .dynsym: an old, non-default version (nm shows name@VER, not name@@VER); only old binaries bind to it. */
@@ -182,7 +185,7 @@ export class ElfFile {
       const section = d.readUInt16LE(o + 6);
       if (section !== SHN_UNDEF && section < SHN_LORESERVE && section >= this.sections.length) this.fail(`symbol ${i} refers to section ${section}, which does not exist`);
       out.push({
-        index: i, name: this.#str(strtab.data, d.readUInt32LE(o), `name of symbol ${i}`), type: info & 0xf, bind: info >> 4, section,
+        index: i, name: this.#str(strtab.data, d.readUInt32LE(o), `name of symbol ${i}`), type: info & 0xf, bind: info >> 4, visibility: d[o + 5]! & 3, section,
         value: this.#num(d.readBigUInt64LE(o + 8), `value of symbol ${i}`), size: this.#num(d.readBigUInt64LE(o + 16), `size of symbol ${i}`),
       });
     }
