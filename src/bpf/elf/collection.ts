@@ -13,8 +13,8 @@ import { attachCgroup, Link, type CgroupLink } from '../link.js';
 import type { BpfMap, MapSpec } from '../map.js';
 import type { Program } from '../prog.js';
 import type { CollectionProgramSpec, CollectionSpec } from '../spec.js';
-import type { MapReference } from '../asm/builder.js';
-import { decodeInstructions } from '../asm/insn.js';
+import type { AssembledProgram, MapReference } from '../asm/builder.js';
+import { decodeInstructions, type Instruction } from '../asm/insn.js';
 import { AttachType, MapFlag, ProgLoadFlag, linkCreate, linkCreateTracing, rawTracepointOpen } from '../sys/index.js';
 import { perfEventOpenTracepoint } from '../sys/perf.js';
 import { openProbeEvent } from './probe.js';
@@ -274,7 +274,7 @@ function programSpec(spec: ObjectSpec, p: ProgramObjectSpec, kbtf: () => Btf, lo
   return {
     type: p.type, ...(p.expectedAttachType ? { expectedAttachType: p.expectedAttachType } : {}),
     name: p.name.slice(0, 15).replace(/[^A-Za-z0-9_.]/g, '_'), license: p.license,
-    program: { instructions: decodeInstructions(insns), bytes: insns, mapReferences, labels: new Map() },
+    program: lazyProgram(insns, mapReferences),
     ...(p.funcInfo.length ? { funcInfo: p.funcInfo, lineInfo: p.lineInfo } : {}),
     ...(p.def.btfTarget ? { attachBtfId: findAttachBtfId(p, kbtf()) } : {}),
     ...(p.def.sleepable ? { flags: ProgLoadFlag.F_SLEEPABLE } : {}),
@@ -296,6 +296,15 @@ function programSpec(spec: ObjectSpec, p: ProgramObjectSpec, kbtf: () => Btf, lo
       },
     },
   };
+}
+
+/**
+ * The program as the toolkit's AssembledProgram: the kernel loader needs only its bytes, so the
+ * instructions are decoded when something (the interpreter, a disassembly) first asks.
+ */
+function lazyProgram(bytes: Buffer, mapReferences: MapReference[]): AssembledProgram {
+  let decoded: Instruction[] | undefined;
+  return { get instructions() { return (decoded ??= decodeInstructions(bytes)); }, bytes, mapReferences, labels: new Map() };
 }
 
 /** Fill in a __ksym extern: a kfunc call by BTF id, a 64-bit load of a BTF id (typed) or an address. */

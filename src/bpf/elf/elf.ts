@@ -162,13 +162,17 @@ export class ElfFile {
       if (s.link !== symtab.index) this.fail(`relocation section ${s.name} links to section ${s.link}, not the symbol table`);
       if (s.info >= this.sections.length) this.fail(`relocation section ${s.name} applies to section ${s.info}, which does not exist`);
       if (s.entsize !== 16) this.fail(`relocation section ${s.name} entry size ${s.entsize}, expected 16`);
+      // Relocations of DWARF and BTF sections (.rel.debug_info, .rel.BTF.ext: thousands of them)
+      // matter to no loader; only those of code and data sections (SHF_ALLOC) are read.
+      const target = this.sections[s.info];
+      if (target && (target.flags & SHF.ALLOC) === 0) continue;
       const list: ElfRelocation[] = [];
       for (let o = 0; o + 16 <= s.data.length; o += 16) {
-        const info = s.data.readBigUInt64LE(o + 8);
-        const symIndex = Number(info >> 32n);
+        // r_info: the symbol's index in the high 32 bits, the type in the low ones (little-endian).
+        const symIndex = s.data.readUInt32LE(o + 12);
         const symbol = this.symbols[symIndex];
         if (!symbol) this.fail(`relocation ${o / 16} of ${s.name} refers to symbol ${symIndex}, which does not exist`);
-        list.push({ offset: this.#num(s.data.readBigUInt64LE(o), `offset of relocation ${o / 16} of ${s.name}`), symbol, type: Number(info & 0xffffffffn) });
+        list.push({ offset: this.#num(s.data.readBigUInt64LE(o), `offset of relocation ${o / 16} of ${s.name}`), symbol, type: s.data.readUInt32LE(o + 8) });
       }
       this.relocations.set(s.info, list);
     }

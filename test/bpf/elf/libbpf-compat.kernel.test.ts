@@ -4,7 +4,7 @@
 // sections. The same object goes through both; programs, maps and translated instructions compare.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { readObject } from '../../../src/bpf/elf/object.js';
@@ -14,7 +14,9 @@ import { decodeValue } from '../../../src/bpf/btf/decode.js';
 import { possibleCpuCount } from '../../../src/bpf/cpus.js';
 import { ensureBpffs } from '../../../src/bpf/pin.js';
 import { MapFlag } from '../../../src/bpf/sys/index.js';
-import { gates, kernel, needs, which } from '../../helpers/env.js';
+import { BpfMap } from '../../../src/bpf/map.js';
+import { repoRoot } from '../../helpers/paths.js';
+import { gates, kernel, needs, pythonExecutable, which } from '../../helpers/env.js';
 import { compileFixture, withClang } from './compile.js';
 
 const withBpftool = needs(!which('bpftool') ? 'needs bpftool (apt-get install bpftool)' : false);
@@ -109,4 +111,26 @@ test('kernel: a map without max_entries is refused naming max_entries and the fi
   const spec = readObject(compileFixture('libbpf_compat', { NO_MAX_ENTRIES: '1' }));
   assert.equal(spec.map('counts').maxEntries, 0);
   assert.throws(() => Collection.load(spec), /EINVAL creating HASH map counts: sysward sent max_entries 0, as the definition declares none; give the map a size: __uint\(max_entries, N\)/);
+});
+
+test('kernel: bpf load --attach attaches what it can; what the kernel refuses stays loaded and pinned, named with the reason', gates(kernel(), withClang), () => {
+  const obj = compileFixture('attach_partial');
+  const dir = `/sys/fs/bpf/sysward-test-attach-${process.pid}`;
+  try {
+    const r = spawnSync(process.execPath, [join(repoRoot(), 'bin', 'sysward'), 'bpf', 'load', obj, '--pin', dir, '--attach', '--json'], { encoding: 'utf8' });
+    assert.equal(r.status, 1, r.stderr);
+    const loaded = JSON.parse(r.stdout) as { programs: { name: string; pinned: string; link?: string; attachError?: string }[] };
+    const by = Object.fromEntries(loaded.programs.map((p) => [p.name, p]));
+    assert.ok(by.counts_getppid!.link && existsSync(by.counts_getppid!.link), 'the tracepoint is attached, its link pinned');
+    assert.equal(by.probes_nothing!.link, undefined);
+    assert.match(by.probes_nothing!.attachError!, /sysward\/no_such_event/);
+    assert.ok(existsSync(by.probes_nothing!.pinned), 'it stays loaded and pinned');
+    assert.match(r.stderr, /not attached: probes_nothing \(tracepoint\/sysward\/no_such_event\): .*; it stays loaded and pinned/);
+    // The attached program runs.
+    const bss = BpfMap.openPinnedBytes(join(dir, 'maps', 'attach_p_bss'));
+    try {
+      spawnSync(pythonExecutable(), ['-c', 'import os; os.getppid()']);
+      assert.ok(bss.get(Buffer.alloc(4))!.readBigUInt64LE(0) > 0n);
+    } finally { bss.close(); }
+  } finally { rmSync(dir, { recursive: true, force: true }); }
 });
