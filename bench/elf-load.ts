@@ -13,6 +13,7 @@ import { compileFixture } from '../test/bpf/elf/compile.js';
 const bin = fileURLToPath(new URL('../../bin/sysward', import.meta.url));
 
 export interface LoadRow { object: string; programs: number; sysward: Stats; bpftool: Stats }
+export interface LoadResult { rows: LoadRow[]; nodeStart: Stats }
 
 /** Rounds: each runs every object through both loaders once. */
 export const LOAD_ROUNDS = 15;
@@ -27,7 +28,7 @@ function wallMs(argv: string[], pinDir: string): number {
   return ms;
 }
 
-export async function benchElfLoad(progress: (s: string) => void): Promise<LoadRow[]> {
+export async function benchElfLoad(progress: (s: string) => void): Promise<LoadResult> {
   ensureBpffs();
   const objects = [
     { object: 'statlike (bench/c): 12 tracepoints, CO-RE, perf buffer', path: buildBpf('statlike') },
@@ -37,16 +38,20 @@ export async function benchElfLoad(progress: (s: string) => void): Promise<LoadR
   ].map((o) => ({ ...o, programs: readObject(o.path).programs.length }));
   const dir = `/sys/fs/bpf/sysward-bench-load-${process.pid}`;
   const samples = objects.map(() => ({ sysward: [] as number[], bpftool: [] as number[] }));
+  const nodeStart: number[] = [];
   try {
     for (let round = 0; round < LOAD_ROUNDS; round++) {
       if (round % 5 === 0) progress(`11: loading objects, round ${round + 1} of ${LOAD_ROUNDS}`);
+      // The floor any Node.js command pays, in the same round.
+      nodeStart.push(wallMs([process.execPath, '-e', '0'], dir));
       objects.forEach((o, i) => {
         samples[i]!.bpftool.push(wallMs(['bpftool', 'prog', 'loadall', o.path, dir], dir));
         samples[i]!.sysward.push(wallMs([process.execPath, bin, 'bpf', 'load', o.path, '--pin', dir], dir));
       });
     }
   } finally { rmSync(dir, { recursive: true, force: true }); }
-  return objects.map((o, i) => ({
-    object: o.object, programs: o.programs, sysward: stats(samples[i]!.sysward), bpftool: stats(samples[i]!.bpftool),
-  }));
+  return {
+    rows: objects.map((o, i) => ({ object: o.object, programs: o.programs, sysward: stats(samples[i]!.sysward), bpftool: stats(samples[i]!.bpftool) })),
+    nodeStart: stats(nodeStart),
+  };
 }

@@ -261,21 +261,28 @@ if (want('aggregation')) {
 
 if (want('elf-load')) {
   progress('11: loading clang-built objects against bpftool');
-  const rows = await benchElfLoad(progress);
+  const { rows, nodeStart } = await benchElfLoad(progress);
   p('## 11. Loading clang-built objects');
   p();
   p(`Wall time of \`sysward bpf load OBJ --pin DIR\` against \`bpftool prog loadall OBJ DIR\`, process to`);
-  p(`process (both read vmlinux BTF, create the maps, load and pin every program), ${LOAD_ROUNDS} rounds`);
-  p('interleaved. sysward\'s time includes starting Node.js (section 5).');
+  p(`process (each creates the maps, loads and pins every program; both read vmlinux BTF for CO-RE), ${LOAD_ROUNDS} rounds`);
+  p('interleaved, with `node -e 0` in each round: the start every Node.js command pays (section 5).');
   p();
-  p('| object | programs | sysward | bpftool | sysward / bpftool |');
-  p('| --- | ---: | ---: | ---: | ---: |');
-  for (const r of rows) p(`| ${r.object} | ${r.programs} | ${ms(r.sysward)} | ${ms(r.bpftool)} | ${ratio(r.sysward.median, r.bpftool.median)} |`);
+  p('| object | programs | sysward | bpftool | sysward / bpftool | (sysward − node -e 0) / bpftool |');
+  p('| --- | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of rows) {
+    p(`| ${r.object} | ${r.programs} | ${ms(r.sysward)} | ${ms(r.bpftool)} | ${ratio(r.sysward.median, r.bpftool.median)} | ${ratio(r.sysward.median - nodeStart.median, r.bpftool.median)} |`);
+  }
   p();
-  p('Target: at most 1.5× bpftool for the 12-program object.');
+  p(`\`node -e 0\`: ${ms(nodeStart)}. Target: at most 1.5× bpftool for the 12-program object.`);
   p();
   const twelve = rows[0]!;
-  if (twelve.sysward.median / twelve.bpftool.median > 1.5) misses.push(`Loading the 12-program object takes ${ratio(twelve.sysward.median, twelve.bpftool.median)} bpftool's time (target 1.5×).`);
+  if (twelve.sysward.median / twelve.bpftool.median > 1.5) {
+    const miss = `Loading the 12-program object takes ${ratio(twelve.sysward.median, twelve.bpftool.median)} bpftool's time (target 1.5×); starting Node.js alone takes ${ratio(nodeStart.median, twelve.bpftool.median)}, and the rest ${ratio(twelve.sysward.median - nodeStart.median, twelve.bpftool.median)}.`;
+    misses.push(miss);
+    p(`Missed: ${miss}`);
+    p();
+  }
 }
 
 p('## Targets missed');

@@ -142,7 +142,7 @@ export function runLoad(argv: string[]): number {
     loaded.programs.push({ name, section: ps.section, id: p.info().id, type: ps.type.toLowerCase(), pinned: path, ...(link ? { link } : {}), ...(attachError ? { attachError } : {}) });
   }
   } catch (e) {
-    // All or nothing: what was pinned before the failure is removed again.
+    // A failure to pin (attach failures are reported, not thrown): what was pinned is removed again.
     for (const path of pinned) rmSync(path, { force: true });
     for (const d of madeDirs.reverse()) if (d) rmSync(d, { recursive: true, force: true });
     throw e;
