@@ -10,7 +10,7 @@ import { BpfMap } from './map.js';
 import { Program } from './prog.js';
 import { possibleCpuCount } from './cpus.js';
 import { fillMap, missingMaps, missingSlotTargets, withMapFdBytes, type CollectionSpec, type MapSlot, type MapSpec } from './spec.js';
-import { FD, SysError, btfLoadRaw, cString, mapUpdateElem, type MapCreateOptions } from './sys/index.js';
+import { FD, SysError, btfLoadRaw, cString, mapUpdateElem, progBindMap, type MapCreateOptions } from './sys/index.js';
 
 const MAP_IN_MAP = new Set(['ARRAY_OF_MAPS', 'HASH_OF_MAPS']);
 
@@ -52,9 +52,31 @@ export class LoadedCollection implements Disposable {
   [Symbol.dispose](): void { this.close(); }
 }
 
+/**
+ * Map types whose keys and values the kernel refuses BTF for (their map_check_btf is
+ * map_check_no_btf, or they hold fds): libbpf creates them untyped, whatever the object declares
+ * (bpf_object__create_map). PROG_ARRAY too: the kernel refuses it, libbpf retries without.
+ */
+const UNTYPED_MAPS = new Set([
+  'PERF_EVENT_ARRAY', 'CGROUP_ARRAY', 'STACK_TRACE', 'ARRAY_OF_MAPS', 'HASH_OF_MAPS', 'DEVMAP', 'DEVMAP_HASH', 'CPUMAP',
+  'XSKMAP', 'SOCKMAP', 'SOCKHASH', 'QUEUE', 'STACK', 'ARENA', 'PROG_ARRAY',
+]);
+
+/**
+ * Types whose max_entries is 0 by rule (local storage: one value per socket, inode, task or cgroup).
+ * Any other type needs a size.
+ */
+const NO_MAX_ENTRIES = new Set(['CGROUP_STORAGE', 'PERCPU_CGROUP_STORAGE', 'SK_STORAGE', 'INODE_STORAGE', 'TASK_STORAGE', 'CGRP_STORAGE']);
+
+/** max_entries as libbpf sends it: a PERF_EVENT_ARRAY declared without one gets a slot per possible CPU. */
+export function effectiveMaxEntries(spec: Pick<MapSpec<unknown, unknown>, 'type' | 'maxEntries'>): number {
+  return spec.type === 'PERF_EVENT_ARRAY' && spec.maxEntries === 0 ? possibleCpuCount() : spec.maxEntries;
+}
+
 /** Create and fill one map from its spec; `btf` holds the types it names, when loaded. */
 export function createMapFromSpec(name: string, spec: MapSpec<unknown, unknown>, btf?: BtfHandle): BpfMap<unknown, unknown> {
   const label = spec.name ?? name.slice(0, 15);
+  const maxEntries = effectiveMaxEntries(spec);
   let inner: BpfMap<unknown, unknown> | undefined;
   if (MAP_IN_MAP.has(spec.type)) {
     if (!spec.inner) throw new Error(`map ${name}: a ${spec.type} map is made from the shape of its inner maps; give its spec an inner map spec`);
@@ -63,21 +85,30 @@ export function createMapFromSpec(name: string, spec: MapSpec<unknown, unknown>,
   }
   let m: BpfMap<unknown, unknown> | undefined;
   try {
-    // The kernel refuses BTF for maps of maps (their values are fds); libbpf does not offer it either.
-    const typed: MapCreateOptions = btf && !inner && (spec.btfKeyTypeId || spec.btfValueTypeId)
+    const typed: MapCreateOptions = btf && !UNTYPED_MAPS.has(spec.type) && (spec.btfKeyTypeId || spec.btfValueTypeId)
       ? { btf_fd: btf.handle.value, btf_key_type_id: spec.btfKeyTypeId ?? 0, btf_value_type_id: spec.btfValueTypeId ?? 0 } : {};
     const attrs: MapCreateOptions = inner ? { inner_map_fd: inner.fd } : {};
-    // A type the kernel's BTF checks refuse (e.g. a value with a kernel pointer, a program array)
-    // still works untyped; flags the spec can do without (mappable arrays, 5.5) are dropped. Each
-    // fallback is tried once, only when it differs, only after EINVAL.
-    const shape = { ...spec, name: label };
+    // Flags the spec can do without (mappable arrays, 5.5) are dropped after EINVAL; a type the
+    // kernel's BTF checks refuse (a value with a kernel pointer, a type this kernel cannot check)
+    // is dropped after any error, as libbpf retries without BTF. Each fallback is tried once.
+    const shape = { ...spec, name: label, maxEntries };
     const plain = spec.optionalFlags && spec.flags !== undefined && spec.flags & spec.optionalFlags ? { ...shape, flags: spec.flags & ~spec.optionalFlags } : undefined;
-    const attempts: [MapSpec<unknown, unknown>, MapCreateOptions][] = [[shape, { ...attrs, ...typed }]];
-    if (plain) attempts.push([plain, { ...attrs, ...typed }]);
-    if (typed.btf_fd !== undefined) attempts.push([plain ?? shape, attrs]);
-    for (const [i, [s, a]] of attempts.entries()) {
-      try { m = BpfMap.create(s, a) as BpfMap<unknown, unknown>; break; } catch (e) {
-        if (i === attempts.length - 1 || !(e instanceof SysError) || e.code !== 'EINVAL') throw e;
+    const attempts: { spec: MapSpec<unknown, unknown>; attrs: MapCreateOptions; after: (e: SysError) => boolean }[] = [
+      { spec: shape, attrs: { ...attrs, ...typed }, after: () => false },
+    ];
+    if (plain) attempts.push({ spec: plain, attrs: { ...attrs, ...typed }, after: (e) => e.code === 'EINVAL' });
+    if (typed.btf_fd !== undefined) attempts.push({ spec: plain ?? shape, attrs, after: () => true });
+    for (let i = 0; !m;) {
+      try { m = BpfMap.create(attempts[i]!.spec, attempts[i]!.attrs) as BpfMap<unknown, unknown>; } catch (e) {
+        if (!(e instanceof SysError)) throw e;
+        const next = attempts.findIndex((x, j) => j > i && x.after(e));
+        if (next >= 0) { i = next; continue; }
+        if (e.code === 'EINVAL' && maxEntries === 0 && !NO_MAX_ENTRIES.has(spec.type)) {
+          throw new SysError(`creating ${spec.type} map ${label}`, e.errno, {
+            EINVAL: 'give the map a size: __uint(max_entries, N) in its definition (only local-storage maps are created with 0)',
+          }, 'sysward sent max_entries 0, as the definition declares none');
+        }
+        throw e;
       }
     }
   } finally {
@@ -148,6 +179,12 @@ export function loadCollection(spec: CollectionSpec, o: { replaceMaps?: Record<s
         ...(btf && p.funcInfo?.length ? { btf: { fd: btf.handle.value, funcInfo: p.funcInfo, lineInfo: p.lineInfo ?? [] } } : {}),
         ...(p.logLevel ? { logLevel: p.logLevel } : {}), ...(p.verifierLog ? { verifierLog: p.verifierLog } : {}),
       });
+      for (const b of p.bindMaps ?? []) {
+        const m = maps[b];
+        if (!m) throw new Error(`program ${name} binds map "${b}", which its collection does not define`);
+        // As libbpf: a kernel without the command (before 5.10) loses only the binding.
+        try { progBindMap(programs[name]!.handle, m.handle); } catch (e) { if (!(e instanceof SysError)) throw e; }
+      }
     }
     for (const [name, m] of Object.entries(spec.maps)) fillSlots(name, m, maps[name]!, 'program', (t) => programs[t]!.fd);
   } catch (e) {

@@ -28,6 +28,12 @@ export interface CollectionProgramSpec {
   lineInfo?: readonly LineInfoRecord[];
   /** The kernel's BTF id of what a tracing or LSM program attaches to. */
   attachBtfId?: number;
+  /**
+   * Maps of the collection the program holds though its code may not use them (PROG_BIND_MAP,
+   * Linux 5.10; skipped where the kernel lacks it): libbpf binds an object's .rodata to each program
+   * so its metadata stays findable from the program.
+   */
+  bindMaps?: readonly string[];
   /** prog_flags (ProgLoadFlag.F_SLEEPABLE, …). */
   flags?: number;
   /** Verifier log level when a load fails, and words of its own on a refusal. */

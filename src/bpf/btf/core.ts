@@ -69,7 +69,7 @@ const recordsSignedness = new WeakMap<Btf, boolean>();
 function enumValue(btf: Btf, t: BtfType, value: bigint): bigint {
   let known = recordsSignedness.get(btf);
   if (known === undefined) {
-    known = btf.types.some((x) => x.kind === 'ENUM64' || (x.kind === 'ENUM' && x.kindFlag));
+    known = btf.someRecord((kind, kindFlag) => kind === 'ENUM64' || (kind === 'ENUM' && kindFlag));
     recordsSignedness.set(btf, known);
   }
   return t.kind === 'ENUM' && !known ? BigInt.asIntN(32, value) : value;
@@ -78,17 +78,15 @@ function enumValue(btf: Btf, t: BtfType, value: bigint): bigint {
 /** Target types a local type may relocate to: compatible kind, same essential name (bpf_core_add_cands). */
 function candidates(target: Btf, lt: BtfType): BtfType[] {
   let index = byEssentialName.get(target);
-  if (!index) {
-    index = new Map();
-    for (const t of target.types) {
-      if (t.id === 0 || !t.name) continue;
-      const n = essentialName(t.name);
-      const l = index.get(n);
-      if (l) l.push(t.id); else index.set(n, [t.id]);
-    }
-    byEssentialName.set(target, index);
+  if (!index) byEssentialName.set(target, index = new Map());
+  const ess = essentialName(lt.name);
+  let ids = index.get(ess);
+  if (!ids) {
+    // Names that start with the essential name: "task_struct" and "task_struct___v2" alike.
+    ids = target.idsWithNamePrefix(ess).filter((id) => essentialName(target.type(id).name) === ess);
+    index.set(ess, ids);
   }
-  return (index.get(essentialName(lt.name)) ?? []).map((id) => target.type(id)).filter((t) => kindsCompat(t, lt));
+  return ids.map((id) => target.type(id)).filter((t) => kindsCompat(t, lt));
 }
 
 /** What one matching candidate gives; `bitOffset` for field relocations, which must agree too. */

@@ -6,7 +6,8 @@ export type BtfValue = number | bigint | boolean | string | null | BtfValue[] | 
 
 /**
  * Decode `buf` at `offset` as type `id` of `btf`. Integers up to 32 bits are numbers, wider ones
- * bigints; char arrays are strings (up to the first NUL); enums are their value's name when known;
+ * bigints; char arrays are strings (up to the first NUL; one that starts with NUL and holds other
+ * bytes is an array of numbers); enums are their value's name when known;
  * pointers are bigints; structs are objects (anonymous members merged in), unions give every member.
  */
 export function decodeValue(btf: Btf, id: number, buf: Buffer, offset = 0): BtfValue {
@@ -52,9 +53,11 @@ function decode(btf: Btf, id: number, buf: Buffer, o: number, depth: number): Bt
         const bytes = buf.subarray(o, o + a.nelems);
         if (bytes.length < a.nelems) throw new BtfError('value too short for its char array');
         const end = bytes.indexOf(0);
-        // A char array that reads as text is a string; other bytes stay numbers.
+        // A char array that reads as text is a string; other bytes stay numbers. One that starts
+        // with NUL but holds other bytes after it is not "" (bpftool prints "", losing them).
         const text = bytes.subarray(0, end < 0 ? bytes.length : end);
-        if (elem.name === 'char' || /^[\x20-\x7e]*$/.test(text.toString('latin1')) && end >= 0 && bytes.subarray(end).every((b) => b === 0)) return text.toString('utf8');
+        const hiddenBytes = end === 0 && !bytes.every((b) => b === 0);
+        if (hiddenBytes) { /* bytes, below */ } else if (elem.name === 'char' || /^[\x20-\x7e]*$/.test(text.toString('latin1')) && end >= 0 && bytes.subarray(end).every((b) => b === 0)) return text.toString('utf8');
       }
       const out: BtfValue[] = [];
       for (let i = 0; i < a.nelems; i++) out.push(decode(btf, a.type, buf, o + i * elemSize, depth + 1));

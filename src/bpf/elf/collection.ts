@@ -13,8 +13,8 @@ import { attachCgroup, Link, type CgroupLink } from '../link.js';
 import type { BpfMap, MapSpec } from '../map.js';
 import type { Program } from '../prog.js';
 import type { CollectionProgramSpec, CollectionSpec } from '../spec.js';
-import type { MapReference } from '../asm/builder.js';
-import { decodeInstructions } from '../asm/insn.js';
+import type { AssembledProgram, MapReference } from '../asm/builder.js';
+import { decodeInstructions, type Instruction } from '../asm/insn.js';
 import { AttachType, MapFlag, ProgLoadFlag, linkCreate, linkCreateTracing, rawTracepointOpen } from '../sys/index.js';
 import { perfEventOpenTracepoint } from '../sys/perf.js';
 import { openProbeEvent } from './probe.js';
@@ -70,7 +70,11 @@ export function objectToCollectionSpec(spec: ObjectSpec, o: SpecOptions = {}): C
   const maps: CollectionSpec['maps'] = {};
   for (const m of spec.maps) maps[m.name] = mapSpec(m.section === '.kconfig' && kconfig ? { ...m, data: kconfig } : m, wanted);
   const programs: CollectionSpec['programs'] = {};
-  for (const p of spec.programs) if (wanted.has(p.name)) programs[p.name] = programSpec(spec, p, kbtf, o.logLevel, externs);
+  // libbpf binds every .rodata map to every program (bpf_object_load_prog).
+  const rodata = spec.maps.filter((m) => m.section === '.rodata' || m.section?.startsWith('.rodata.')).map((m) => m.name);
+  for (const p of spec.programs) {
+    if (wanted.has(p.name)) programs[p.name] = { ...programSpec(spec, p, kbtf, o.logLevel, externs), ...(rodata.length ? { bindMaps: rodata } : {}) };
+  }
   return { name: spec.name, ...(spec.btf ? { btf: spec.btf } : {}), maps, programs };
 }
 
@@ -235,13 +239,22 @@ export function programsToLoad(spec: ObjectSpec, only: string[] | undefined): Se
   return out;
 }
 
+/** What a section's target is called in vmlinux BTF, as libbpf's btf_get_kernel_prefix_kind names it. */
+const BTF_TARGET: Record<NonNullable<ProgramObjectSpec['def']['btfTarget']>, { prefix: string; kind: 'FUNC' | 'TYPEDEF'; what: string; example: string }> = {
+  func: { prefix: '', kind: 'FUNC', what: 'function', example: 'do_unlinkat' },
+  lsm: { prefix: 'bpf_lsm_', kind: 'FUNC', what: 'LSM hook', example: 'file_open' },
+  tp_btf: { prefix: 'btf_trace_', kind: 'TYPEDEF', what: 'tracepoint', example: 'sched_switch' },
+  iter: { prefix: 'bpf_iter_', kind: 'FUNC', what: 'iterator target', example: 'task' },
+};
+
 function findAttachBtfId(p: ProgramObjectSpec, kbtf: Btf): number {
   const t = p.attachTarget;
-  if (!t) throw new Error(`${p.name}: SEC("${p.section}") needs a target, e.g. ${p.def.prefix}/${p.def.btfTarget === 'lsm' ? 'file_open' : 'do_unlinkat'}`);
-  const [name, kind] = p.def.btfTarget === 'lsm' ? [`bpf_lsm_${t}`, 'FUNC' as const] : p.def.btfTarget === 'tp_btf' ? [`btf_trace_${t}`, 'TYPEDEF' as const] : [t, 'FUNC' as const];
-  const ids = kbtf.idsByName(name, kind);
+  const b = BTF_TARGET[p.def.btfTarget!];
+  if (!t) throw new Error(`${p.name}: SEC("${p.section}") needs a target, e.g. ${p.def.prefix}/${b.example}`);
+  const name = `${b.prefix}${t}`;
+  const ids = kbtf.idsByName(name, b.kind);
   if (ids.length === 0) {
-    throw new BtfError(`${p.name}: the kernel's BTF has no ${kind === 'FUNC' ? 'function' : 'tracepoint'} ${name}${p.def.btfTarget === 'lsm' ? ' (no such LSM hook on this kernel)' : ''}`);
+    throw new BtfError(`${p.name}: the kernel's BTF has no ${b.kind === 'FUNC' ? 'function' : 'type'} ${name}: this kernel has no ${b.what} ${t} for SEC("${p.section}")`);
   }
   return ids[0]!;
 }
@@ -261,7 +274,7 @@ function programSpec(spec: ObjectSpec, p: ProgramObjectSpec, kbtf: () => Btf, lo
   return {
     type: p.type, ...(p.expectedAttachType ? { expectedAttachType: p.expectedAttachType } : {}),
     name: p.name.slice(0, 15).replace(/[^A-Za-z0-9_.]/g, '_'), license: p.license,
-    program: { instructions: decodeInstructions(insns), bytes: insns, mapReferences, labels: new Map() },
+    program: lazyProgram(insns, mapReferences),
     ...(p.funcInfo.length ? { funcInfo: p.funcInfo, lineInfo: p.lineInfo } : {}),
     ...(p.def.btfTarget ? { attachBtfId: findAttachBtfId(p, kbtf()) } : {}),
     ...(p.def.sleepable ? { flags: ProgLoadFlag.F_SLEEPABLE } : {}),
@@ -269,7 +282,7 @@ function programSpec(spec: ObjectSpec, p: ProgramObjectSpec, kbtf: () => Btf, lo
     verifierLog: {
       what: `${p.type} program ${p.name} (SEC("${p.section}"))`, prefix: `${p.name}: `,
       hints: {
-        EPERM: p.def.btfTarget && p.def.btfTarget !== 'tp_btf'
+        EPERM: p.def.btfTarget && p.def.btfTarget !== 'tp_btf' && p.def.btfTarget !== 'iter'
           ? 'run as root (CAP_BPF, CAP_PERFMON; CAP_MAC_ADMIN for LSM); as root already, this kernel refuses trampoline programs (bpftool is refused too)'
           : 'run as root, or give the process CAP_BPF with CAP_NET_ADMIN (CAP_PERFMON / CAP_SYS_ADMIN for tracing and LSM types)',
       },
@@ -283,6 +296,15 @@ function programSpec(spec: ObjectSpec, p: ProgramObjectSpec, kbtf: () => Btf, lo
       },
     },
   };
+}
+
+/**
+ * The program as the toolkit's AssembledProgram: the kernel loader needs only its bytes, so the
+ * instructions are decoded when something (the interpreter, a disassembly) first asks.
+ */
+function lazyProgram(bytes: Buffer, mapReferences: MapReference[]): AssembledProgram {
+  let decoded: Instruction[] | undefined;
+  return { get instructions() { return (decoded ??= decodeInstructions(bytes)); }, bytes, mapReferences, labels: new Map() };
 }
 
 /** Fill in a __ksym extern: a kfunc call by BTF id, a 64-bit load of a BTF id (typed) or an address. */

@@ -16,6 +16,7 @@ export const SHF = { WRITE: 1, ALLOC: 2, EXECINSTR: 4 } as const;
 /** GNU_IFUNC: an indirect function; the symbol is its resolver, which picks the implementation at load. */
 export const STT = { NOTYPE: 0, OBJECT: 1, FUNC: 2, SECTION: 3, FILE: 4, GNU_IFUNC: 10 } as const;
 export const STB = { LOCAL: 0, GLOBAL: 1, WEAK: 2 } as const;
+export const STV = { DEFAULT: 0, INTERNAL: 1, HIDDEN: 2, PROTECTED: 3 } as const;
 export const ET = { REL: 1, EXEC: 2, DYN: 3 } as const;
 export const PT = { LOAD: 1 } as const;
 export const PF = { X: 1, W: 2, R: 4 } as const;
@@ -37,6 +38,8 @@ export interface ElfSegment { type: number; flags: number; offset: number; vaddr
 
 export interface ElfSymbol {
   index: number; name: string; value: number; size: number; type: number; bind: number;
+  /** st_other's visibility: STV.DEFAULT, HIDDEN (__hidden), INTERNAL, PROTECTED. */
+  visibility: number;
   /** Section index; 0 when undefined, >= 0xff00 for special (ABS, COMMON). */
   section: number;
   /** .dynsym: an old, non-default version (nm shows name@VER, not name@@VER); only old binaries bind to it. */
@@ -159,13 +162,17 @@ export class ElfFile {
       if (s.link !== symtab.index) this.fail(`relocation section ${s.name} links to section ${s.link}, not the symbol table`);
       if (s.info >= this.sections.length) this.fail(`relocation section ${s.name} applies to section ${s.info}, which does not exist`);
       if (s.entsize !== 16) this.fail(`relocation section ${s.name} entry size ${s.entsize}, expected 16`);
+      // Relocations of DWARF and BTF sections (.rel.debug_info, .rel.BTF.ext: thousands of them)
+      // matter to no loader; only those of code and data sections (SHF_ALLOC) are read.
+      const target = this.sections[s.info];
+      if (target && (target.flags & SHF.ALLOC) === 0) continue;
       const list: ElfRelocation[] = [];
       for (let o = 0; o + 16 <= s.data.length; o += 16) {
-        const info = s.data.readBigUInt64LE(o + 8);
-        const symIndex = Number(info >> 32n);
+        // r_info: the symbol's index in the high 32 bits, the type in the low ones (little-endian).
+        const symIndex = s.data.readUInt32LE(o + 12);
         const symbol = this.symbols[symIndex];
         if (!symbol) this.fail(`relocation ${o / 16} of ${s.name} refers to symbol ${symIndex}, which does not exist`);
-        list.push({ offset: this.#num(s.data.readBigUInt64LE(o), `offset of relocation ${o / 16} of ${s.name}`), symbol, type: Number(info & 0xffffffffn) });
+        list.push({ offset: this.#num(s.data.readBigUInt64LE(o), `offset of relocation ${o / 16} of ${s.name}`), symbol, type: s.data.readUInt32LE(o + 8) });
       }
       this.relocations.set(s.info, list);
     }
@@ -182,7 +189,7 @@ export class ElfFile {
       const section = d.readUInt16LE(o + 6);
       if (section !== SHN_UNDEF && section < SHN_LORESERVE && section >= this.sections.length) this.fail(`symbol ${i} refers to section ${section}, which does not exist`);
       out.push({
-        index: i, name: this.#str(strtab.data, d.readUInt32LE(o), `name of symbol ${i}`), type: info & 0xf, bind: info >> 4, section,
+        index: i, name: this.#str(strtab.data, d.readUInt32LE(o), `name of symbol ${i}`), type: info & 0xf, bind: info >> 4, visibility: d[o + 5]! & 3, section,
         value: this.#num(d.readBigUInt64LE(o + 8), `value of symbol ${i}`), size: this.#num(d.readBigUInt64LE(o + 16), `size of symbol ${i}`),
       });
     }

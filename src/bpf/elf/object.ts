@@ -9,7 +9,7 @@ import { parseBtfExt, type BtfExt, type CoreRelo } from '../btf/ext.js';
 import { MapFlag, MapType } from '../sys/abi.js';
 import type { MapSlot, MapTypeName } from '../map.js';
 import type { AttachTypeName, FuncInfoRecord, LineInfoRecord, ProgTypeName } from '../prog.js';
-import { ElfError, ElfFile, SHF, SHT, STB, STT, type ElfSection } from './elf.js';
+import { ElfError, ElfFile, SHF, SHT, STB, STT, STV, type ElfRelocation, type ElfSection } from './elf.js';
 import { collectExterns, sanitizeExternBtf, type ExternSpec } from './externs.js';
 import { matchSection, type SectionDef } from './sections.js';
 
@@ -21,6 +21,8 @@ const OP_LD_IMM64 = 0x18;
 const OP_CALL = 0x85;
 const PSEUDO_CALL = 1;
 const PSEUDO_FUNC = 4;
+const BTF_FUNC_STATIC = 0;
+const BTF_FUNC_GLOBAL = 1;
 /** A slot of `values` is a BPF pointer, whatever the host's. */
 const SLOT_BYTES = 8;
 const MAP_IN_MAP = new Set<MapTypeName>(['ARRAY_OF_MAPS', 'HASH_OF_MAPS']);
@@ -156,14 +158,17 @@ const isDataSection = (s: ElfSection) =>
   /^\.(rodata|data|bss)(\.|$)/.test(s.name);
 
 /**
- * libbpf's name for a global-data map: the object's name up to its first dot ("externs" for
- * externs.bpf.o), cut to leave room for a suffix of at least 7 characters, then the section name
- * ("externs.kconfig", "callback.bss", "my_objec.rodata"), cut to the kernel's 15 and sanitized.
+ * libbpf's name for a global-data map (internal_map_name): the object's name up to its first dot
+ * ("externs" for externs.bpf.o), cut to leave room for a suffix of at least 7 characters, then the
+ * section name ("externs.kconfig", "callback.bss", "my_objec.rodata"); a section with a second dot
+ * (".rodata.str1.1", ".data.counters") is named by itself alone. Cut to the kernel's 15
+ * characters and sanitized.
  */
 export function internalMapName(objectFile: string, section: string): string {
   const object = objectFile.split('.')[0]!;
-  const prefix = object.slice(0, Math.min(15 - Math.max(7, section.length), object.length));
-  return `${prefix}${section}`.slice(0, 15).replace(/[^A-Za-z0-9_.]/g, '_');
+  const suffix = Math.min(15, Math.max(7, section.length));
+  const prefix = section.indexOf('.', 1) > 0 ? 0 : Math.min(15 - suffix, object.length);
+  return `${object.slice(0, prefix)}${section.slice(0, suffix)}`.replace(/[^A-Za-z0-9_.]/g, '_');
 }
 
 class ObjectParser {
@@ -176,6 +181,9 @@ class ObjectParser {
   readonly #variables = new Map<string, VariableSpec>();
   #externs: ExternSpec[] = [];
   #kconfigMap?: string;
+  /** Functions of .text (subprograms), and relocations by instruction, read once for every program. */
+  readonly #functions = new Map<number, { from: number; count: number; name: string }[]>();
+  readonly #relocsByOffset = new Map<number, Map<number, ElfRelocation>>();
 
   constructor(readonly elf: ElfFile, readonly name: string) {}
 
@@ -187,6 +195,7 @@ class ObjectParser {
     const { externs, kconfigSize } = collectExterns(this.elf, this.#btf, (m) => this.fail(m));
     this.#externs = externs;
     if (this.#btf) this.#btf = sanitizeExternBtf(this.#btf, externs, kconfigSize);
+    this.#markHiddenSubprogramsStatic();
     this.#readMaps();
     this.#readGlobalData(kconfigSize);
     const programs = this.#readPrograms(license);
@@ -231,6 +240,30 @@ class ObjectParser {
     this.#btf = btf;
     const e = this.elf.section('.BTF.ext');
     if (e) this.#ext = parseBtfExt(e.data, btf, '.BTF.ext');
+  }
+
+  /**
+   * A global function of .text that is __hidden (libbpf's usdt.bpf.h, bpf_helpers' __hidden) is a
+   * subprogram no one outside the object can call: libbpf marks its BTF static so the verifier
+   * checks it in its caller's context, not alone against its declared argument types (a global
+   * function's pointer arguments may be NULL, which its body need not check when only its callers
+   * pass them). Done in place on the object's BTF bytes, as libbpf's bpf_object__sanitize_btf.
+   */
+  #markHiddenSubprogramsStatic(): void {
+    const btf = this.#btf;
+    const text = this.elf.section('.text');
+    if (!btf || !text) return;
+    for (const y of this.elf.symbols) {
+      if (y.section !== text.index || y.type !== STT.FUNC || y.bind === STB.LOCAL) continue;
+      if (y.visibility !== STV.HIDDEN && y.visibility !== STV.INTERNAL) continue;
+      for (const id of btf.idsByName(y.name, 'FUNC')) {
+        const t = btf.type(id);
+        if (t.linkage !== BTF_FUNC_GLOBAL) continue;
+        const at = btf.typesOffset + t.recordOffset + 4;
+        btf.bytes.writeUInt32LE(btf.bytes.readUInt32LE(at) & ~0xffff, at); // vlen holds a FUNC's linkage
+        t.linkage = BTF_FUNC_STATIC;
+      }
+    }
   }
 
   #readMaps(): void {
@@ -408,10 +441,13 @@ class ObjectParser {
       const name = internalMapName(this.name, s.name);
       const readOnly = s.name.startsWith('.rodata');
       const ds = this.#btf?.idsByName(s.name, 'DATASEC')[0];
+      // Mappable where libbpf makes it so (map_is_mmapable, Linux 5.5): the section holds a
+      // non-static variable, one a skeleton would show. String literals (.rodata.str1.1) and
+      // static-only sections are not.
+      const mappable = ds !== undefined && this.#btf!.type(ds).secinfos!.some((si) => { const v = this.#btf!.type(si.type); return v.kind === 'VAR' && v.linkage !== 0; });
       this.#maps.push({
         name, type: 'ARRAY', keySize: 4, valueSize: s.size, maxEntries: 1,
-        // Mappable, as libbpf makes them (Linux 5.5): user space can read globals without a syscall.
-        flags: (readOnly ? MapFlag.F_RDONLY_PROG : 0) | MapFlag.F_MMAPABLE, btfKeyTypeId: 0, btfValueTypeId: ds ?? 0,
+        flags: (readOnly ? MapFlag.F_RDONLY_PROG : 0) | (mappable ? MapFlag.F_MMAPABLE : 0), btfKeyTypeId: 0, btfValueTypeId: ds ?? 0,
         section: s.name, data: Buffer.from(s.data), freeze: readOnly,
       });
       this.#dataMap.set(s.index, name);
@@ -441,36 +477,87 @@ class ObjectParser {
     return out;
   }
 
-  /** The function and every section it calls into, laid end to end, calls fixed to the new layout. */
+  /**
+   * The functions of a code section other than programs' own (.text): [start, count) in
+   * instructions, by start. A section without function symbols (hand-written) is one function.
+   */
+  #functionsOf(section: ElfSection): { from: number; count: number; name: string }[] {
+    let fs = this.#functions.get(section.index);
+    if (fs) return fs;
+    if (section.size % INSN) this.fail(`section ${section.name} is not a whole number of instructions`);
+    fs = this.elf.symbols
+      .filter((y) => y.section === section.index && y.type === STT.FUNC && y.size > 0)
+      .map((y) => {
+        if (y.value % INSN || y.size % INSN || y.value + y.size > section.size) this.fail(`function ${y.name} (${y.size} bytes at ${y.value}) does not lie on instructions of ${section.name}`);
+        return { from: y.value / INSN, count: y.size / INSN, name: y.name };
+      })
+      .sort((x, y) => x.from - y.from);
+    if (fs.length === 0) fs = [{ from: 0, count: section.size / INSN, name: section.name }];
+    this.#functions.set(section.index, fs);
+    return fs;
+  }
+
+  /**
+   * The function, then each function of .text it reaches (by call or by address, transitively),
+   * laid end to end and calls fixed to the new layout. As libbpf's bpf_object__reloc_code: a
+   * function is appended at the first instruction that reaches it, and what it reaches follows at
+   * once (depth first), so the layout, and the kernel's func_info, match what libbpf loads.
+   */
   #link(sec: ElfSection, name: string, start: number, count: number, def: SectionDef, target: string, license: string): ProgramObjectSpec {
     interface Piece { section: ElfSection; from: number; count: number; base: number }
-    const pieces: Piece[] = [{ section: sec, from: start, count, base: 0 }];
-    const chunks: Buffer[] = [sec.data.subarray(start * INSN, (start + count) * INSN)];
-    let total = count;
+    const pieces: Piece[] = [];
+    const chunks: Buffer[] = [];
+    let total = 0;
     const relocations: InsnRelocation[] = [];
-    const pieceFor = (section: ElfSection, insn: number): Piece => {
+    const relocsAt = (section: ElfSection): Map<number, ElfRelocation> => {
+      let m = this.#relocsByOffset.get(section.index);
+      if (!m) {
+        m = new Map();
+        for (const r of this.elf.relocations.get(section.index) ?? []) {
+          if (r.offset % INSN) this.fail(`relocation at ${r.offset} in ${section.name} is not on an instruction`);
+          m.set(r.offset / INSN, r);
+        }
+        this.#relocsByOffset.set(section.index, m);
+      }
+      return m;
+    };
+    const place = (section: ElfSection, from: number, n: number): Piece => {
+      const p: Piece = { section, from, count: n, base: total };
+      const local = Buffer.from(section.data.subarray(from * INSN, (from + n) * INSN));
+      pieces.push(p);
+      chunks.push(local);
+      total += n;
+      fix(p, local);
+      return p;
+    };
+    const pieceFor = (section: ElfSection, insn: number, where: string): Piece => {
       const p = pieces.find((x) => x.section === section && insn >= x.from && insn < x.from + x.count);
       if (p) return p;
       if (section === sec) this.fail(`${name}: calls a function in its own section ${sec.name} outside itself; put subprograms in .text (static functions)`);
-      const whole = { section, from: 0, count: section.size / INSN, base: total };
-      if (section.size % INSN) this.fail(`section ${section.name} is not a whole number of instructions`);
-      pieces.push(whole);
-      chunks.push(section.data);
-      total += whole.count;
-      return whole;
+      const f = this.#functionsOf(section).find((x) => insn >= x.from && insn < x.from + x.count);
+      if (!f) this.fail(`${where}: instruction ${insn} of ${section.name} lies in no function`);
+      if (insn !== f.from) this.fail(`${where}: reaches instruction ${insn} of ${section.name}, inside function ${f.name} rather than at its start`);
+      return place(section, f.from, f.count);
     };
-    for (let pi = 0; pi < pieces.length; pi++) {
-      const p = pieces[pi]!;
-      const relos = this.elf.relocations.get(p.section.index) ?? [];
-      const local = Buffer.from(chunks[pi]!);
-      chunks[pi] = local;
-      for (const r of relos) {
-        if (r.offset % INSN) this.fail(`relocation at ${r.offset} in ${p.section.name} is not on an instruction`);
-        const at = r.offset / INSN;
-        if (at < p.from || at >= p.from + p.count) continue;
-        const i = at - p.from;
+    const fix = (p: Piece, local: Buffer): void => {
+      const relos = relocsAt(p.section);
+      for (let i = 0; i < p.count; i++) {
+        const r = relos.get(p.from + i);
         const code = local[i * INSN]!;
         const imm = local.readInt32LE(i * INSN + 4);
+        if (!r) {
+          // A call without relocation is relative inside its own section.
+          if (code !== OP_CALL || (local[i * INSN + 1]! >> 4) !== PSEUDO_CALL) continue;
+          const targetInsn = p.from + i + imm + 1;
+          if (p.section === sec) {
+            if (targetInsn < p.from || targetInsn >= p.from + p.count) this.fail(`${name}: calls instruction ${targetInsn} of ${sec.name}, outside itself; put subprograms in .text`);
+            continue;
+          }
+          if (targetInsn < 0 || targetInsn >= p.section.size / INSN) this.fail(`${p.section.name}: call without relocation leaves the section`);
+          const tp = pieceFor(p.section, targetInsn, `${p.section.name}+${(p.from + i) * INSN}`);
+          local.writeInt32LE(tp.base + (targetInsn - tp.from) - (p.base + i + 1), i * INSN + 4);
+          continue;
+        }
         const sym = r.symbol;
         const where = `${p.section.name}+${r.offset} (${sym.name || 'section symbol'})`;
         const ext = sym.section === 0 ? this.#externs.find((e) => e.name === sym.name) : undefined;
@@ -487,7 +574,7 @@ class ObjectParser {
           if (sym.value % INSN) this.fail(`${where}: call target is not on an instruction`);
           const targetInsn = sym.value / INSN + imm + 1;
           if (targetInsn < 0 || targetInsn >= tsec.size / INSN) this.fail(`${where}: call target ${targetInsn} lies outside ${tsec.name}`);
-          const tp = pieceFor(tsec, targetInsn);
+          const tp = pieceFor(tsec, targetInsn, where);
           local.writeInt32LE(tp.base + (targetInsn - tp.from) - (p.base + i + 1), i * INSN + 4);
           continue;
         }
@@ -505,7 +592,7 @@ class ObjectParser {
           // kernel takes it as BPF_PSEUDO_FUNC with the callee's offset, like a bpf-to-bpf call.
           const byteOffset = sym.value + imm;
           if (byteOffset % INSN || byteOffset < 0 || byteOffset >= tsec.size) this.fail(`${where}: function address ${byteOffset} is not an instruction of ${tsec.name}`);
-          const tp = pieceFor(tsec, byteOffset / INSN);
+          const tp = pieceFor(tsec, byteOffset / INSN, where);
           local[i * INSN + 1] = (local[i * INSN + 1]! & 0x0f) | (PSEUDO_FUNC << 4);
           local.writeInt32LE(tp.base + (byteOffset / INSN - tp.from) - (p.base + i + 1), i * INSN + 4);
           local.writeInt32LE(0, i * INSN + 12);
@@ -513,17 +600,9 @@ class ObjectParser {
         }
         this.fail(`${where}: refers to section ${tsec?.name ?? sym.section}, which holds no map or global data`);
       }
-      // A call without relocation is relative inside its own section.
-      for (let i = 0; i < p.count; i++) {
-        if (local[i * INSN] !== OP_CALL || (local[i * INSN + 1]! >> 4) !== PSEUDO_CALL) continue;
-        if (relos.some((r) => r.offset === (p.from + i) * INSN)) continue;
-        const targetInsn = p.from + i + local.readInt32LE(i * INSN + 4) + 1;
-        if (targetInsn < p.from || targetInsn >= p.from + p.count) {
-          if (p.section === sec) this.fail(`${name}: calls instruction ${targetInsn} of ${sec.name}, outside itself; put subprograms in .text`);
-          this.fail(`${p.section.name}: call without relocation leaves the section`);
-        }
-      }
-    }
+    };
+    place(sec, start, count);
+    relocations.sort((a, b) => a.insn - b.insn);
     const out = Buffer.concat(chunks);
     const ext = this.#ext;
     const remap = <T extends { insnOffset: number }>(records: Map<string, T[]> | undefined): (Omit<T, 'insnOffset'> & { insn: number })[] => {

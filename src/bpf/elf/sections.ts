@@ -14,8 +14,11 @@ export interface SectionDef {
   type: ProgTypeName;
   attachType?: AttachTypeName;
   attach: AttachKind;
-  /** The name after "prefix/" is a kernel function found in vmlinux BTF (LSM: bpf_lsm_<hook>). */
-  btfTarget?: 'lsm' | 'func' | 'tp_btf';
+  /**
+   * The name after "prefix/" is found in vmlinux BTF at load (attach_btf_id): a kernel function, an
+   * LSM hook (bpf_lsm_<hook>), a BTF tracepoint (btf_trace_<name>), an iterator target (bpf_iter_<target>).
+   */
+  btfTarget?: 'lsm' | 'func' | 'tp_btf' | 'iter';
   /** bpf_program__set_sleepable: BPF_F_SLEEPABLE at load. */
   sleepable?: boolean;
 }
@@ -55,8 +58,8 @@ export const SECTION_DEFS: readonly SectionDef[] = [
   d('fentry', 'TRACING', 'btf', 'TRACE_FENTRY', { btfTarget: 'func' }),
   d('fmod_ret', 'TRACING', 'btf', 'MODIFY_RETURN', { btfTarget: 'func' }),
   d('fexit', 'TRACING', 'btf', 'TRACE_FEXIT', { btfTarget: 'func' }),
-  d('iter.s', 'TRACING', 'none', 'TRACE_ITER', { sleepable: true }),
-  d('iter', 'TRACING', 'none', 'TRACE_ITER'),
+  d('iter.s', 'TRACING', 'none', 'TRACE_ITER', { btfTarget: 'iter', sleepable: true }),
+  d('iter', 'TRACING', 'none', 'TRACE_ITER', { btfTarget: 'iter' }),
   d('lsm.s', 'LSM', 'btf', 'LSM_MAC', { btfTarget: 'lsm', sleepable: true }),
   d('lsm_cgroup', 'LSM', 'none', 'LSM_CGROUP', { btfTarget: 'lsm' }),
   d('lsm', 'LSM', 'btf', 'LSM_MAC', { btfTarget: 'lsm' }),

@@ -95,6 +95,7 @@ export const BtfLoadAttr = new Layout(ATTR, '', {
 
 export const LinkDetachAttr = new Layout(ATTR, 'link_detach.', { link_fd: 'u32' });
 export const EnableStatsAttr = new Layout(ATTR, 'enable_stats.', { type: 'u32' });
+export const ProgBindMapAttr = new Layout(ATTR, 'prog_bind_map.', { prog_fd: 'u32', map_fd: 'u32', flags: 'u32' });
 
 export const ProgInfo = new Layout('struct bpf_prog_info', '', {
   type: 'u32', id: 'u32', tag: bytes(BPF_TAG_SIZE), jited_prog_len: 'u32', xlated_prog_len: 'u32',

@@ -1,7 +1,7 @@
 // One function per bpf(2) command. Raw: buffers in, numbers and FDs out, errors as SysError.
 import {
   BtfLoadAttr, Cmd, EnableStatsAttr, GetIdAttr, InfoAttr, LinkCreateAttr, LinkDetachAttr, LinkUpdateAttr, MapBatchAttr,
-  MapCreateAttr, MapElemAttr, ObjAttr, ProgAttachAttr, ProgLoadAttr, ProgQueryAttr, RawTracepointOpenAttr,
+  MapCreateAttr, MapElemAttr, ObjAttr, ProgAttachAttr, ProgBindMapAttr, ProgLoadAttr, ProgQueryAttr, RawTracepointOpenAttr,
 } from './abi.js';
 import { SysError, type ErrorHints } from './errors.js';
 import { FD } from './fd.js';
@@ -229,6 +229,15 @@ export function btfLoadRaw(btf: Buffer, log: Buffer | null, logLevel = 0): numbe
   return bpfRaw(Cmd.BTF_LOAD, BtfLoadAttr.encode({
     btf, btf_size: btf.length, btf_log_buf: log, btf_log_size: log?.length ?? 0, btf_log_level: log ? logLevel || 1 : 0,
   }));
+}
+
+/**
+ * PROG_BIND_MAP (Linux 5.10): the program holds the map as if its code used it, so the map lives
+ * as long as the program and `bpftool prog show` finds it (libbpf binds .rodata, the object's
+ * metadata, this way).
+ */
+export function progBindMap(prog: FD, map: FD): void {
+  bpf(Cmd.PROG_BIND_MAP, ProgBindMapAttr.encode({ prog_fd: prog.value, map_fd: map.value }), 'binding a map to a program');
 }
 
 export function linkDetach(link: FD): void {

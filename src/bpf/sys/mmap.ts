@@ -1,4 +1,5 @@
 // Shared memory mappings of kernel objects (ring buffers, mmapable arrays).
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { SysError } from './errors.js';
 import { MAP_FAILED, errno, getpagesize, mmap, munmap, viewOf } from './libc.js';
 import type { FD } from './fd.js';
@@ -25,4 +26,24 @@ export class Mapping implements Disposable {
     this.#ptr = null;
   }
   [Symbol.dispose](): void { this.unmap(); }
+}
+
+const MAP_PRIVATE = 2;
+
+/**
+ * A file's bytes mapped read-only (MAP_PRIVATE), for the life of the process: no copy, and pages
+ * are read as they are touched. Undefined when the file cannot be mapped (sysfs files before
+ * Linux 6.16 for /sys/kernel/btf/vmlinux, empty files): read it instead. Writing to the Buffer
+ * kills the process (SIGSEGV); only map what is never written.
+ */
+export function mapFileReadOnly(path: string): Buffer | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const size = fstatSync(fd).size;
+    if (size === 0) return undefined;
+    const ptr = mmap(null, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (MAP_FAILED(ptr)) return undefined;
+    return Buffer.from(viewOf(ptr, size));
+  } catch { return undefined; } finally { if (fd !== undefined) closeSync(fd); }
 }

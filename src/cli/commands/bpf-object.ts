@@ -33,7 +33,9 @@ slots, which the kernel empties once nothing in user space holds the array.
                         fentry/FUNC, fexit/FUNC, tp_btf/NAME, tracepoint/CAT/NAME,
                         kprobe/FUNC, uprobe/BINARY:FUNC (BINARY a path or a library name
                         such as libc.so.6); a uprobe section without BINARY:FUNC stays
-                        loaded, not attached
+                        loaded, not attached. A program the kernel will not attach stays
+                        loaded and pinned, the others attach, and the command says why
+                        and exits with 1
   --set NAME=VALUE      set a global variable before load (const volatile in .rodata included);
                         VALUE is an integer or a string
   --json                what was loaded, as JSON
@@ -117,11 +119,18 @@ export function runLoad(argv: string[]): number {
     p.pin(path);
     pinned.push(path);
     let link: string | undefined;
+    let attachError: string | undefined;
     const wantCgroup = ps.def.attach === 'cgroup' && values['attach-cgroup'];
     const wantOther = values.attach && attachable(ps);
     if (wantCgroup || wantOther) {
-      const l = coll.attach(name, wantCgroup ? { cgroup: values['attach-cgroup']! } : {});
-      if ('pin' in l) {
+      let l: ReturnType<typeof coll.attach> | undefined;
+      // What cannot attach (a missing kernel function, a refused trampoline) stays loaded and
+      // pinned, as bpftool's autoattach leaves it; the others attach.
+      try { l = coll.attach(name, wantCgroup ? { cgroup: values['attach-cgroup']! } : {}); } catch (e) {
+        if (!(e instanceof Error) || e instanceof UsageError) throw e;
+        attachError = e.message;
+      }
+      if (!l) { /* reported below */ } else if ('pin' in l) {
         madeDirs.push(mkdirSync(join(dir, 'links'), { recursive: true }));
         link = join(dir, 'links', pinName(name));
         l.pin(link);
@@ -130,15 +139,17 @@ export function runLoad(argv: string[]): number {
         link = `attached to ${values['attach-cgroup']} with PROG_ATTACH (no link on this kernel); detach with bpftool cgroup detach`;
       }
     }
-    loaded.programs.push({ name, section: ps.section, id: p.info().id, type: ps.type.toLowerCase(), pinned: path, ...(link ? { link } : {}) });
+    loaded.programs.push({ name, section: ps.section, id: p.info().id, type: ps.type.toLowerCase(), pinned: path, ...(link ? { link } : {}), ...(attachError ? { attachError } : {}) });
   }
   } catch (e) {
-    // All or nothing: what was pinned before the failure is removed again.
+    // A failure to pin (attach failures are reported, not thrown): what was pinned is removed again.
     for (const path of pinned) rmSync(path, { force: true });
     for (const d of madeDirs.reverse()) if (d) rmSync(d, { recursive: true, force: true });
     throw e;
   }
-  if (values.json) { printJson(loaded); return 0; }
+  const failed = (loaded.programs as { name: string; section: string; attachError?: string }[]).filter((p) => p.attachError);
+  for (const f of failed) process.stderr.write(`not attached: ${f.name} (${f.section}): ${f.attachError}; it stays loaded and pinned\n`);
+  if (values.json) { printJson(loaded); return failed.length ? 1 : 0; }
   for (const p of loaded.programs as { name: string; section: string; id: number; pinned: string; link?: string }[]) {
     out(`program ${p.name} (SEC("${p.section}")) id ${p.id} pinned at ${p.pinned}${p.link ? `, link ${p.link}` : ''}\n`);
   }
@@ -147,7 +158,7 @@ export function runLoad(argv: string[]): number {
     out(`map ${m.name} (${m.type}) id ${m.id} pinned at ${m.pinned}${slots}\n`);
   }
   for (const w of loaded.warnings) process.stderr.write(`warning: loaded without BTF: ${w}\n`);
-  const unattached = spec.programs.filter((p) => !(loaded.programs as { link?: string; name: string }[]).find((x) => x.name === p.name)?.link);
+  const unattached = spec.programs.filter((p) => !failed.some((f) => f.name === p.name) && !(loaded.programs as { link?: string; name: string }[]).find((x) => x.name === p.name)?.link);
   const later = unattached.filter((p) => p.def.attach === 'cgroup' || attachable(p));
   const never = unattached.filter((p) => !later.includes(p));
   const list = (ps: ProgramObjectSpec[]) => ps.map((p) => `${p.name} (${p.section})`).join(', ');
@@ -156,7 +167,7 @@ export function runLoad(argv: string[]): number {
   const other = never.filter((p) => p.type !== 'SYSCALL');
   if (run.length) out(`not attached: ${list(run)}; SEC("syscall") programs are run, not attached: sysward bpf prog run PINNED-PATH\n`);
   if (other.length) out(`not attached: ${list(other)}; sysward cannot attach these from their section name (a uprobe needs uprobe/BINARY:FUNC); they stay loaded and pinned\n`);
-  return 0;
+  return failed.length ? 1 : 0;
 }
 
 /** What --attach attaches: the section names its target (a uprobe without BINARY:FUNC does not). */

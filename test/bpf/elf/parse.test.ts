@@ -135,9 +135,12 @@ test('every test program compiles and parses', withClang, () => {
   assert.deepEqual([lsm.type, lsm.expectedAttachType, lsm.attachTarget], ['LSM', 'LSM_MAC', 'socket_create']);
 });
 
-test('global-data maps are named as libbpf names them (8 characters of the object, 7 reserved for the section)', () => {
+test('global-data maps are named as libbpf names them (8 characters of the object, 7 reserved for the section; custom sections alone)', () => {
   assert.deepEqual(
-    [['callbacks.bpf.o', '.bss'], ['externs.bpf.o', '.kconfig'], ['my_object_name.o', '.rodata'], ['my_object_name.o', '.rodata.str1.1'], ['a-b.o', '.data']].map(([o, s]) => internalMapName(o!, s!)),
-    ['callback.bss', 'externs.kconfig', 'my_objec.rodata', 'm.rodata.str1.1', 'a_b.data'],
+    [
+      ['callbacks.bpf.o', '.bss'], ['externs.bpf.o', '.kconfig'], ['my_object_name.o', '.rodata'], ['my_object_name.o', '.rodata.str1.1'],
+      ['a-b.o', '.data'], ['x.bpf.o', '.data.a_long_custom_name'],
+    ].map(([o, s]) => internalMapName(o!, s!)),
+    ['callback.bss', 'externs.kconfig', 'my_objec.rodata', '.rodata.str1.1', 'a_b.data', '.data.a_long_cu'],
   );
 });

@@ -19,7 +19,7 @@ const layouts: Record<string, Layout<Spec>> = {
   MapCreateAttr: abi.MapCreateAttr, MapElemAttr: abi.MapElemAttr, MapBatchAttr: abi.MapBatchAttr,
   ProgLoadAttr: abi.ProgLoadAttr, TestRunAttr: abi.TestRunAttr, ObjAttr: abi.ObjAttr, ProgAttachAttr: abi.ProgAttachAttr, GetIdAttr: abi.GetIdAttr,
   InfoAttr: abi.InfoAttr, ProgQueryAttr: abi.ProgQueryAttr, LinkCreateAttr: abi.LinkCreateAttr,
-  LinkUpdateAttr: abi.LinkUpdateAttr, LinkDetachAttr: abi.LinkDetachAttr, EnableStatsAttr: abi.EnableStatsAttr,
+  LinkUpdateAttr: abi.LinkUpdateAttr, LinkDetachAttr: abi.LinkDetachAttr, EnableStatsAttr: abi.EnableStatsAttr, ProgBindMapAttr: abi.ProgBindMapAttr,
   RawTracepointOpenAttr: abi.RawTracepointOpenAttr, BtfLoadAttr: abi.BtfLoadAttr, BtfInfo: abi.BtfInfo,
   PerfEventAttr, ProgInfo: abi.ProgInfo, MapInfo: abi.MapInfo, LinkInfo: abi.LinkInfo,
   FuncInfo: abi.FuncInfo, LineInfo: abi.LineInfo,
