@@ -17,6 +17,7 @@ import { listGuards, removeGuard } from '../../src/guard/runtime/apply.js';
 import { gates, kernel, needs, pythonExecutable, which } from '../helpers/env.js';
 import { shInCgroup, withFreshCgroup } from '../helpers/cgroup.js';
 import { repoRoot } from '../helpers/paths.js';
+import { stopProcess } from '../helpers/process.js';
 
 const bin = fileURLToPath(new URL('../../../bin/sysward', import.meta.url));
 const rsyslog = needs(which('rsyslogd') ? false : 'needs rsyslogd (apt-get install rsyslog)');
@@ -32,14 +33,7 @@ async function until<T>(what: string, f: () => T | undefined | Promise<T | undef
   throw new Error(`gave up waiting for ${what}`);
 }
 
-async function stop(p: ChildProcess | undefined): Promise<void> {
-  if (!p || p.exitCode !== null || p.signalCode !== null) return;
-  const closed = new Promise((r) => p.on('close', r));
-  p.kill('SIGTERM');
-  const t = setTimeout(() => p.kill('SIGKILL'), 5000);
-  await closed;
-  clearTimeout(t);
-}
+const stop = stopProcess;
 
 /** A TCP listener on loopback collecting newline-separated lines (what rsyslog's omfwd sends). */
 async function receiver(): Promise<{ server: Server; port: number; lines: string[] }> {

@@ -15,6 +15,7 @@ import { gates, kernel, needs, which } from '../helpers/env.js';
 import { shInCgroup, withFreshCgroup } from '../helpers/cgroup.js';
 import { repoRoot } from '../helpers/paths.js';
 import { dashboardQueries } from '../helpers/promql.js';
+import { stopProcess } from '../helpers/process.js';
 
 const bin = fileURLToPath(new URL('../../../bin/sysward', import.meta.url));
 const prometheus = needs(which('prometheus') ? false : 'needs prometheus (apt-get install prometheus)');
@@ -39,14 +40,7 @@ async function until<T>(what: string, f: () => Promise<T | undefined>, tries = 1
   throw new Error(`gave up waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
 }
 
-async function stop(p: ChildProcess | undefined): Promise<void> {
-  if (!p || p.exitCode !== null || p.signalCode !== null) return;
-  const closed = new Promise((r) => p.on('close', r));
-  p.kill('SIGTERM');
-  const t = setTimeout(() => p.kill('SIGKILL'), 5000);
-  await closed;
-  clearTimeout(t);
-}
+const stop = stopProcess;
 
 interface Sample { metric: Record<string, string>; value: [number, string] }
 interface Alert { labels: Record<string, string>; state: string }
