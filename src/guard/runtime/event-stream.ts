@@ -18,7 +18,7 @@ function openReported(pin: string): BpfMap<Buffer, Buffer> {
   try { m.pin(pin); } catch (e) { m.close(); if (existsSync(pin)) return BpfMap.openPinnedBytes(pin); throw e; }
   return m;
 }
-import { readGuardMeta } from './status.js';
+import { dropCount, readGuardMeta } from './status.js';
 import { GuardLockBusyError, withGuardLock } from './lock.js';
 import { guardPins } from './layout.js';
 
@@ -91,8 +91,8 @@ export class GuardEventStream {
     // The last call's, never committed (its lines could not be written): reported again below.
     this.#dropPending();
     const pins = guardPins(this.name, this.o.bpffs);
-    let agg: PinnedAgg | undefined;
-    try { agg = openPinnedAgg(pins); } catch { return []; }
+    // (undefined when the guard is not pinned, or pinned in another layout.)
+    let agg: PinnedAgg | undefined = openPinnedAgg(pins);
     if (!agg) return [];
     const out: GuardReport[] = [];
     let reported: BpfMap<Buffer, Buffer> | undefined;
@@ -139,20 +139,22 @@ export class GuardEventStream {
    * key of its own per counters map (a re-apply makes a new one, counting from 0); the keys of
    * replaced counters maps are returned, to be removed once the lines are written.
    */
+  /** The counters map whose predecessors' agg-reported keys this stream removed; the one read last. */
+  #tidiedFor: number | undefined;
+  #countersId: number | undefined;
+
   #dropped(counterPin: string, reported: BpfMap<Buffer, Buffer>, out: GuardReport[], updates: [Buffer, Buffer][]): Buffer[] {
     let counters: BpfMap<Buffer, Buffer>;
     try { counters = BpfMap.openPinnedBytes(counterPin); } catch { return []; }
     try {
-      const { id, maxEntries } = counters.info();
-      const k = Buffer.alloc(4);
-      // The drop counter is the last entry (abi.ts dropsCounterIndex).
-      k.writeUInt32LE(maxEntries - 1);
-      let total = 0n;
-      const v = counters.get(k);
-      for (let o = 0; v && o + 8 <= v.length; o += 8) total += v.readBigUInt64LE(o);
+      const { id } = counters.info();
+      const total = dropCount(counters);
       const key = droppedKey(id);
+      // Keys of replaced counters maps: looked for only when the counters map is not the one this
+      // stream last tidied for (agg-reported holds a key per kind: not walked every summary).
       const stale: Buffer[] = [];
-      for (const rk of reported.keys()) if (rk.readUInt32LE(0) === DROPPED_GENERATION && rk.readUInt32LE(4) !== id) stale.push(Buffer.from(rk));
+      if (id !== this.#tidiedFor) for (const rk of reported.keys()) if (rk.readUInt32LE(0) === DROPPED_GENERATION && rk.readUInt32LE(4) !== id) stale.push(Buffer.from(rk));
+      this.#countersId = id;
       const was = reported.get(key);
       const before = was ? was.readBigUInt64LE(0) : 0n;
       if (total > before) {
@@ -191,6 +193,7 @@ export class GuardEventStream {
       }
       for (const d of released) p.map.delete(d.key);
       for (const k of p.stale) p.map.delete(k);
+      this.#tidiedFor = this.#countersId;
     } finally { p.map.close(); p.agg.close(); }
   }
 

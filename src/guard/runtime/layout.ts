@@ -23,8 +23,6 @@ export const guardsDir = (bpffs = DEFAULT_BPFFS) => join(syswardRoot(bpffs), 'gu
 
 /** The pins of every guard, besides its links. */
 export const GUARD_OBJECTS = ['prog', 'counters', 'events', 'agg', 'aggValues', 'aggFree', 'meta'] as const;
-/** The accounting maps: kept together across re-applies, or made together. */
-export const AGG_OBJECTS = ['agg', 'aggValues', 'aggFree'] as const;
 export type GuardObject = (typeof GUARD_OBJECTS)[number];
 
 /** The follower's pins: present only on guards that follow their tasks' mount namespaces. */

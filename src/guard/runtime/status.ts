@@ -3,7 +3,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfMap } from '../../bpf/map.js';
-import { dropsCounterIndex, specialRuleIds } from '../compiler/abi.js';
+import { specialRuleIds } from '../compiler/abi.js';
 import type { Policy } from '../model.js';
 import { policyFromJson } from '../model-json.js';
 import { GuardInputError } from './errors.js';
@@ -72,6 +72,19 @@ export interface GuardStatus {
   following?: number;
 }
 
+/**
+ * What a guard's drop counter holds, over its CPUs: accesses with no count of their own and no room
+ * in the ring buffer. It is the counters map's last entry (abi.ts dropsCounterIndex).
+ */
+export function dropCount(counters: BpfMap<Buffer, Buffer>): bigint {
+  const k = Buffer.alloc(4);
+  k.writeUInt32LE(counters.maxEntries - 1);
+  const v = counters.get(k);
+  let t = 0n;
+  for (let o = 0; v && o + 8 <= v.length; o += 8) t += v.readBigUInt64LE(o);
+  return t;
+}
+
 /** What `guard ls` shows: scope, rules and counters of a pinned guard. */
 export function guardStatus(name: string, bpffs?: string): GuardStatus {
   const pins = guardPins(name, bpffs);
@@ -91,7 +104,7 @@ export function guardStatus(name: string, bpffs?: string): GuardStatus {
       const label = r === ids.DEFAULT ? 'default' : r === ids.NAME_TOO_LONG ? 'name-too-long' : policy?.rules[r]?.key.text ?? `rule ${r}`;
       counters.push({ rule: label, allowed: sum(m.get(key(r * 3))), refused: sum(m.get(key(r * 3 + 1))), audited: sum(m.get(key(r * 3 + 2))) });
     }
-    droppedEvents = sum(m.get(key(dropsCounterIndex(n))));
+    droppedEvents = dropCount(m);
   }
   let following: number | undefined;
   if (meta?.followId !== undefined && existsSync(pins.bound)) {
