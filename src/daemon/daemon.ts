@@ -488,9 +488,11 @@ export class Daemon {
       return;
     }
     const handle = (e: GuardEvent) => {
+      // Serialised once, for the log and the dashboard's stream.
+      const json = eventJson(e);
       this.metrics.event(e);
-      this.feed.push(e);
-      this.#logged(() => this.audit.write(e, eventJson(e)));
+      this.feed.push(e, json);
+      this.#logged(() => this.audit.write(e, json));
     };
     this.#readers.set(name, { stream, handle });
     this.#announce();

@@ -81,9 +81,12 @@ export class EventFeed {
     while (this.#recent.length > this.#recentMax || (this.#recentBytes > RECENT_BYTES && this.#recent.length > 1)) this.#recentBytes -= this.#recent.shift()!.json.length;
   }
 
-  /** An audit event or summary: kept among the recent ones, and sent to connected pages at the next flush. */
-  push(event: object): void {
-    const e = { seq: ++this.#seq, json: JSON.stringify(event) };
+  /**
+   * An audit event or summary: kept among the recent ones, and sent to connected pages at the next
+   * flush. `json`: the event as the audit log writes it, when the caller has it already.
+   */
+  push(event: object, json: string = JSON.stringify(event)): void {
+    const e = { seq: ++this.#seq, json };
     this.#keep(e);
     if (this.#clients.size === 0) return;
     if (this.#pending.length < BATCH && this.#pendingBytes + e.json.length <= BATCH_BYTES) {
