@@ -186,7 +186,7 @@ function applyLocked(policy: Policy, o: ApplyOptions): ApplyResult {
   const agg = openPinnedAgg(pins);
   // Compile, verify and load first: a policy the kernel refuses changes nothing (not even a folder).
   const generation = randomInt(1, 0xffffffff);
-  using guard = loadGuard(policy, { ...(events ? { events } : {}), ...(bound ? { bound } : {}), ...(agg ? { agg: { agg: agg.agg, aggv: agg.aggv, aggfree: agg.aggfree } } : {}), ...(o.eventsPerSecond !== undefined ? { eventsPerSecond: o.eventsPerSecond } : {}), ...(o.eventsBytes ? { eventsBytes: o.eventsBytes } : {}), ...(o.aggKinds ? { aggKinds: o.aggKinds } : {}), exempt: scope.exempt, generation });
+  using guard = loadGuard(policy, { ...(events ? { events } : {}), ...(bound ? { bound } : {}), ...(agg ? { agg } : {}), ...(o.eventsPerSecond !== undefined ? { eventsPerSecond: o.eventsPerSecond } : {}), ...(o.eventsBytes ? { eventsBytes: o.eventsBytes } : {}), ...(o.aggKinds ? { aggKinds: o.aggKinds } : {}), exempt: scope.exempt, generation });
   const existed = existsSync(dir);
   pinDir(dir);
   const result: ApplyResult = { name: policy.name, replaced: replacing, attached: [], updated: [], detached: [], notes: scope.notes, pending: scope.pending, programId: guard.program.info().id, instructions: guard.instructionCount, generation };

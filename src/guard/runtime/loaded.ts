@@ -83,7 +83,7 @@ export function loadGuard(policy: Policy, o: {
   const replaceMaps: Record<string, BpfMap<unknown, unknown>> = {};
   if (o.events) replaceMaps.events = o.events as BpfMap<unknown, unknown>;
   if (o.bound && spec.maps.bound) replaceMaps.bound = o.bound as BpfMap<unknown, unknown>;
-  if (o.agg) for (const [n, m] of Object.entries(o.agg)) replaceMaps[n] = m as BpfMap<unknown, unknown>;
+  if (o.agg) for (const n of ['agg', 'aggv', 'aggfree'] as const) replaceMaps[n] = o.agg[n] as BpfMap<unknown, unknown>;
   const c = loadCollection(spec, { replaceMaps });
   const follow = c.programs[FOLLOW_PROGRAM];
   return {
