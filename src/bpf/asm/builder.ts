@@ -396,8 +396,8 @@ export class Assembler {
     // Offsets count slots from the one after the referring slot; for ldFunc that is the ld_imm64's
     // second slot, as the kernel finds the subprogram at i + imm + 1.
     const relative = target - (index + 1);
-    const [min, max] = pending.field === 'off' ? S16 : S32;
-    if (relative < min || relative > max) {
+    const range = pending.field === 'off' ? S16 : S32;
+    if (relative < range[0] || relative > range[1]) {
       throw new AsmError(
         'jump-out-of-range',
         `instruction ${index} jumps ${relative} instructions to "${pending.label}", beyond the ${pending.field === 'off' ? '16' : '32'}-bit offset`,
@@ -425,8 +425,8 @@ export class Assembler {
     }
     const imm =
       cls === InsnClass.ALU64
-        ? this.#checkImm(aluName(op), src, S32, SIGN_EXTENDED_FIX)
-        : this.#checkImm(aluName(op), src, S32_OR_U32);
+        ? this.#checkImm(op, src, S32, SIGN_EXTENDED_FIX)
+        : this.#checkImm(op, src, S32_OR_U32);
     return this.#push({ code: cls | op | Source.K, dst: dst.index, src: 0, off, imm });
   }
 
@@ -464,9 +464,12 @@ export class Assembler {
     throw this.#operandError(what, `offset ${off} does not fit 16 bits`, 'use an offset from -32768 to 32767, or add to the pointer first');
   }
 
-  #checkImm(what: string, imm: number, [min, max]: readonly [number, number], fix = `use an integer from ${min} to ${max}`): number {
-    if (Number.isInteger(imm) && imm >= min && imm <= max) return imm;
-    throw this.#operandError(what, `immediate ${imm} does not fit`, fix);
+  /** `what`: the instruction's name, or an ALU opcode (named only when the check fails: this runs
+   * for every instruction the compiler emits). */
+  #checkImm(what: string | number, imm: number, range: readonly [number, number], fix?: string): number {
+    if (Number.isInteger(imm) && imm >= range[0] && imm <= range[1]) return imm;
+    const name = typeof what === 'number' ? aluName(what) : what;
+    throw this.#operandError(name, `immediate ${imm} does not fit`, fix ?? `use an integer from ${range[0]} to ${range[1]}`);
   }
 
   #operandError(what: string, problem: string, fix: string): AsmError {

@@ -20,10 +20,8 @@ export type Encodable<S extends Spec> = {
 
 interface Field { name: string; type: FieldType; offset: number; size: number }
 
-const sizeOf = (t: FieldType): number => {
-  if (typeof t === 'object') return t.bytes;
-  return { u8: 1, u16: 2, u32: 4, s32: 4, u64: 8, s64: 8, ptr: 8 }[t];
-};
+const SIZES = { u8: 1, u16: 2, u32: 4, s32: 4, u64: 8, s64: 8, ptr: 8 } as const;
+const sizeOf = (t: FieldType): number => (typeof t === 'object' ? t.bytes : SIZES[t]);
 const alignOf = (t: FieldType): number => (typeof t === 'object' ? 1 : sizeOf(t));
 
 export class Layout<S extends Spec> {

@@ -3,7 +3,10 @@
 import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
 
-const require = createRequire(import.meta.url);
+// Made when koffi is first loaded: createRequire and the file URL it takes cost every command's
+// start-up otherwise.
+let requireHere: NodeRequire | undefined;
+const require = (id: string): unknown => (requireHere ??= createRequire(import.meta.url))(id);
 
 /**
  * koffi's native module, which is all of koffi that sysward uses. koffi's own entry finds it

@@ -244,17 +244,21 @@ export class VmProgram {
     const n = insns.length;
     if (n === 0) throw new VmError('invalid-program', 'the program has no instructions', 'end it with exit');
     const second = new Uint8Array(n);
-    const slots: Slot[] = [];
-    const targets: [from: number, to: number][] = [];
+    const slots: Slot[] = new Array<Slot>(n);
+    // Jumps as (from, to) pairs, flat; `bad` names the instruction being checked, `at` (one
+    // closure for the program: this loop runs for every instruction of every program loaded).
+    const targets: number[] = [];
+    let at = 0;
+    const bad = (problem: string, fix = ''): VmError => new VmError('invalid-program', problem, fix, at, this.#safeText(insns, at));
     for (let i = 0; i < n; i++) {
       const insn = insns[i]!;
       if (second[i]) {
-        slots.push(slot(insn, 0n, 0n, -1, 0, 0n, undefined));
+        slots[i] = slot(insn, 0n, 0n, -1, 0, 0n, undefined);
         continue;
       }
-      const bad = (problem: string, fix = ''): VmError => new VmError('invalid-program', problem, fix, i, this.#safeText(insns, i));
-      const k64 = BigInt.asUintN(64, BigInt(insn.imm | 0));
-      const k32 = BigInt(insn.imm >>> 0);
+      at = i;
+      const k64 = insn.imm === 0 ? 0n : BigInt.asUintN(64, BigInt(insn.imm | 0));
+      const k32 = insn.imm === 0 ? 0n : BigInt(insn.imm >>> 0);
       let target = -1;
       let bytes = 0;
       let value64 = 0n;
@@ -305,7 +309,7 @@ export class VmProgram {
           const is32 = cls === InsnClass.JMP32;
           if (op === JmpOp.JA) {
             target = is32 ? i + insn.imm + 1 : i + insn.off + 1;
-            targets.push([i, target]);
+            targets.push(i, target);
           } else if (op === JmpOp.CALL) {
             if (is32) throw bad('call in class JMP32');
             if (insn.dst !== 0 || (insn.off !== 0 && insn.src !== PseudoCall.KFUNC_CALL)) throw bad('a call uses reserved fields', 'set dst and off to 0');
@@ -316,7 +320,7 @@ export class VmProgram {
               }
             } else if (insn.src === PseudoCall.CALL) {
               target = i + insn.imm + 1;
-              targets.push([i, target]);
+              targets.push(i, target);
             } else {
               throw bad('calls of kernel functions (kfuncs) are not supported by the interpreter');
             }
@@ -326,10 +330,10 @@ export class VmProgram {
           } else if (op === JmpOp.JCOND) {
             if (is32 || insn.src !== 0) throw bad('unknown conditional pseudo jump');
             target = i + insn.off + 1;
-            targets.push([i, target]);
+            targets.push(i, target);
           } else if (COND_JUMPS.has(op)) {
             target = i + insn.off + 1;
-            targets.push([i, target]);
+            targets.push(i, target);
             if (!x && insn.src !== 0) throw bad('a jump with an immediate has a source register', 'set src to 0');
             if (x && insn.imm !== 0) throw bad('a jump with a register source has an immediate', 'set imm to 0');
           } else {
@@ -391,9 +395,11 @@ export class VmProgram {
         default:
           throw bad('unknown instruction class');
       }
-      slots.push(slot(insn, k64, k32, target, bytes, value64, map));
+      slots[i] = slot(insn, k64, k32, target, bytes, value64, map);
     }
-    for (const [from, to] of targets) {
+    for (let t = 0; t < targets.length; t += 2) {
+      const from = targets[t]!;
+      const to = targets[t + 1]!;
       if (to < 0 || to >= n || second[to]) {
         throw new VmError('invalid-program', `jump out of range to ${to}${second[to] ? ' (the middle of a ld_imm64)' : ''}`, 'check the label or offset', from, this.#safeText(insns, from));
       }

@@ -117,6 +117,15 @@ const YAML_HINTS: Record<string, string> = {
 const MARKERS = new Set<string>([CST.DOCUMENT, CST.FLOW_END, CST.SCALAR]);
 
 /**
+ * Text this short cannot hold more than MAX_POLICY_TOKENS tokens, so it is not counted (counting
+ * is a whole second pass of the lexer: about 1.5 ms of `sysward explain -f`'s start for a
+ * ten-line policy). yaml's lexer makes at most two tokens per character plus three (a marker
+ * before each scalar and each document); the bound used is three per character, and
+ * test/guard/policy/limits.test.ts holds the lexer to it.
+ */
+export const SHORT_TEXT = Math.floor((MAX_POLICY_TOKENS - 3) / 3);
+
+/**
  * The offset of the first token past MAX_POLICY_TOKENS, or -1. The lexer alone is cheap (a
  * tenth of the parse), and refusing here costs no memory: the parser is never run.
  */
@@ -137,7 +146,7 @@ function tokenLimitOffset(text: string): number {
 export function readYaml(text: string, file: string): { source: YamlSource; problems: PolicyProblem[] } {
   const lines = new LineCounter();
   const source = new YamlSource(file, text, lines);
-  const tooMany = tokenLimitOffset(text);
+  const tooMany = text.length <= SHORT_TEXT ? -1 : tokenLimitOffset(text);
   if (tooMany >= 0) {
     const before = text.slice(0, tooMany);
     const line = before.split('\n').length;

@@ -10,9 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
+import fc from 'fast-check';
+import { Lexer } from 'yaml';
 import {
   loadPolicyFile, MAX_ALIAS_VALUES, MAX_POLICY_BYTES, MAX_POLICY_TOKENS, parsePolicy, PolicyError,
 } from '../../../src/guard/policy/index.js';
+import { SHORT_TEXT } from '../../../src/guard/policy/source.js';
 import { needs, which } from '../../helpers/env.js';
 import { repoRoot } from './fixtures.js';
 
@@ -97,6 +100,22 @@ test(`text of more than ${MAX_POLICY_TOKENS} YAML tokens is refused before it is
   assert.match(message, /^dense\.yaml:(\d+):1: the policy has more than 300000 YAML tokens \(values, punctuation, spaces, line breaks\), too many to load safely; write fewer rules/);
   const line = Number(/:(\d+):/.exec(message)![1]);
   assert.ok(line > 290_000 && line < 300_000, `line ${line}`);
+});
+
+test('text too short to hold more than the token limit is not counted: yaml\'s lexer makes at most three tokens a character', () => {
+  // readYaml skips its counting pass for text of SHORT_TEXT characters or fewer; that is safe only
+  // while this bound holds (a yaml upgrade that breaks it fails here).
+  assert.ok(3 * SHORT_TEXT + 3 <= MAX_POLICY_TOKENS && SHORT_TEXT > 64 * 1024, `SHORT_TEXT ${SHORT_TEXT}`);
+  const pieces = ['[', ']', '{', '}', ',', ':', '-', '?', '\n', '\r\n', ' ', '\t', '#', "'", '"', '&a', '*a', '!t', '|', '>', '---', '...', '%YAML 1.2\n', 'a', '1', '\\', '<<'];
+  const tokens = (text: string) => { let n = 0; for (const _ of new Lexer().lex(text)) n++; return n; };
+  fc.assert(fc.property(fc.array(fc.constantFrom(...pieces), { maxLength: 80 }), (parts) => {
+    const text = parts.join('');
+    return tokens(text) <= 3 * text.length + 3;
+  }), { numRuns: 20_000 });
+  // The densest shapes known, at length: one-character scalars, empty flow collections, bare items.
+  for (const text of ['a\n'.repeat(5000), '[]'.repeat(5000), '- '.repeat(5000), '? '.repeat(5000), '{a: [b, {c}]}'.repeat(500)]) {
+    assert.ok(tokens(text) <= 3 * text.length + 3, JSON.stringify(text.slice(0, 20)));
+  }
 });
 
 test('a mapping with 90,000 keys parses in linear time; a repeated field is still an error', () => {
