@@ -81,7 +81,8 @@ await build({
   // from. The file is the module's function itself: required as a module it calls it; run as a
   // script (bin/sysward, with a code cache) it is the script's value, which bin/sysward calls, so
   // V8 compiles the file's own text rather than a copy wrapped in Node.js's module function.
-  define: { 'import.meta.url': '__swImportMeta.url' },
+  // import.meta.filename (libc.ts, package-root.ts): the file's own name, no URL made.
+  define: { 'import.meta.url': '__swImportMeta.url', 'import.meta.filename': '__filename' },
   banner: { js: `/* sysward build ${buildId} */ ((f) => (typeof module === 'object' && module !== null ? f.call(module.exports, module.exports, require, module, __filename, __dirname) : f))(function (exports, require, module, __filename, __dirname) { const __swImportMeta = { get url() { return require('node:url').pathToFileURL(__filename).href; } };` },
   footer: { js: '})' },
   minify: true,

@@ -9,9 +9,11 @@ let root: string | undefined;
 /** The folder of sysward's package.json. */
 export function packageRoot(): string {
   if (root) return root;
-  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+  // import.meta.filename: Node.js 20.11+ and the bundle (no URL to parse); the URL before.
+  const here = import.meta.filename ?? fileURLToPath(import.meta.url);
+  for (let dir = dirname(here); ; dir = dirname(dir)) {
     const pj = join(dir, 'package.json');
     if (existsSync(pj) && (JSON.parse(readFileSync(pj, 'utf8')) as { name?: string }).name === 'sysward') return (root = dir);
-    if (dirname(dir) === dir) throw new Error(`sysward's package.json is not above ${fileURLToPath(import.meta.url)}; reinstall sysward`);
+    if (dirname(dir) === dir) throw new Error(`sysward's package.json is not above ${here}; reinstall sysward`);
   }
 }

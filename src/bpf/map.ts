@@ -1,6 +1,7 @@
 // Maps: a typed view (key and value codecs) over a kernel map. Sizes are checked when the map is
 // made or opened, so a codec that does not fit is an error at once, not garbage later.
 import { type Codec, bytes, none, perCpu } from './codec.js';
+import { isPerCpu } from './spec.js';
 import { possibleCpuCount } from './cpus.js';
 import {
   BPF_OBJ_NAME_LEN, Cmd, FD, MapFlag, MapInfo, MapType, MapUpdate, cString, getFdById,
@@ -44,10 +45,10 @@ export interface MapSpec<K, V> {
 /** Slot `index` of a map of maps or a program array holds that map's or program's fd once loaded. */
 export interface MapSlot { index: number; kind: 'map' | 'program'; target: string }
 
-const PER_CPU = new Set<MapTypeName>(['PERCPU_HASH', 'PERCPU_ARRAY', 'LRU_PERCPU_HASH', 'PERCPU_CGROUP_STORAGE']);
 
 /** Per-CPU map types: user space reads and writes one value per possible CPU. */
-export const isPerCpu = (type: MapTypeName | string): boolean => PER_CPU.has(type as MapTypeName);
+// isPerCpu lives with the specs (spec.ts), which the interpreter's loader uses without this module.
+export { isPerCpu };
 
 /** Bytes of a value as user space sees it: per-CPU maps hold one 8-byte aligned value per possible CPU. */
 export const userValueSize = (type: MapTypeName | string, valueSize: number): number =>
@@ -98,13 +99,13 @@ export class BpfMap<K, V> implements Disposable {
   /** `attrs`: more of MAP_CREATE for a loader (BTF types, the inner map template's fd). */
   static create<K, V, T extends MapTypeName>(spec: MapSpec<K, V> & { type: T }, attrs: MapCreateOptions = {}): BpfMap<K, MapValue<T, V>> {
     if (spec.name) validateObjectName(spec.name);
-    const isPerCpu = PER_CPU.has(spec.type);
+    const perCpuValues = isPerCpu(spec.type);
     const fd = mapCreate({
       map_type: MapType[spec.type], key_size: spec.key.sizeBytes, value_size: spec.value.sizeBytes,
       max_entries: spec.maxEntries, map_flags: spec.flags ?? (spec.type === 'LPM_TRIE' ? MapFlag.F_NO_PREALLOC : 0),
       map_name: spec.name ?? '', ...attrs,
     }, `creating ${spec.type} map${spec.name ? ` ${spec.name}` : ''}`);
-    const value = (isPerCpu ? perCpu(spec.value, possibleCpuCount()) : spec.value) as Codec<MapValue<T, V>>;
+    const value = (perCpuValues ? perCpu(spec.value, possibleCpuCount()) : spec.value) as Codec<MapValue<T, V>>;
     return new BpfMap(fd, spec.type, spec.key, value, spec.maxEntries);
   }
 

@@ -380,7 +380,13 @@ export class Assembler {
         instructions.push(insn);
       }
     });
-    return { instructions, bytes: encodeInstructions(instructions), mapReferences, labels: new Map(this.#labels) };
+    // The wire bytes are made when first asked for: the interpreter runs the instructions as they
+    // are (sysward explain and test never encode a program).
+    let bytes: Buffer | undefined;
+    return {
+      instructions, mapReferences, labels: new Map(this.#labels),
+      get bytes() { return (bytes ??= encodeInstructions(instructions)); },
+    };
   }
 
   #relativeTarget(index: number, pending: { label: string; field: 'off' | 'imm' }): number {

@@ -3,6 +3,7 @@
 import { bytes } from '../codec.js';
 import { possibleCpuCount } from '../cpus.js';
 import { BpfMap, readMapInfo } from '../map.js';
+import { isPerCpu } from '../spec.js';
 import { Cmd, MapInfo, getFdById, objGetInfo } from '../sys/index.js';
 import { decodeValue, type BtfValue } from './decode.js';
 import { readKernelBtf } from './source.js';
@@ -13,8 +14,6 @@ export interface DecodedMap {
   typed: boolean;
   entries: { key: BtfValue; value: BtfValue }[];
 }
-
-const PER_CPU = new Set(['PERCPU_HASH', 'PERCPU_ARRAY', 'LRU_PERCPU_HASH']);
 
 /** Read every entry of map `id`, decoded by its BTF when it has some. */
 export function readMapDecoded(id: number, limit = 100_000): DecodedMap {
@@ -27,7 +26,7 @@ export function readMapDecoded(id: number, limit = 100_000): DecodedMap {
   const keyType = MapInfo.get(raw, 'btf_key_type_id');
   const valueType = MapInfo.get(raw, 'btf_value_type_id');
   const btf = btfId ? readKernelBtf(btfId) : undefined;
-  const perCpu = PER_CPU.has(info.typeName);
+  const perCpu = isPerCpu(info.typeName);
   const stride = Math.ceil(info.valueSize / 8) * 8;
   const valueBytes = perCpu ? stride * possibleCpuCount() : info.valueSize;
   using map = BpfMap.fromFD(fd, bytes(info.keySize), bytes(valueBytes));

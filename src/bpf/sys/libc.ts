@@ -6,7 +6,8 @@ import { constants as osConstants } from 'node:os';
 // Made when koffi is first loaded: createRequire and the file URL it takes cost every command's
 // start-up otherwise.
 let requireHere: NodeRequire | undefined;
-const require = (id: string): unknown => (requireHere ??= createRequire(import.meta.url))(id);
+// import.meta.filename (Node.js 20.11+, and the bundle's own file name) needs no URL parsed.
+const require = (id: string): unknown => (requireHere ??= createRequire(import.meta.filename ?? import.meta.url))(id);
 
 /**
  * koffi's native module, which is all of koffi that sysward uses. koffi's own entry finds it

@@ -2,9 +2,9 @@
 // reads from the current task (task_struct → nsproxy → net, uts, ipc, mnt, cgroup namespaces;
 // → cred → user namespace; → thread_pid → the active PID namespace), each namespace's inode
 // number (ns_common.inum) as /proc/PID/ns/* shows it. Taken from the running kernel's BTF, so no
-// headers and no clang: the program is generated with these numbers for this kernel. Pure: a Btf
-// in, numbers out (runtime/namespaces.ts reads the kernel's BTF, caches, and probes support).
-import { BtfError, type Btf, type BtfType } from '../../bpf/btf/btf.js';
+// headers and no clang: the program is generated with these numbers for this kernel
+// (task-layout-btf.ts: a Btf in, numbers out; runtime/namespaces.ts reads the kernel's BTF, caches,
+// and probes support). This file has no BTF code, so the interpreter's commands do not load it.
 
 /** The namespaces an event reports, in the order of its fields (abi.ts Ev.NS). */
 export const NS_KINDS = ['mnt', 'net', 'uts', 'ipc', 'user', 'pid', 'cgroup'] as const;
@@ -12,8 +12,8 @@ export type NsKind = (typeof NS_KINDS)[number];
 
 /** Namespaces reached through task->nsproxy, and the nsproxy member that points at each. */
 export const NSPROXY_MEMBER = { mnt: 'mnt_ns', net: 'net_ns', uts: 'uts_ns', ipc: 'ipc_ns', cgroup: 'cgroup_ns' } as const;
-type ProxiedKind = keyof typeof NSPROXY_MEMBER;
-const NS_STRUCT: Record<NsKind, string> = {
+export type ProxiedKind = keyof typeof NSPROXY_MEMBER;
+export const NS_STRUCT: Record<NsKind, string> = {
   mnt: 'mnt_namespace', net: 'net', uts: 'uts_namespace', ipc: 'ipc_namespace', user: 'user_namespace', pid: 'pid_namespace', cgroup: 'cgroup_namespace',
 };
 
@@ -34,53 +34,6 @@ export interface TaskLayout {
    * (or user space cannot read it), and the follower keys namespaces by inode number instead.
    */
   mntId?: number;
-}
-
-/** Byte offset of `path` (members, anonymous structs and unions searched through) in struct `name`. */
-export function memberOffset(btf: Btf, name: string, path: string[]): { offset: number; type: number } {
-  let t: BtfType = btf.typeByName(name, 'STRUCT');
-  let offset = 0;
-  let type = t.id;
-  for (const [i, field] of path.entries()) {
-    const found = findMember(btf, t, field);
-    if (!found) throw new BtfError(`the kernel's struct ${name} has no ${path.slice(0, i + 1).join('.')}`);
-    offset += found.bitOffset / 8;
-    type = found.type;
-    if (i < path.length - 1) t = btf.resolve(type);
-  }
-  return { offset, type };
-}
-
-function findMember(btf: Btf, t: BtfType, field: string, depth = 0): { bitOffset: number; type: number } | undefined {
-  if (depth > 8 || !t.members) return undefined;
-  for (const m of t.members) {
-    if (m.name === field) return { bitOffset: m.bitOffset, type: m.type };
-    if (m.name === '') {
-      const inner = findMember(btf, btf.resolve(m.type), field, depth + 1);
-      if (inner) return { bitOffset: m.bitOffset + inner.bitOffset, type: inner.type };
-    }
-  }
-  return undefined;
-}
-
-export function taskLayoutFromBtf(btf: Btf): TaskLayout {
-  const off = (s: string, ...p: string[]) => memberOffset(btf, s, p).offset;
-  const inum = Object.fromEntries(Object.entries(NS_STRUCT).map(([k, s]) => [k, off(s, 'ns', 'inum')])) as Record<NsKind, number>;
-  const proxy = Object.fromEntries(Object.entries(NSPROXY_MEMBER).map(([k, m]) => [k, off('nsproxy', m)])) as Record<ProxiedKind, number>;
-  return {
-    nsproxy: off('task_struct', 'nsproxy'), proxy, inum,
-    cred: off('task_struct', 'cred'), credUserNs: off('cred', 'user_ns'),
-    threadPid: off('task_struct', 'thread_pid'), pidLevel: off('pid', 'level'), pidNumbers: off('pid', 'numbers'),
-    upidSize: btf.sizeOf(btf.typeByName('upid', 'STRUCT').id), upidNs: off('upid', 'ns'),
-    ...mountNamespaceIdOffset(btf),
-  };
-}
-
-function mountNamespaceIdOffset(btf: Btf): { mntId?: number } {
-  for (const path of [['seq'], ['ns', 'ns_id']]) {
-    try { return { mntId: memberOffset(btf, 'mnt_namespace', path).offset }; } catch { /* the other one */ }
-  }
-  return {};
 }
 
 /**

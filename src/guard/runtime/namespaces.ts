@@ -14,7 +14,8 @@ import { Assembler, R0, R1 } from '../../bpf/asm/index.js';
 import { encodeInstructions } from '../../bpf/asm/insn.js';
 import { Program } from '../../bpf/prog.js';
 import { mountNamespaceId } from '../../bpf/sys/index.js';
-import { NS_KINDS, taskLayoutFromBtf, type NsKind, type TaskLayout } from '../compiler/task-layout.js';
+import { NS_KINDS, type NsKind, type TaskLayout } from '../compiler/task-layout.js';
+import { taskLayoutFromBtf } from '../compiler/task-layout-btf.js';
 import type { NamespaceFacts } from '../compiler/program.js';
 
 const CACHE = '/run/sysward/task-layout.json';
