@@ -214,10 +214,10 @@ export class Program implements Disposable {
       prog_flags: spec.flags ?? 0, attach_btf_id: spec.attachBtfId ?? 0,
       ...(b?.funcInfo.length ? {
         prog_btf_fd: b.fd, func_info_rec_size: FuncInfo.size, func_info_cnt: b.funcInfo.length,
-        func_info: Buffer.concat(b.funcInfo.map((f) => FuncInfo.encode({ insn_off: f.insn, type_id: f.typeId }))),
+        func_info: FuncInfo.encodeAll(b.funcInfo.map((f) => ({ insn_off: f.insn, type_id: f.typeId }))),
         ...(b.lineInfo?.length ? {
           line_info_rec_size: LineInfo.size, line_info_cnt: b.lineInfo.length,
-          line_info: Buffer.concat(b.lineInfo.map((l) => LineInfo.encode({ insn_off: l.insn, file_name_off: l.fileNameOff, line_off: l.lineOff, line_col: l.lineCol }))),
+          line_info: LineInfo.encodeAll(b.lineInfo.map((l) => ({ insn_off: l.insn, file_name_off: l.fileNameOff, line_off: l.lineOff, line_col: l.lineCol }))),
         } : {}),
       } : {}),
     };

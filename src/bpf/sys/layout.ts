@@ -74,6 +74,13 @@ export class Layout<S extends Spec> {
     return buf;
   }
 
+  /** Records one after another in one new buffer (a kernel array of these structs). */
+  encodeAll(records: readonly Encodable<S>[]): Buffer {
+    const buf = Buffer.alloc(this.size * records.length);
+    records.forEach((r, i) => this.encode(r, buf.subarray(i * this.size, (i + 1) * this.size)));
+    return buf;
+  }
+
   decode(buf: Buffer, offset = 0): Decoded<S> {
     const out: Record<string, unknown> = {};
     for (const f of this.fields) out[f.name] = readField(buf, offset + f.offset, f.type);

@@ -105,3 +105,12 @@ test('enum values and flags match <linux/bpf.h>', gate, () => {
   }
   assert.ok(checked > 150, `checked ${checked} values`);
 });
+
+test('encodeAll lays records end to end, each as encode() makes it (func_info and line_info arrays)', () => {
+  const records = [{ insn_off: 0, file_name_off: 1, line_off: 2, line_col: (7 << 10) | 3 }, { insn_off: 9, file_name_off: 0, line_off: 40, line_col: 5 }];
+  const all = abi.LineInfo.encodeAll(records);
+  assert.equal(all.length, abi.LineInfo.size * 2);
+  assert.deepEqual(all, Buffer.concat(records.map((r) => abi.LineInfo.encode(r))));
+  assert.deepEqual(abi.LineInfo.decode(all, abi.LineInfo.size), { insn_off: 9, file_name_off: 0, line_off: 40, line_col: 5 });
+  assert.equal(abi.FuncInfo.encodeAll([]).length, 0);
+});
