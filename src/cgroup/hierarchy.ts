@@ -3,6 +3,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { mountsOfType } from '../util/mounts.js';
+import { closest } from '../util/suggest.js';
 
 export class NoCgroupV2Error extends Error {
   override name = 'NoCgroupV2Error';
@@ -31,6 +32,27 @@ export function cgroupOfPid(pid: number | 'self' = 'self'): string {
 
 /** A cgroup's id is its kernfs inode number (what bpf_get_current_cgroup_id returns). */
 export const cgroupId = (path: string): bigint => BigInt(statSync(path, { bigint: true }).ino);
+
+/**
+ * For a cgroup path (relative to `mount`) that does not exist, the cgroup that does and differs
+ * from it by a likely typo in one part (the first part that is missing, matched against the
+ * cgroups beside it), as /system.slice/nginx.service for /system.slice/ngnix.service.
+ */
+export function nearCgroup(mount: string, path: string): string | undefined {
+  const parts = path.split('/').filter(Boolean);
+  let dir = mount;
+  for (let i = 0; i < parts.length; i++) {
+    const next = join(dir, parts[i]!);
+    if (existsSync(next)) { dir = next; continue; }
+    let names: string[];
+    try { names = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name); } catch { return undefined; }
+    const near = closest(parts[i]!, names);
+    if (near === undefined) return undefined;
+    const fixed = `/${[...parts.slice(0, i), near, ...parts.slice(i + 1)].join('/')}`;
+    return existsSync(join(mount, fixed)) ? fixed : undefined;
+  }
+  return undefined;
+}
 
 export function createCgroup(path: string): string {
   mkdirSync(path, { recursive: true });

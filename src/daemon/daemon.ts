@@ -428,8 +428,11 @@ export class Daemon {
     const remaining = new Set(listGuards(this.o.bpffs));
     for (const [name] of this.#readers) if (!remaining.has(name)) this.#stopReader(name);
     for (const name of this.#problems.keys()) if (!this.#desired.has(name)) this.#problems.delete(name);
+    for (const name of this.#pending.keys()) if (!this.#desired.has(name)) this.#pending.delete(name);
     this.metrics.notInForce.reset();
     for (const name of this.#problems.keys()) this.metrics.notInForce.set({ guard: name }, 1);
+    this.metrics.scopeWaiting.reset();
+    for (const [name, paths] of this.#pending) if (paths.length) this.metrics.scopeWaiting.set({ guard: name }, paths.length);
   }
 
   /** Hold the guard's pinned objects: the new ones opened before the old ones are let go. */

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, readdirSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,6 +84,15 @@ test('kernel: guard apply of a scope that does not exist is bad input and applie
   assert.match(r.stderr, /scope cgroup \/no-such-cgroup-here does not exist/);
   assert.ok(!existsSync('/sys/fs/bpf/sysward/guards/sw-test-missing'));
 });
+
+test('kernel: guard apply of a scope path with a typo names the cgroup it likely meant', kernel(), () => withFreshCgroup((top) => {
+  mkdirSync(join(top, 'nginx.service'));
+  const rel = `/${relative(findCgroup2Mount(), top)}`;
+  const r = sysward('guard', 'apply', '-f', policyFile('t.yaml', guardPolicy('sw-test-typo', `${rel}/ngnix.service`, 'kernel.hostname')));
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, new RegExp(`scope cgroup ${rel}/ngnix\\.service does not exist under \\S+; did you mean ${rel}/nginx\\.service\\?; create it, or fix the path`));
+  assert.ok(!existsSync('/sys/fs/bpf/sysward/guards/sw-test-typo'));
+}));
 
 test('kernel: sysward run exits with the command\'s status and reports the refused write', kernel(), () => {
   const p = policyFile('e.yaml', 'name: no-core\ndefault: allow\nscope: { host: true }\nrules:\n  - key: kernel.core_pattern\n    action: deny\n');

@@ -59,14 +59,19 @@ async function withConfig(name: string, f: (dir: string, state: string, guard: s
 test('kernel: reconcile: a guarded cgroup removed and made again (a service restart) is guarded again; a scope cgroup made after start too', kernel(), async () => {
   await withFreshCgroup(async (top) => withConfig('remade', async (dir, state, guard) => {
     const svc = join(top, 'svc.service');
+    // A cgroup one letter away: the daemon names it as a likely typo while it waits for svc.
+    mkdirSync(join(top, 'svd.service'));
     writeFileSync(join(dir, 'p.yaml'), policy(guard, relCg(svc)));
     const lines: string[] = [];
     const d = new Daemon({ configDir: dir, listen: null, stateDir: state, pollMs: 1000, log: (l) => lines.push(l) });
+    const waitingGauge = async () => /sysward_scope_cgroups_waiting\{guard="([^"]+)"\} (\d+)/.exec((await d.metrics.registry.metrics()).split('\n').find((l) => l.includes(`guard="${guard}"`) && l.startsWith('sysward_scope_cgroups_waiting')) ?? '')?.[2];
     try {
       await d.start();
       // Not made yet: the daemon waits for it and says so; nothing is unhealthy about that.
       assert.deepEqual(d.status().waitingFor, { [guard]: [relCg(svc)] });
       assert.equal(d.status().status, 'ok');
+      assert.equal(await waitingGauge(), '1');
+      assert.ok(lines.some((l) => l.includes(`waiting for ${relCg(svc)} (did you mean ${relCg(join(top, 'svd.service'))}?)`)), lines.join('\n'));
       const delays: number[] = [];
       for (let round = 0; round < 4; round++) {
         mkdirSync(svc);
@@ -80,6 +85,7 @@ test('kernel: reconcile: a guarded cgroup removed and made again (a service rest
         assert.equal(c.leaks, 0, `round ${round}: ${c.leaks} forbidden writes got through`);
         assert.equal(c.fails, 0);
         assert.ok(c.rounds > 0);
+        if (round === 0) assert.equal(await waitingGauge(), undefined, 'the gauge drops the guard once its cgroup is there');
         rmdirSync(svc);
       }
       // The stale links of removed cgroups are dropped, not kept.

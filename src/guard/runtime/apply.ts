@@ -12,7 +12,7 @@ import { bytes, none, u32, u64 } from '../../bpf/codec.js';
 import { Link, attachCgroup } from '../../bpf/link.js';
 import { Program } from '../../bpf/prog.js';
 import { DEFAULT_BPFFS, ensureBpffs, pinDir } from '../../bpf/pin.js';
-import { cgroupId, findCgroup2Mount } from '../../cgroup/hierarchy.js';
+import { cgroupId, findCgroup2Mount, nearCgroup } from '../../cgroup/hierarchy.js';
 import { resolveContainerScope } from '../../cgroup/containers.js';
 import type { Policy } from '../model.js';
 import { policyFromJson, policyToJson } from '../model-json.js';
@@ -41,6 +41,8 @@ export interface ResolvedScope {
   pending: string[];
 }
 
+const didYouMeanCgroup = (mount: string, path: string): string => { const near = nearCgroup(mount, path); return near ? `; did you mean ${near}?` : ''; };
+
 /**
  * The cgroups a policy's scope names, checked to exist. `missing: 'pending'` (the daemon) lists
  * missing ones as pending instead of refusing the policy: a service not started yet, or between
@@ -56,7 +58,7 @@ export function resolveScope(policy: Policy, mount = findCgroup2Mount(), o: { mi
     try { id = cgroupId(abs); } catch (e) {
       if (existsSync(abs)) throw e;
       if (o.missing === 'pending') { pending.push(path); return undefined; }
-      throw new GuardInputError(`scope cgroup ${path} does not exist under ${mount}; create it, or fix the path in the policy (paths are relative to the cgroup v2 mount)`);
+      throw new GuardInputError(`scope cgroup ${path} does not exist under ${mount}${didYouMeanCgroup(mount, path)}; create it, or fix the path in the policy (paths are relative to the cgroup v2 mount)`);
     }
     return { path, abs, id };
   };
@@ -87,7 +89,8 @@ export function resolveScope(policy: Policy, mount = findCgroup2Mount(), o: { mi
     return t ? [{ path, id: t.id, level: path.split('/').filter(Boolean).length }] : [];
   });
   const targets = kept.flatMap((p) => { const t = target(p); return t ? [t] : []; });
-  if (pending.length) notes.push(`waiting for ${pending.join(', ')} to exist: guarded as soon as ${pending.length === 1 ? 'it appears' : 'they appear'}`);
+  // A path with a likely typo is named: the daemon would otherwise wait for it with nothing amiss.
+  if (pending.length) notes.push(`waiting for ${pending.map((p) => { const near = nearCgroup(mount, p); return near ? `${p} (did you mean ${near}?)` : p; }).join(', ')} to exist: guarded as soon as ${pending.length === 1 ? 'it appears' : 'they appear'}`);
   return { targets, exempt, notes, pending };
 }
 
