@@ -22,6 +22,26 @@ const wallMs = (argv: string[]) => {
   return ms;
 };
 
+/**
+ * Pages the command touched for the first time (its minor faults), from its shell's
+ * /proc/PID/stat once the shell has waited for it (cminflt, the faults of waited-for children):
+ * where a fault is costly (a VM), memory touched is much of a cold start.
+ */
+const minorFaults = (argv: string[]): number => {
+  const r = spawnSync('sh', ['-c', '"$@" </dev/null >/dev/null 2>&1; read -r s < /proc/$$/stat; echo "$s"', 'sh', ...argv], { encoding: 'utf8' });
+  const f = r.stdout.slice(r.stdout.lastIndexOf(')') + 2).split(' ');
+  return Number(f[8]);
+};
+
+/** What a page touched for the first time costs here, in µs: 2,000 pages of a fresh buffer. */
+export function faultMicros(): number {
+  const pages = 2000;
+  const t = process.hrtime.bigint();
+  const b = Buffer.allocUnsafeSlow(pages * 4096);
+  for (let i = 0; i < b.length; i += 4096) b[i] = 1;
+  return Number(process.hrtime.bigint() - t) / 1e3 / pages;
+}
+
 /** Rounds of the cold-start table: each round runs every command once, so load on the machine
  * weighs on all of them alike. */
 export const START_ROUNDS = 21;
@@ -31,7 +51,16 @@ export interface StartRow {
   /** What kind of command it stands for, for the misses list. */
   kind: 'floor' | 'help' | 'guard-ls' | 'check' | 'explain' | 'cgroups' | 'probe';
   ms: Stats;
+  /** Pages touched for the first time (minor faults), the median of FAULT_ROUNDS runs. */
+  faults: number;
+  /**
+   * Its time over `node -e 0`'s in the same round, the median over the rounds: a burst of load on
+   * the machine weighs on both runs of a round, so this moves less than the ratio of the medians.
+   */
+  ratio: number;
 }
+
+const FAULT_ROUNDS = 5;
 export interface DaemonMemory {
   restMiB: number; peakMiB: number; afterStormMiB: number; stormEvents: number;
   /** Refused writes as the guard's program counted them (every one an event). */
@@ -84,6 +113,7 @@ export async function benchCliDaemon(progress: (s: string) => void, o: { daemon?
     ['sysward probe', 'probe', [bin, 'probe']],
   ];
   const samples = commands.map(() => [] as number[]);
+  const faults = commands.map(() => [] as number[]);
   let cgroups = NaN;
   try {
     await withCgroup((cg) => {
@@ -94,6 +124,8 @@ export async function benchCliDaemon(progress: (s: string) => void, o: { daemon?
       try {
         for (const [, , argv] of commands) wallMs(argv); // warm the page cache
         for (let round = 0; round < START_ROUNDS; round++) commands.forEach(([, , argv], i) => samples[i]!.push(wallMs(argv)));
+        // Apart from the timed rounds (the shell that counts them would add its own start).
+        for (let round = 0; round < FAULT_ROUNDS; round++) commands.forEach(([, , argv], i) => faults[i]!.push(minorFaults(argv)));
       } finally {
         removeGuard(listed.name);
       }
@@ -101,7 +133,10 @@ export async function benchCliDaemon(progress: (s: string) => void, o: { daemon?
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const start: StartRow[] = commands.map(([command, kind], i) => ({ command, kind, ms: stats(samples[i]!) }));
+  const start: StartRow[] = commands.map(([command, kind], i) => ({
+    command, kind, ms: stats(samples[i]!), faults: stats(faults[i]!).median,
+    ratio: stats(samples[i]!.map((t, round) => t / samples[0]![round]!)).median,
+  }));
   progress('cold start done');
   if (o.daemon === false) return { start, cgroups };
 
