@@ -23,23 +23,28 @@ const wallMs = (argv: string[]) => {
 };
 
 /**
- * Pages the command touched for the first time (its minor faults), from its shell's
- * /proc/PID/stat once the shell has waited for it (cminflt, the faults of waited-for children):
- * where a fault is costly (a VM), memory touched is much of a cold start.
+ * The command's minor page faults (memory it used for the first time; a fault on a file's pages
+ * may map several), from its shell's /proc/PID/stat once the shell has waited for it (cminflt,
+ * the faults of waited-for children): where a fault is costly (a VM), they are much of a cold start.
  */
 const minorFaults = (argv: string[]): number => {
-  const r = spawnSync('sh', ['-c', '"$@" </dev/null >/dev/null 2>&1; read -r s < /proc/$$/stat; echo "$s"', 'sh', ...argv], { encoding: 'utf8' });
+  const r = spawnSync('sh', ['-c', '"$@" </dev/null >/dev/null 2>&1; s=$?; read -r stat < /proc/$$/stat; echo "$stat"; exit $s', 'sh', ...argv], { encoding: 'utf8' });
+  if (r.error) throw r.error;
+  if (r.status !== 0 && r.status !== 1) throw new Error(`${argv.join(' ')} exited with ${r.status ?? r.signal} (counting its page faults)`);
   const f = r.stdout.slice(r.stdout.lastIndexOf(')') + 2).split(' ');
-  return Number(f[8]);
+  const n = Number(f[8]);
+  if (!Number.isInteger(n)) throw new Error(`no cminflt in the shell's /proc/PID/stat: ${r.stdout}`);
+  return n;
 };
 
-/** What a page touched for the first time costs here, in µs: 2,000 pages of a fresh buffer. */
+/**
+ * What a page of anonymous memory used for the first time costs here, in µs: a fresh Node.js
+ * process touches 2,000 pages of a buffer it has just allocated (mmap'ed, so none touched before).
+ */
 export function faultMicros(): number {
-  const pages = 2000;
-  const t = process.hrtime.bigint();
-  const b = Buffer.allocUnsafeSlow(pages * 4096);
-  for (let i = 0; i < b.length; i += 4096) b[i] = 1;
-  return Number(process.hrtime.bigint() - t) / 1e3 / pages;
+  const script = 'const n=2000,b=Buffer.allocUnsafeSlow(n*4096),t=process.hrtime.bigint();for(let i=0;i<b.length;i+=4096)b[i]=1;console.log(Number(process.hrtime.bigint()-t)/1e3/n)';
+  const runs = Array.from({ length: 5 }, () => Number(spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' }).stdout));
+  return stats(runs).median;
 }
 
 /** Rounds of the cold-start table: each round runs every command once, so load on the machine

@@ -33,10 +33,15 @@ export function cgroupOfPid(pid: number | 'self' = 'self'): string {
 /** A cgroup's id is its kernfs inode number (what bpf_get_current_cgroup_id returns). */
 export const cgroupId = (path: string): bigint => BigInt(statSync(path, { bigint: true }).ino);
 
+/** Beside more cgroups than this (a node's pods), no near name is looked for: too slow to compare. */
+const NEAR_CGROUP_MAX_SIBLINGS = 1000;
+
 /**
  * For a cgroup path (relative to `mount`) that does not exist, the cgroup that does and differs
  * from it by a likely typo in one part (the first part that is missing, matched against the
- * cgroups beside it), as /system.slice/nginx.service for /system.slice/ngnix.service.
+ * cgroups beside it), as /system.slice/nginx.service for /system.slice/ngnix.service. Only a
+ * cgroup owned by root, with a printable name: the hint is shown to an operator who may copy it,
+ * and a delegated cgroup's owner chooses its name.
  */
 export function nearCgroup(mount: string, path: string): string | undefined {
   const parts = path.split('/').filter(Boolean);
@@ -46,10 +51,11 @@ export function nearCgroup(mount: string, path: string): string | undefined {
     if (existsSync(next)) { dir = next; continue; }
     let names: string[];
     try { names = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name); } catch { return undefined; }
-    const near = closest(parts[i]!, names);
+    if (names.length > NEAR_CGROUP_MAX_SIBLINGS) return undefined;
+    const near = closest(parts[i]!, names.filter((n) => /^[\x21-\x7e]+$/.test(n)));
     if (near === undefined) return undefined;
     const fixed = `/${[...parts.slice(0, i), near, ...parts.slice(i + 1)].join('/')}`;
-    return existsSync(join(mount, fixed)) ? fixed : undefined;
+    try { return statSync(join(mount, fixed)).uid === 0 ? fixed : undefined; } catch { return undefined; }
   }
   return undefined;
 }

@@ -11,7 +11,7 @@ import { FD } from '../bpf/sys/fd.js';
 import { enableStats } from '../bpf/sys/bpf.js';
 import { ensureBpffs } from '../bpf/pin.js';
 import { probeProgramType } from '../bpf/features.js';
-import { cgroupId, cgroupIdIndex, findCgroup2Mount } from '../cgroup/hierarchy.js';
+import { cgroupId, cgroupIdIndex, findCgroup2Mount, nearCgroup } from '../cgroup/hierarchy.js';
 import { cgroupNamer, classifyCgroup, CONTAINER_ROOTS, type CgroupNamer } from '../cgroup/containers.js';
 import { CgroupWatcher, scanContainers } from './cgroup-watch.js';
 import type { Policy } from '../guard/model.js';
@@ -393,6 +393,11 @@ export class Daemon {
           this.metrics.reloads.inc({ result: 'success' });
         }
         this.#everApplied.add(name);
+        // Scope cgroups it newly waits for, when no apply note said so (an adopted guard, a
+        // service stopped): a likely typo is named, or the wait would pass unnoticed.
+        const before = this.#pending.get(name) ?? [];
+        const fresh = r.applied ? [] : r.pending.filter((p) => !before.includes(p));
+        if (fresh.length) this.#log(`guard ${name} waits for ${fresh.map((p) => { const near = nearCgroup(this.#mount, p); return near ? `${p} (did you mean ${near}?)` : p; }).join(', ')} to exist; guarded as soon as ${fresh.length === 1 ? 'it appears' : 'they appear'}`);
         this.#pending.set(name, r.pending);
         this.#followEvents(name, r.eventsId);
         if (this.#problems.has(name)) this.#log(`guard ${name} is in force again`);
@@ -514,10 +519,12 @@ export class Daemon {
     const gone = (id: bigint) => !(live ??= new Set(cgroupIdIndex(this.#mount).keys())).has(id);
     for (const [name, r] of this.#readers) {
       try {
-        // Events already queued first: a summary follows the events it continues.
+        // Events already queued first: a summary follows the events it continues. They are written
+        // now: the reader's next batch may be far off (a record drained here is not there for it),
+        // and until then an event read here sat in the queue, missing from the log.
         r.stream.drain(r.handle);
         const list = r.stream.summaries(gone);
-        if (!list.length) { r.stream.commitSummaries(); continue; }
+        if (!list.length) { this.#logged(() => this.audit.flush()); r.stream.commitSummaries(); continue; }
         const failed = this.audit.failed;
         for (const s of list) { this.#logged(() => this.audit.write(s)); }
         this.#logged(() => this.audit.flush());

@@ -32,5 +32,8 @@ test('a scope path one typo away from a cgroup that exists is matched to it; not
     assert.equal(nearCgroup(mount, '/system.slice/postgresql.service'), undefined);
     assert.equal(nearCgroup(mount, '/sytem.slice/nginx.service/child'), undefined);
     assert.equal(nearCgroup(mount, '/system.slice/nginx.service'), undefined);
+    // Beside a node's worth of pods, nothing is compared (each comparison is an edit distance).
+    for (let i = 0; i < 1001; i++) mkdirSync(join(mount, 'kubepods.slice', `pod-${i}`));
+    assert.equal(nearCgroup(mount, '/kubepods.slice/burstabel/pod1'), undefined);
   } finally { rmSync(mount, { recursive: true, force: true }); }
 });

@@ -293,6 +293,22 @@ test('kernel: daemon: SIGUSR1 reopens the audit log; while it cannot be written 
   });
 });
 
+test('kernel: daemon: an event read by a summary pass is in the log at once, not when the next batch comes', kernel(), async () => {
+  // Summary passes drain each ring buffer first; what they read was queued and written only with
+  // the reader's next batch, so a lone refused write could be missing from the log for as long as
+  // no other event came. Passes every 2 ms make a pass take the record about as often as the reader.
+  await withGuardedCgroup('sumflush', { summaryMs: 2 }, async ({ d, abs }) => {
+    for (let i = 1; i <= 12; i++) {
+      assert.match(shInCgroup(abs, '/bin/echo x > /proc/sys/kernel/hostname', ['--uts']).stderr, /Operation not permitted/);
+      for (const deadline = Date.now() + 3000; d.audit.written < i; await new Promise((r) => setTimeout(r, 10))) {
+        assert.ok(Date.now() < deadline, `refused write ${i}: ${d.audit.written} events written after 3 s`);
+      }
+      // Under the kernel's 10 events a second per kind.
+      await new Promise((r) => setTimeout(r, 110));
+    }
+  });
+});
+
 test('kernel: daemon: refuses clearly where the host cannot be guarded (not root)', kernel(), () => {
   // Root is needed to start a process as another user.
   const r = spawnSync(bin, ['daemon', '--listen', 'none'], { uid: 65534, gid: 65534, encoding: 'utf8' });

@@ -30,7 +30,7 @@
 
 import { AsmError, closestName } from './errors.js';
 import { helperId } from './helpers.js';
-import { type Instruction, encodeInstructions, loadImm64Slots } from './insn.js';
+import { type Instruction, checkInstruction, encodeInstructions, loadImm64Slots } from './insn.js';
 import {
   AluOp,
   AluVariant,
@@ -68,7 +68,10 @@ export interface MapReference {
 export interface AssembledProgram {
   /** One entry per 8-byte slot; a ld_imm64 is two entries. */
   readonly instructions: Instruction[];
-  /** The instructions in the kernel's wire format, ready for BPF_PROG_LOAD. */
+  /**
+   * The instructions in the kernel's wire format, ready for BPF_PROG_LOAD: encoded when first read
+   * (the interpreter never reads it), from `instructions`, which are not to be changed.
+   */
   readonly bytes: Buffer;
   readonly mapReferences: MapReference[];
   /** Slot index of every label. */
@@ -349,7 +352,11 @@ export class Assembler {
 
   /** Appends instruction slots as they are, e.g. both halves of an unusual ld_imm64. */
   raw(...insns: Instruction[]): this {
-    for (const insn of insns) this.#push(insn);
+    // Checked here, as every other method checks its operands: assemble() encodes nothing.
+    for (const insn of insns) {
+      checkInstruction(this.length, insn);
+      this.#push({ code: insn.code, dst: insn.dst, src: insn.src, off: insn.off, imm: insn.imm });
+    }
     return this;
   }
 

@@ -48,7 +48,7 @@ const didYouMeanCgroup = (mount: string, path: string): string => { const near =
  * missing ones as pending instead of refusing the policy: a service not started yet, or between
  * a stop and a start, is guarded the moment its cgroup is made again.
  */
-export function resolveScope(policy: Policy, mount = findCgroup2Mount(), o: { missing?: 'error' | 'pending' } = {}): ResolvedScope {
+export function resolveScope(policy: Policy, mount = findCgroup2Mount(), o: { missing?: 'error' | 'pending'; hints?: boolean } = {}): ResolvedScope {
   const notes: string[] = [];
   const pending: string[] = [];
   const paths = new Set<string>();
@@ -90,7 +90,9 @@ export function resolveScope(policy: Policy, mount = findCgroup2Mount(), o: { mi
   });
   const targets = kept.flatMap((p) => { const t = target(p); return t ? [t] : []; });
   // A path with a likely typo is named: the daemon would otherwise wait for it with nothing amiss.
-  if (pending.length) notes.push(`waiting for ${pending.map((p) => { const near = nearCgroup(mount, p); return near ? `${p} (did you mean ${near}?)` : p; }).join(', ')} to exist: guarded as soon as ${pending.length === 1 ? 'it appears' : 'they appear'}`);
+  // (Not for inspectGuard's notes, made at each of the daemon's passes and never shown.)
+  const named = (p: string) => { const near = o.hints === false ? undefined : nearCgroup(mount, p); return near ? `${p} (did you mean ${near}?)` : p; };
+  if (pending.length) notes.push(`waiting for ${pending.map(named).join(', ')} to exist: guarded as soon as ${pending.length === 1 ? 'it appears' : 'they appear'}`);
   return { targets, exempt, notes, pending };
 }
 
@@ -380,7 +382,7 @@ export const inspectionProblems = (i: GuardInspection): string[] => [
 export function inspectGuard(policy: Policy, o: { bpffs?: string; mount?: string; missing?: 'error' | 'pending'; meta?: Meta | null } = {}): GuardInspection {
   const pins = guardPins(policy.name, o.bpffs);
   const dir = pins.dir;
-  const scope = resolveScope(policy, o.mount ?? findCgroup2Mount(), { missing: o.missing ?? 'pending' });
+  const scope = resolveScope(policy, o.mount ?? findCgroup2Mount(), { missing: o.missing ?? 'pending', hints: false });
   const programId = pinnedId(pins.prog, 'prog');
   const eventsId = pinnedId(pins.events, 'map');
   const r: GuardInspection = { name: policy.name, rebuild: [], unguarded: [], wrongProgram: [], stale: [], pending: scope.pending, unfollowed: false, targets: scope.targets, programId, eventsId };

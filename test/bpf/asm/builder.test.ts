@@ -179,6 +179,19 @@ describe('Assembler', () => {
     assert.deepEqual(new Assembler().raw(odd).assemble().instructions, [odd]);
   });
 
+  it('refuses a raw slot whose fields do not fit the wire format, where it is appended', () => {
+    const a = new Assembler().mov(R0, 0);
+    assert.throws(() => a.raw({ code: 0x1b7, dst: 0, src: 0, off: 0, imm: 0 }), isAsmError('invalid-instruction', /instruction 1: code = 439 does not fit/));
+    assert.throws(() => a.raw({ code: 0xb7, dst: 16, src: 0, off: 0, imm: 0 }), isAsmError('invalid-instruction', /dst = 16/));
+    assert.throws(() => a.raw({ code: 0xb7, dst: 0, src: 0, off: 0x8000, imm: 0 }), isAsmError('invalid-instruction', /off = 32768/));
+    assert.throws(() => a.raw({ code: 0xb7, dst: 0, src: 0, off: 0, imm: 1.5 }), isAsmError('invalid-instruction', /imm = 1.5/));
+    assert.equal(a.exit().length, 2);
+    // The wire bytes are made when asked for, and the same each time.
+    const p = a.assemble();
+    assert.equal(p.bytes, p.bytes);
+    assert.deepEqual(p.bytes, Buffer.from([0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]));
+  });
+
   it('assembles the example of its doc comment', () => {
     const policyMap = { fd: 3 };
     const program = new Assembler()
