@@ -128,7 +128,15 @@ export async function benchCliDaemon(progress: (s: string) => void, o: { daemon?
       cgroups = countCgroups(findCgroup2Mount());
       try {
         for (const [, , argv] of commands) wallMs(argv); // warm the page cache
-        for (let round = 0; round < START_ROUNDS; round++) commands.forEach(([, , argv], i) => samples[i]!.push(wallMs(argv)));
+        // Each round starts one command later, so that no command always follows the same one
+        // (what a command leaves the kernel to do, or load that comes in waves, would otherwise
+        // fall on the same command in every round; with a fixed order that was node -e 0).
+        for (let round = 0; round < START_ROUNDS; round++) {
+          for (let k = 0; k < commands.length; k++) {
+            const i = (round + k) % commands.length;
+            samples[i]!.push(wallMs(commands[i]![2]));
+          }
+        }
         // Apart from the timed rounds (the shell that counts them would add its own start).
         for (let round = 0; round < FAULT_ROUNDS; round++) commands.forEach(([, , argv], i) => faults[i]!.push(minorFaults(argv)));
       } finally {

@@ -127,7 +127,7 @@ if (want('cli') || only.includes('cli-start')) {
   p('## 5. CLI cold start and daemon memory');
   p();
   const floor = c.start[0]!;
-  p(`Each command run ${START_ROUNDS} times, interleaved with \`node -e 0\` (Node.js starting and doing nothing), as bin/sysward runs`);
+  p(`Each command run ${START_ROUNDS} times, interleaved with \`node -e 0\` (Node.js starting and doing nothing; each round in another order), as bin/sysward runs`);
   p('from a shell (its output to /dev/null). Target: every command within 1.35× of `node -e 0`. The ratio is taken in each round');
   p('(the command\'s time over `node -e 0`\'s in that round) and its median given, so that load on the machine weighs on both sides.');
   p();
