@@ -2,7 +2,8 @@
 // decoding gives (BigInt fields, utf8 per event, JSON.stringify), on records that vary every field.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeEvent, eventJson, type RuleNames } from '../../src/guard/runtime/events.js';
+import fc from 'fast-check';
+import { decodeEvent, eventJson, isoTime, type RuleNames } from '../../src/guard/runtime/events.js';
 import { Ev } from '../../src/guard/compiler/abi.js';
 
 const policy: RuleNames = { name: 'g"1', rules: [{ key: { text: 'kernel.hostname' } }, { key: { text: 'net.*' } }] };
@@ -63,4 +64,10 @@ test('eventJson follows a rule renamed after decoding (an earlier version\'s rul
   const e = decodeEvent(r, policy);
   e.rule.key = `rule ${e.rule.index} of an earlier version`;
   assert.equal(eventJson(e), JSON.stringify(e));
+});
+
+test('event times are written as toISOString writes them', () => {
+  // Years 1000 to 9999 from the UTC fields, others (with a sign) by toISOString itself.
+  fc.assert(fc.property(fc.integer({ min: -62_198_755_200_000, max: 253_402_300_799_999 }), (ms) => isoTime(ms) === new Date(ms).toISOString()), { numRuns: 20_000 });
+  for (const ms of [0, 1, 999, -1, 946_684_799_999, 951_782_400_000, 253_402_300_800_000, -62_198_755_200_001, 8.64e15]) assert.equal(isoTime(ms), new Date(ms).toISOString());
 });
