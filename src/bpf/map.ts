@@ -45,9 +45,7 @@ export interface MapSpec<K, V> {
 /** Slot `index` of a map of maps or a program array holds that map's or program's fd once loaded. */
 export interface MapSlot { index: number; kind: 'map' | 'program'; target: string }
 
-
-/** Per-CPU map types: user space reads and writes one value per possible CPU. */
-// isPerCpu lives with the specs (spec.ts), which the interpreter's loader uses without this module.
+// With the specs (spec.ts), which the interpreter's loader uses without this module.
 export { isPerCpu };
 
 /** Bytes of a value as user space sees it: per-CPU maps hold one 8-byte aligned value per possible CPU. */

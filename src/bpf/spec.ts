@@ -10,8 +10,8 @@ import type { MapSlot, MapSpec } from './map.js';
 import type { AttachTypeName, FuncInfoRecord, LineInfoRecord, ProgTypeName, ProgramLogOptions } from './prog.js';
 
 const PER_CPU = new Set<string>(['PERCPU_HASH', 'PERCPU_ARRAY', 'LRU_PERCPU_HASH', 'PERCPU_CGROUP_STORAGE']);
-/** Whether maps of this type hold one value per CPU. Here rather than in map.ts: the interpreter's
- * loader needs it, and map.ts brings the syscall layer (koffi, the bpf(2) structures) with it. */
+/** Per-CPU map types: user space reads and writes one value per possible CPU. Here rather than in
+ * map.ts: the interpreter's loader needs it, and map.ts brings the syscall layer with it. */
 export const isPerCpu = (type: string): boolean => PER_CPU.has(type);
 
 /** A map: its shape, and optionally its initial contents (the toolkit's one MapSpec, map.ts). */

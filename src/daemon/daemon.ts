@@ -11,12 +11,12 @@ import { FD } from '../bpf/sys/fd.js';
 import { enableStats } from '../bpf/sys/bpf.js';
 import { ensureBpffs } from '../bpf/pin.js';
 import { probeProgramType } from '../bpf/features.js';
-import { cgroupId, cgroupIdIndex, findCgroup2Mount, nearCgroup } from '../cgroup/hierarchy.js';
+import { cgroupId, cgroupIdIndex, findCgroup2Mount } from '../cgroup/hierarchy.js';
 import { cgroupNamer, classifyCgroup, CONTAINER_ROOTS, type CgroupNamer } from '../cgroup/containers.js';
 import { CgroupWatcher, scanContainers } from './cgroup-watch.js';
 import type { Policy } from '../guard/model.js';
 import {
-  bindGuardCgroup, extendGuard, guardMeta, guardsDir, listGuards, reconcileGuard, removeGuard,
+  bindGuardCgroup, extendGuard, guardMeta, guardsDir, listGuards, reconcileGuard, removeGuard, waitingNote,
 } from '../guard/runtime/apply.js';
 import { namespaceSupport } from '../guard/runtime/namespaces.js';
 import type { BindResult } from '../guard/runtime/bindings.js';
@@ -397,7 +397,7 @@ export class Daemon {
         // service stopped): a likely typo is named, or the wait would pass unnoticed.
         const before = this.#pending.get(name) ?? [];
         const fresh = r.applied ? [] : r.pending.filter((p) => !before.includes(p));
-        if (fresh.length) this.#log(`guard ${name} waits for ${fresh.map((p) => { const near = nearCgroup(this.#mount, p); return near ? `${p} (did you mean ${near}?)` : p; }).join(', ')} to exist; guarded as soon as ${fresh.length === 1 ? 'it appears' : 'they appear'}`);
+        if (fresh.length) this.#log(`guard ${name}: ${waitingNote(fresh, this.#mount)}`);
         this.#pending.set(name, r.pending);
         this.#followEvents(name, r.eventsId);
         if (this.#problems.has(name)) this.#log(`guard ${name} is in force again`);

@@ -44,6 +44,16 @@ export interface ResolvedScope {
 const didYouMeanCgroup = (mount: string, path: string): string => { const near = nearCgroup(mount, path); return near ? `; did you mean ${near}?` : ''; };
 
 /**
+ * `waiting for A (did you mean B?), C to exist: …`: scope cgroups not made yet, a likely typo
+ * named (the daemon would otherwise wait for it with nothing amiss). `hints: false` for text never
+ * shown (inspectGuard's, at each of the daemon's passes).
+ */
+export function waitingNote(pending: readonly string[], mount: string, hints = true): string {
+  const named = (p: string) => { const near = hints ? nearCgroup(mount, p) : undefined; return near ? `${p} (did you mean ${near}?)` : p; };
+  return `waiting for ${pending.map(named).join(', ')} to exist: guarded as soon as ${pending.length === 1 ? 'it appears' : 'they appear'}`;
+}
+
+/**
  * The cgroups a policy's scope names, checked to exist. `missing: 'pending'` (the daemon) lists
  * missing ones as pending instead of refusing the policy: a service not started yet, or between
  * a stop and a start, is guarded the moment its cgroup is made again.
@@ -89,10 +99,7 @@ export function resolveScope(policy: Policy, mount = findCgroup2Mount(), o: { mi
     return t ? [{ path, id: t.id, level: path.split('/').filter(Boolean).length }] : [];
   });
   const targets = kept.flatMap((p) => { const t = target(p); return t ? [t] : []; });
-  // A path with a likely typo is named: the daemon would otherwise wait for it with nothing amiss.
-  // (Not for inspectGuard's notes, made at each of the daemon's passes and never shown.)
-  const named = (p: string) => { const near = o.hints === false ? undefined : nearCgroup(mount, p); return near ? `${p} (did you mean ${near}?)` : p; };
-  if (pending.length) notes.push(`waiting for ${pending.map(named).join(', ')} to exist: guarded as soon as ${pending.length === 1 ? 'it appears' : 'they appear'}`);
+  if (pending.length) notes.push(waitingNote(pending, mount, o.hints !== false));
   return { targets, exempt, notes, pending };
 }
 
