@@ -526,11 +526,13 @@ export class Daemon {
         const list = r.stream.summaries(gone);
         if (!list.length) { this.#logged(() => this.audit.flush()); r.stream.commitSummaries(); continue; }
         const failed = this.audit.failed;
-        for (const s of list) { this.#logged(() => this.audit.write(s)); }
+        // Each line serialised once, for the log and the dashboard's stream (as events are).
+        const json = list.map((s) => JSON.stringify(s));
+        list.forEach((s, i) => this.#logged(() => this.audit.write(s, json[i])));
         this.#logged(() => this.audit.flush());
         if (this.audit.failed === failed) {
           r.stream.commitSummaries();
-          for (const s of list) { this.metrics.summary(s); this.feed.push(s); }
+          list.forEach((s, i) => { this.metrics.summary(s); this.feed.push(s, json[i]); });
         }
       } catch (e) { this.#log(`summaries of guard ${name}: ${(e as Error).message}`); }
     }

@@ -75,7 +75,7 @@ function fmtTime(ms, withZone) {
 // ---- state ----
 const MAX_ITEMS = 5000;
 const MAX_ROWS = 300;
-/** Events and summaries, in arrival order: { id, e, t (ms), n (accesses it stands for) }. */
+/** Events and summaries, in arrival order: { id, e, kind (the grouping key), t (ms), n (accesses it stands for) }. */
 let items = [];
 const seen = new Set();
 let held = [];
@@ -117,10 +117,10 @@ function drawChips() {
   }));
 }
 
-function matches(it) {
+// q: the search box's text, lower-cased (read once per redraw, not once per row).
+function matches(it, q) {
   const e = it.e;
   for (const f of filters) if (String(FIELDS[f.field](e)) !== f.value) return false;
-  const q = $('filter').value.trim().toLowerCase();
   if (!q) return true;
   return [e.key, e.comm, e.cgroup, e.cgroupId, e.newValue, e.oldValue, e.guard, e.verdict, e.reason, e.rule && e.rule.key, e.tgid, e.uid]
     .some((v) => v !== undefined && v !== null && String(v).toLowerCase().includes(q));
@@ -132,7 +132,8 @@ function add(id, e) {
   // Accesses the kernel could not attribute to a kind (no key, writer or cgroup): one counted row.
   if (e.type === 'dropped') e = { type: 'summary', time: e.time, to: e.to, from: e.from, count: e.count, guard: e.guard, verdict: 'dropped', reason: e.why, access: 'write', key: '(not attributed)', comm: '?', uid: '?', cgroupId: '', rule: { key: '' } };
   const summary = e.type === 'summary';
-  const it = { id, e, t: Date.parse(summary ? e.to || e.time : e.time), n: summary ? Number(e.count) || 0 : 1 };
+  // kind: the row's grouping key, made once (a redraw groups every row again).
+  const it = { id, e, kind: kindOf(e), t: Date.parse(summary ? e.to || e.time : e.time), n: summary ? Number(e.count) || 0 : 1 };
   if (paused) held.push(it); else items.push(it);
   if (items.length > MAX_ITEMS) for (const old of items.splice(0, items.length - MAX_ITEMS)) seen.delete(old.id);
   schedule();
@@ -148,14 +149,15 @@ function schedule() {
 const VERDICT_TEXT = { 'would-refuse': 'would refuse (audit)', refused: 'refused', audited: 'audited', allowed: 'allowed', dropped: 'dropped (not attributed)' };
 
 function render() {
-  const shown = items.filter(matches);
+  const q = $('filter').value.trim().toLowerCase();
+  const shown = items.filter((it) => matches(it, q));
   const total = items.reduce((t, it) => t + it.n, 0);
   const shownTotal = shown.reduce((t, it) => t + it.n, 0);
   let rows;
   if ($('group').checked) {
     const groups = new Map();
     for (const it of shown) {
-      const k = kindOf(it.e);
+      const k = it.kind;
       let g = groups.get(k);
       if (!g) groups.set(k, (g = { last: it, lastEvent: undefined, n: 0, values: new Set(), summaries: 0 }));
       g.n += it.n;

@@ -136,7 +136,7 @@ export async function learnFromLogs(files: string[], learner: Learner, sel: LogS
       if (r.type !== undefined && !summary) throw new LearnInputError(`${where}: a record of type ${JSON.stringify(r.type)}, which learn does not know; an audit log holds events, summary lines (type "summary") and dropped lines (type "dropped")`);
       if (typeof r.key !== 'string' || (r.access !== 'read' && r.access !== 'write')) throw new LearnInputError(`${where}: not an event of sysward's audit log (it needs key and access: read or write)`);
       const from = isoTime(summary ? r.from : r.time);
-      const to = isoTime(summary ? r.to : r.time);
+      const to = summary ? isoTime(r.to) : from;
       if (!from || !to) throw new LearnInputError(`${where}: ${summary ? 'from and to' : 'time'} must be ISO 8601 times`);
       let count = 1;
       if (summary) {

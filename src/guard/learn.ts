@@ -131,6 +131,9 @@ export class Learner {
     const inum = k.nsKind && this.hostNamespaces ? o.namespaces?.[k.nsKind] : undefined;
     if (inum !== undefined) { if (inum === this.hostNamespaces![k.nsKind!]) k.fromHost += o.count; else k.fromOwn += o.count; }
     if (o.value === undefined) { k.withoutValue += o.count; return; }
+    // A value the key has taken already passed every check below, which depend on the key and the
+    // value alone: count it (a log repeats the same few values).
+    if (o.value !== null && !((o.filePos ?? 0) > 0) && k.values.has(o.value)) { k.values.set(o.value, k.values.get(o.value)! + o.count); return; }
     const why = unexpressible(k, o.value);
     if (why !== undefined) {
       k.unexpressible = { count: (k.unexpressible?.count ?? 0) + o.count, why: k.unexpressible?.why ?? why };

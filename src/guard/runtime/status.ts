@@ -77,13 +77,12 @@ export interface GuardStatus {
  * in the ring buffer. It is the counters map's last entry (abi.ts dropsCounterIndex).
  */
 export function dropCount(counters: BpfMap<Buffer, Buffer>): bigint {
-  const k = Buffer.alloc(4);
-  k.writeUInt32LE(counters.maxEntries - 1);
-  const v = counters.get(k);
-  let t = 0n;
-  for (let o = 0; v && o + 8 <= v.length; o += 8) t += v.readBigUInt64LE(o);
-  return t;
+  return sumPerCpu(counters.get(u32Key(counters.maxEntries - 1)));
 }
+
+/** A per-CPU u64 counter's value, over the CPUs. */
+const sumPerCpu = (b: Buffer | undefined): bigint => { let t = 0n; for (let o = 0; b && o + 8 <= b.length; o += 8) t += b.readBigUInt64LE(o); return t; };
+const u32Key = (i: number): Buffer => { const k = Buffer.alloc(4); k.writeUInt32LE(i); return k; };
 
 /** What `guard ls` shows: scope, rules and counters of a pinned guard. */
 export function guardStatus(name: string, bpffs?: string): GuardStatus {
@@ -96,13 +95,11 @@ export function guardStatus(name: string, bpffs?: string): GuardStatus {
   let droppedEvents = 0n;
   if (existsSync(pins.counters)) {
     using m = BpfMap.openPinnedBytes(pins.counters);
-    const sum = (b: Buffer | undefined) => { let t = 0n; for (let o = 0; b && o < b.length; o += 8) t += b.readBigUInt64LE(o); return t; };
-    const key = (i: number) => { const k = Buffer.alloc(4); k.writeUInt32LE(i); return k; };
     const n = policy?.rules.length ?? Math.floor(m.maxEntries / 3) - 2;
     const ids = specialRuleIds(n);
     for (let r = 0; r < ids.COUNT; r++) {
       const label = r === ids.DEFAULT ? 'default' : r === ids.NAME_TOO_LONG ? 'name-too-long' : policy?.rules[r]?.key.text ?? `rule ${r}`;
-      counters.push({ rule: label, allowed: sum(m.get(key(r * 3))), refused: sum(m.get(key(r * 3 + 1))), audited: sum(m.get(key(r * 3 + 2))) });
+      counters.push({ rule: label, allowed: sumPerCpu(m.get(u32Key(r * 3))), refused: sumPerCpu(m.get(u32Key(r * 3 + 1))), audited: sumPerCpu(m.get(u32Key(r * 3 + 2))) });
     }
     droppedEvents = dropCount(m);
   }
