@@ -8,14 +8,15 @@ import { fileURLToPath } from 'node:url';
 import { findCgroup2Mount } from '../src/cgroup/hierarchy.js';
 import { loadPolicyFile } from '../src/guard/policy/index.js';
 import { applyGuard, guardStatus, listGuards, removeGuard } from '../src/guard/runtime/apply.js';
-import { buildC, stats, withCgroup, type Stats } from './lib.js';
+import { ambientNodeVars, buildC, START_ENV, stats, withCgroup, type Stats } from './lib.js';
 
 const bin = fileURLToPath(new URL('../../bin/sysward', import.meta.url));
 
-/** Wall time of one run of argv, in ms; a run that fails (status other than 0 or 1) throws. */
-const wallMs = (argv: string[]) => {
+/** Wall time of one run of argv (in START_ENV unless told), in ms; a run that fails (status other
+ * than 0 or 1) throws. */
+const wallMs = (argv: string[], env: NodeJS.ProcessEnv = START_ENV) => {
   const t = process.hrtime.bigint();
-  const r = spawnSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+  const r = spawnSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env });
   const ms = Number(process.hrtime.bigint() - t) / 1e6;
   if (r.error) throw r.error;
   if (r.status !== 0 && r.status !== 1) throw new Error(`${argv.join(' ')} exited with ${r.status ?? r.signal}: ${r.stderr}`);
@@ -27,8 +28,8 @@ const wallMs = (argv: string[]) => {
  * may map several), from its shell's /proc/PID/stat once the shell has waited for it (cminflt,
  * the faults of waited-for children): where a fault is costly (a VM), they are much of a cold start.
  */
-const minorFaults = (argv: string[]): number => {
-  const r = spawnSync('sh', ['-c', '"$@" </dev/null >/dev/null 2>&1; s=$?; read -r stat < /proc/$$/stat; echo "$stat"; exit $s', 'sh', ...argv], { encoding: 'utf8' });
+const minorFaults = (argv: string[], env: NodeJS.ProcessEnv = START_ENV): number => {
+  const r = spawnSync('sh', ['-c', '"$@" </dev/null >/dev/null 2>&1; s=$?; read -r stat < /proc/$$/stat; echo "$stat"; exit $s', 'sh', ...argv], { encoding: 'utf8', env });
   if (r.error) throw r.error;
   if (r.status !== 0 && r.status !== 1) throw new Error(`${argv.join(' ')} exited with ${r.status ?? r.signal} (counting its page faults)`);
   const f = r.stdout.slice(r.stdout.lastIndexOf(')') + 2).split(' ');
@@ -43,7 +44,7 @@ const minorFaults = (argv: string[]): number => {
  */
 export function faultMicros(): number {
   const script = 'const n=2000,b=Buffer.allocUnsafeSlow(n*4096),t=process.hrtime.bigint();for(let i=0;i<b.length;i+=4096)b[i]=1;console.log(Number(process.hrtime.bigint()-t)/1e3/n)';
-  const runs = Array.from({ length: 5 }, () => Number(spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' }).stdout));
+  const runs = Array.from({ length: 5 }, () => Number(spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: START_ENV }).stdout));
   return stats(runs).median;
 }
 
@@ -54,7 +55,7 @@ export const START_ROUNDS = 21;
 export interface StartRow {
   command: string;
   /** What kind of command it stands for, for the misses list. */
-  kind: 'floor' | 'help' | 'guard-ls' | 'check' | 'explain' | 'cgroups' | 'probe';
+  kind: 'floor' | 'help' | 'guard-ls' | 'check' | 'check-file' | 'explain' | 'cgroups' | 'probe' | 'snapshot' | 'ambient';
   ms: Stats;
   /** Pages touched for the first time (minor faults), the median of FAULT_ROUNDS runs. */
   faults: number;
@@ -101,21 +102,36 @@ const countCgroups = (dir: string): number => {
 
 export async function benchCliDaemon(progress: (s: string) => void, o: { daemon?: boolean } = {}): Promise<{ start: StartRow[]; cgroups: number; daemon?: DaemonMemory }> {
   // One of each kind: help only (the dispatcher), guards read through bpf(2) (koffi), a built-in
-  // profile (check), a policy file (explain -f: the YAML parser, the compiler, the interpreter),
-  // the cgroup tree (bpf(2) per cgroup), and probe (kernel work: programs loaded and verified).
+  // profile (check), a policy file (check -f: the YAML parser and the schema; explain -f: those,
+  // the compiler and the interpreter), the cgroup tree (bpf(2) per cgroup), and probe (kernel
+  // work: programs loaded and verified).
   const dir = mkdtempSync(join(tmpdir(), 'sysward-bench-cli-'));
   const policy = join(dir, 'no-escapes.yaml');
   writeFileSync(policy, 'name: no-escapes\nmode: enforce\ndefault: allow\nscope: { containers: true }\nrules:\n'
     + '  - keys: [kernel.core_pattern, kernel.modprobe]\n    action: deny\n  - key: net.core.somaxconn\n    range: [128, 65535]\n'
     + '  - key: net.ipv4.conf.*.forwarding\n    values: ["0"]\n');
-  const commands: [string, StartRow['kind'], string[]][] = [
+  // A V8 startup snapshot that holds nothing (Node.js 20's --build-snapshot): what starting from
+  // one costs before it holds any of sysward.
+  const snapshot = join(dir, 'empty.blob');
+  writeFileSync(join(dir, 'empty-snapshot.js'), "require('v8').startupSnapshot.setDeserializeMainFunction(() => {});\n");
+  const built = spawnSync(process.execPath, ['--snapshot-blob', snapshot, '--build-snapshot', join(dir, 'empty-snapshot.js')], { encoding: 'utf8', env: START_ENV });
+  if (built.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`node --build-snapshot failed: ${built.stderr || built.error}`);
+  }
+  // Each in START_ENV; beside them, when the bench's own environment has NODE_* variables, the
+  // floor in that environment, to show what they cost every Node.js process.
+  const commands: [string, StartRow['kind'], string[], NodeJS.ProcessEnv?][] = [
     ['node -e 0 (the floor)', 'floor', [process.execPath, '-e', '0']],
     ['sysward --help', 'help', [bin, '--help']],
     ['sysward guard ls', 'guard-ls', [bin, 'guard', 'ls']],
     ['sysward check', 'check', [bin, 'check']],
+    ['sysward check -f POLICY', 'check-file', [bin, 'check', '-f', policy]],
     ['sysward explain -f POLICY KEY=VALUE', 'explain', [bin, 'explain', '-f', policy, 'kernel.core_pattern=|/tmp/x']],
     ['sysward cgroups', 'cgroups', [bin, 'cgroups']],
     ['sysward probe', 'probe', [bin, 'probe']],
+    ['node --snapshot-blob EMPTY (a startup snapshot holding nothing)', 'snapshot', [process.execPath, '--snapshot-blob', snapshot]],
+    ...(ambientNodeVars.length ? [[`node -e 0 with the bench's ${ambientNodeVars.join(', ')}`, 'ambient', [process.execPath, '-e', '0'], process.env] as [string, StartRow['kind'], string[], NodeJS.ProcessEnv]] : []),
   ];
   const samples = commands.map(() => [] as number[]);
   const faults = commands.map(() => [] as number[]);
@@ -127,18 +143,18 @@ export async function benchCliDaemon(progress: (s: string) => void, o: { daemon?
       applyGuard(listed);
       cgroups = countCgroups(findCgroup2Mount());
       try {
-        for (const [, , argv] of commands) wallMs(argv); // warm the page cache
+        for (const [, , argv, env] of commands) wallMs(argv, env); // warm the page cache
         // Each round starts one command later, so that no command always follows the same one
         // (what a command leaves the kernel to do, or load that comes in waves, would otherwise
         // fall on the same command in every round; with a fixed order that was node -e 0).
         for (let round = 0; round < START_ROUNDS; round++) {
           for (let k = 0; k < commands.length; k++) {
             const i = (round + k) % commands.length;
-            samples[i]!.push(wallMs(commands[i]![2]));
+            samples[i]!.push(wallMs(commands[i]![2], commands[i]![3]));
           }
         }
         // Apart from the timed rounds (the shell that counts them would add its own start).
-        for (let round = 0; round < FAULT_ROUNDS; round++) commands.forEach(([, , argv], i) => faults[i]!.push(minorFaults(argv)));
+        for (let round = 0; round < FAULT_ROUNDS; round++) commands.forEach(([, , argv, env], i) => faults[i]!.push(minorFaults(argv, env)));
       } finally {
         removeGuard(listed.name);
       }
@@ -159,7 +175,7 @@ export async function benchCliDaemon(progress: (s: string) => void, o: { daemon?
     const guard = `sysward-bench-daemon-${process.pid}`;
     writeFileSync(join(dir, 'p.yaml'), `name: ${guard}\ndefault: allow\nscope:\n  cgroups: [/${relative(findCgroup2Mount(), cg)}]\nrules:\n  - key: kernel.hostname\n    action: deny\n`);
     // As npm start and the systemd unit run it.
-    const d = spawn(process.execPath, ['--max-semi-space-size=4', bin, 'daemon', '--config', dir, '--listen', 'none', '--events', join(dir, 'audit.jsonl'), '--state-dir', join(dir, 'state')], { stdio: 'ignore' });
+    const d = spawn(process.execPath, ['--max-semi-space-size=4', bin, 'daemon', '--config', dir, '--listen', 'none', '--events', join(dir, 'audit.jsonl'), '--state-dir', join(dir, 'state')], { stdio: 'ignore', env: START_ENV });
     try {
       // In force (pinned and attached) before the storm, then a moment to settle.
       for (let i = 0; i < 200 && !listGuards().includes(guard); i++) await new Promise((r) => setTimeout(r, 50));

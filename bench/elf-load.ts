@@ -7,7 +7,7 @@ import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ensureBpffs } from '../src/bpf/pin.js';
 import { readObject } from '../src/bpf/elf/object.js';
-import { buildBpf, stats, type Stats } from './lib.js';
+import { buildBpf, START_ENV, stats, type Stats } from './lib.js';
 import { compileFixture } from '../test/bpf/elf/compile.js';
 
 const bin = fileURLToPath(new URL('../../bin/sysward', import.meta.url));
@@ -20,7 +20,7 @@ export const LOAD_ROUNDS = 15;
 
 function wallMs(argv: string[], pinDir: string): number {
   const t = process.hrtime.bigint();
-  const r = spawnSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+  const r = spawnSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env: START_ENV });
   const ms = Number(process.hrtime.bigint() - t) / 1e6;
   rmSync(pinDir, { recursive: true, force: true });
   if (r.error) throw r.error;

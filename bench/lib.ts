@@ -34,6 +34,21 @@ export async function repeat(sample: () => number | Promise<number>, o: { min?: 
 }
 
 export const benchDir = fileURLToPath(new URL('../../bench/', import.meta.url));
+
+/**
+ * The environment of every process whose start is timed (sections 5 and 11; the floor and bpftool
+ * too): PATH and HOME alone, as on a plain host. Node.js reads NODE_* variables as it starts, and
+ * a shell may set costly ones: NODE_EXTRA_CA_CERTS (set by some CI images and developer setups)
+ * makes every Node.js process parse that file's certificates before running anything, ~40 ms here
+ * for Debian's bundle, which would dilute every ratio to `node -e 0`. SYSWARD_* settings stay out
+ * too, so each command runs on its defaults.
+ */
+export const START_ENV: NodeJS.ProcessEnv = {
+  PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+  ...(process.env.HOME ? { HOME: process.env.HOME } : {}),
+};
+/** The NODE_* variables the bench itself runs with, which START_ENV leaves out (NODE_ENV aside). */
+export const ambientNodeVars = Object.keys(process.env).filter((k) => k.startsWith('NODE_') && k !== 'NODE_ENV').sort();
 const buildDir = mkdtempSync(join(tmpdir(), 'sysward-bench-'));
 process.on('exit', () => rmSync(buildDir, { recursive: true, force: true }));
 
