@@ -4,13 +4,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { findCgroup2Mount } from '../../src/cgroup/hierarchy.js';
 import { applyGuard, guardStatus, listGuards, removeGuard } from '../../src/guard/runtime/apply.js';
 import { GuardEventStream } from '../../src/guard/runtime/event-stream.js';
+import { guardPins } from '../../src/guard/runtime/layout.js';
 import { parsePolicy } from '../../src/guard/policy/index.js';
 import { kernel, pythonExecutable } from '../helpers/env.js';
 import { privateBpffs, withFreshCgroup } from '../helpers/cgroup.js';
@@ -114,4 +115,83 @@ test('kernel: accounting: accesses with no kind left and no room for an event ar
       } finally { await stream.close(); removeGuard(name, bpffs.dir); }
     });
   } finally { bpffs.done(); }
+});
+
+test('kernel: accounting: agg-reported removed is put back by its reader, so counts already reported are not reported again', kernel(), async () => {
+  const bpffs = privateBpffs();
+  try {
+    await withFreshCgroup(async (abs) => {
+      const name = `sw-test-seen-${process.pid}`;
+      applyGuard(parsePolicy(`name: ${name}\ndefault: allow\nscope: { cgroups: [/${relative(findCgroup2Mount(), abs)}] }\nrules:\n  - { key: kernel.hostname, action: deny }\n`, 'seen.yaml'), { bpffs: bpffs.dir });
+      const stream = new GuardEventStream(name, { bpffs: bpffs.dir });
+      const pins = guardPins(name, bpffs.dir);
+      let events = 0;
+      const pass = () => {
+        const s = stream.summaries().filter((x) => x.type === 'summary');
+        stream.commitSummaries();
+        stream.drain(() => { events++; });
+        return s.reduce((t, x) => t + (x as { count: number }).count, 0);
+      };
+      try {
+        assert.deepEqual(await writes(abs, 'hostname', 2000), { refused: 2000, ok: 0 });
+        const first = pass();
+        assert.ok(first > 0, 'a flood over the event rate is counted, not sent');
+        assert.equal(events + first, 2000);
+        // Removed (an operator's rm, another tool): the next pass puts the same map back.
+        rmSync(pins.aggReported);
+        assert.equal(pass(), 0, 'nothing new to report: what was reported is not reported again');
+        assert.ok(existsSync(pins.aggReported), 'agg-reported pinned again');
+        // Removed again after more refusals: the next pass reports those alone.
+        assert.deepEqual(await writes(abs, 'hostname', 500), { refused: 500, ok: 0 });
+        rmSync(pins.aggReported);
+        const second = pass();
+        assert.equal(events + first + second, 2500, 'events + summaries = every refusal, each once');
+        assert.equal(guardStatus(name, bpffs.dir).droppedEvents, 0n);
+        // The agg map itself unpinned and no daemon holding it: the next apply makes new agg maps,
+        // counting from 0, and what was reported of the old ones no longer applies.
+        await sleep(1100); // a new one-second window for the event rate
+        rmSync(pins.agg);
+        applyGuard(parsePolicy(`name: ${name}\ndefault: allow\nscope: { cgroups: [/${relative(findCgroup2Mount(), abs)}] }\nrules:\n  - { key: kernel.hostname, action: deny }\n`, 'seen.yaml'), { bpffs: bpffs.dir });
+        assert.ok(!existsSync(pins.aggReported), 'what was reported of the old agg maps goes with them (its entries would never be released)');
+        assert.deepEqual(await writes(abs, 'hostname', 500), { refused: 500, ok: 0 });
+        const third = pass();
+        assert.ok(third > 0, 'the new agg maps\' counts are reported');
+        assert.equal(events + first + second + third, 3000, 'events + summaries = every refusal, each once');
+      } finally { await stream.close(); removeGuard(name, bpffs.dir); }
+    });
+  } finally { bpffs.done(); }
+});
+
+test('kernel: accounting: the guard\'s folder removed from under the daemon loses no count and reports none twice', kernel(), async () => {
+  await withFreshCgroup(async (abs) => {
+    const dir = mkdtempSync(join(tmpdir(), 'sw-acct-rm-'));
+    const guard = `sw-test-acctrm-${process.pid}`;
+    const log = join(dir, 'audit.jsonl');
+    writeFileSync(join(dir, 'p.yaml'), `name: ${guard}\ndefault: allow\nscope: { cgroups: [/${relative(findCgroup2Mount(), abs)}] }\nrules:\n  - { key: kernel.hostname, action: deny }\n`);
+    const d = new Daemon({ configDir: dir, stateDir: mkdtempSync(join(dir, 'state-')), eventsFile: log, listen: null, pollMs: 100, summaryMs: 100, log: () => {} });
+    const lines = () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line).filter((l) => l.guard === guard) : []);
+    const accounted = () => lines().reduce((t, l) => t + (l.type === 'summary' ? l.count! : 1), 0);
+    const until = async (what: string, ok: () => boolean) => { for (let i = 0; i < 100 && !ok(); i++) await sleep(100); assert.ok(ok(), what); };
+    const pins = guardPins(guard);
+    try {
+      await d.start();
+      assert.deepEqual(await writes(abs, 'hostname', 2000), { refused: 2000, ok: 0 });
+      await until('the flood in the log as events and a summary', () => accounted() === 2000);
+      // rm -r of the guard's folder: the daemon holds its objects and pins them again; its event
+      // reader pins again what its summaries reported (agg-reported), so nothing is reported twice.
+      rmSync(pins.dir, { recursive: true });
+      await until('the pins put back', () => existsSync(pins.meta) && existsSync(pins.agg) && existsSync(pins.aggReported));
+      await sleep(500); // several summary passes
+      assert.equal(accounted(), 2000, 'nothing reported twice');
+      await sleep(1100); // a new one-second window for the event rate
+      assert.deepEqual(await writes(abs, 'hostname', 500), { refused: 500, ok: 0 });
+      await d.stop();
+      assert.equal(accounted(), 2500, 'events + summaries = every refusal, each once');
+      assert.equal(Number(guardStatus(guard).counters.find((c) => c.rule === 'kernel.hostname')!.refused), 2500);
+    } finally {
+      await d.stop();
+      if (listGuards().includes(guard)) removeGuard(guard);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

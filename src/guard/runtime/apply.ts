@@ -238,7 +238,12 @@ function applyLocked(policy: Policy, o: ApplyOptions): ApplyResult {
     pinReplacing(guard.program, pins.prog);
     pinReplacing(guard.maps.counters, pins.counters);
     if (!events) pinReplacing(guard.maps.events, pins.events);
-    if (!agg) { pinReplacing(guard.maps.agg, pins.agg); pinReplacing(guard.maps.aggv, pins.aggValues); pinReplacing(guard.maps.aggfree, pins.aggFree); }
+    if (!agg) {
+      pinReplacing(guard.maps.agg, pins.agg); pinReplacing(guard.maps.aggv, pins.aggValues); pinReplacing(guard.maps.aggfree, pins.aggFree);
+      // What summaries reported of the agg maps these replace (one was unpinned meanwhile): its
+      // entries are released only with their kinds, which were in the old maps, so they would stay.
+      rmSync(pins.aggReported, { force: true });
+    }
     using meta = writeMeta({
       version: META_VERSION, policy: policyToJson(policy), appliedAt: new Date().toISOString(),
       targets: scope.targets.map((t) => ({ path: t.path, id: t.id.toString() })), generation, owner: o.owner ?? 'cli', ...(o.managedBy ? { managedBy: o.managedBy } : {}),

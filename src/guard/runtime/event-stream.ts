@@ -97,7 +97,7 @@ export class GuardEventStream {
     const out: GuardReport[] = [];
     let reported: BpfMap<Buffer, Buffer> | undefined;
     try {
-      reported = openReported(pins.aggReported);
+      reported = this.#openReported(pins.aggReported, agg);
       const now = process.hrtime.bigint();
       const current = (() => { try { return readGuardMeta(this.#dir)?.generation; } catch { return undefined; } })();
       const done: { key: Buffer; slot: number }[] = [];
@@ -128,6 +128,39 @@ export class GuardEventStream {
       agg = undefined;
     } finally { reported?.close(); agg?.close(); }
     return out;
+  }
+
+  /**
+   * agg-reported as this stream last used it, held open with the id of the agg map it counts for.
+   * A pin removed meanwhile (an operator's rm, the guard's folder removed and put back by the
+   * daemon) is pinned again from it: made anew, it would be empty and every count ever reported
+   * would be reported again. Not when the guard was made anew (another agg map): its counts start
+   * from 0, and the old map's would hide them.
+   */
+  #seen: { map: BpfMap<Buffer, Buffer>; aggId: number; mapId: number } | undefined;
+
+  #openReported(pin: string, agg: PinnedAgg): BpfMap<Buffer, Buffer> {
+    const aggId = agg.agg.info().id;
+    if (this.#seen && this.#seen.aggId !== aggId) this.#forgetSeen();
+    if (this.#seen && !existsSync(pin)) {
+      try { this.#seen.map.pin(pin); } catch { /* pinned meanwhile by another reader: that one is used */ }
+    }
+    const reported = openReported(pin);
+    if (this.#seen?.mapId !== reported.info().id) {
+      this.#forgetSeen();
+      // Its own descriptor (the pass's is closed once its lines are written), and its own id: a
+      // pin replaced between the two opens is held at the next pass.
+      try {
+        const map = BpfMap.openPinnedBytes(pin);
+        this.#seen = { map, aggId, mapId: map.info().id };
+      } catch { /* removed again at once: held at the next pass */ }
+    }
+    return reported;
+  }
+
+  #forgetSeen(): void {
+    this.#seen?.map.close();
+    this.#seen = undefined;
   }
 
   /** What summaries() returned but has not been confirmed written (see commitSummaries). */
@@ -221,5 +254,9 @@ export class GuardEventStream {
     return this.reader.consume((rec) => onEvent(this.decode(rec)), o);
   }
 
-  close(): Promise<void> { return this.reader.close(); }
+  close(): Promise<void> {
+    this.#dropPending();
+    this.#forgetSeen();
+    return this.reader.close();
+  }
 }
