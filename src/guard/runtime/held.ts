@@ -8,13 +8,21 @@ import { BpfMap } from '../../bpf/map.js';
 import { Link } from '../../bpf/link.js';
 import { Program } from '../../bpf/prog.js';
 import { pinDir } from '../../bpf/pin.js';
-import { GUARD_OBJECTS, guardPins, linkPinCgroupId, type GuardObject, type FollowObject, type GuardPins } from './layout.js';
+import { FOLLOW_OBJECTS, GUARD_OBJECTS, PROGRAM_OBJECTS, guardPins, linkPinCgroupId, type GuardObject, type FollowObject, type GuardPins } from './layout.js';
 
 type Pinnable = { pin(path: string): void; close(): void };
+type HeldObject = Exclude<GuardObject | FollowObject, 'followLink'>;
+/** The programs and maps held (the links apart), from layout.ts: a new pin there is held here. */
+const HELD_OBJECTS = [...GUARD_OBJECTS, ...FOLLOW_OBJECTS].filter((f): f is HeldObject => f !== 'followLink');
+/**
+ * The order their pins are put back in, the metadata aside (it goes last, after the links): the
+ * program first, so readers that find the metadata always find a program.
+ */
+const RESTORE_ORDER = HELD_OBJECTS.filter((f) => f !== 'meta');
 
 export class HeldGuard implements Disposable {
-  /** prog, counters, events, meta: as pinned when last refreshed. */
-  readonly #objects = new Map<string, Pinnable>();
+  /** HELD_OBJECTS: as pinned when last refreshed. */
+  readonly #objects = new Map<HeldObject, Pinnable>();
   /** Live links by the id of their cgroup. */
   readonly #links = new Map<bigint, Link>();
   /** The follower's link on the root cgroup (guards that follow). */
@@ -27,9 +35,9 @@ export class HeldGuard implements Disposable {
     const pins = guardPins(name, bpffs);
     const h = new HeldGuard(name, pins);
     try {
-      if (existsSync(pins.prog)) h.#objects.set('prog', Program.openPinned(pins.prog));
-      for (const f of ['counters', 'events', 'agg', 'aggValues', 'aggFree', 'meta', 'bound'] as const) if (existsSync(pins[f])) h.#objects.set(f, BpfMap.openPinnedBytes(pins[f]));
-      if (existsSync(pins.follow)) h.#objects.set('follow', Program.openPinned(pins.follow));
+      for (const f of HELD_OBJECTS) {
+        if (existsSync(pins[f])) h.#objects.set(f, PROGRAM_OBJECTS.includes(f) ? Program.openPinned(pins[f]) : BpfMap.openPinnedBytes(pins[f]));
+      }
       if (existsSync(pins.followLink)) {
         const l = Link.openPinned(pins.followLink);
         if (l.info().cgroupId === 0n) l.close(); else h.#followLink = l;
@@ -50,26 +58,26 @@ export class HeldGuard implements Disposable {
   /** Ids of the held program and links: a refresh is needed when the pinned ones differ. */
   get programId(): number | undefined { const p = this.#objects.get('prog'); return p ? (p as Program).info().id : undefined; }
 
+  /** Whether any held object's pin is missing (checked without the lock: a pass usually finds none). */
+  get unpinned(): boolean {
+    return [...this.#objects.keys()].some((f) => !existsSync(this.pins[f])) || [...this.#links.keys()].some((id) => !existsSync(this.pins.link(id))) ||
+      (!!this.#followLink && !existsSync(this.pins.followLink));
+  }
+
   /**
    * Pin again what was unpinned while still held (and still attached, for links). Returns what it
    * put back. Holds no lock itself: call it under the guards' lock.
    */
-  /** Whether any held object's pin is missing (checked without the lock: a pass usually finds none). */
-  get unpinned(): boolean {
-    return [...this.#objects.keys()].some((f) => !existsSync(this.pins[f as GuardObject | FollowObject])) || [...this.#links.keys()].some((id) => !existsSync(this.pins.link(id))) ||
-      (!!this.#followLink && !existsSync(this.pins.followLink));
-  }
-
   restorePins(): string[] {
     const restored: string[] = [];
     const p = this.pins;
-    const missing = [...this.#objects.keys()].filter((f) => !existsSync(p[f as GuardObject | FollowObject]));
+    const missing = [...this.#objects.keys()].filter((f) => !existsSync(p[f]));
     const links = [...this.#links].filter(([id, l]) => !existsSync(p.link(id)) && l.info().cgroupId !== 0n);
     const follow = this.#followLink && !existsSync(p.followLink) && this.#followLink.info().cgroupId !== 0n;
     if (!missing.length && !links.length && !follow) return restored;
     pinDir(p.dir);
     // The program before the links and the metadata last: readers never see metadata without a program.
-    for (const f of ['prog', 'counters', 'events', 'agg', 'aggValues', 'aggFree', 'follow', 'bound'] as const) if (missing.includes(f)) { this.#objects.get(f)!.pin(p[f]); restored.push(f); }
+    for (const f of RESTORE_ORDER) if (missing.includes(f)) { this.#objects.get(f)!.pin(p[f]); restored.push(f); }
     for (const [id, l] of links) { l.pin(p.link(id)); restored.push(`link-${id}`); }
     if (follow) { this.#followLink!.pin(p.followLink); restored.push('follow-link'); }
     if (missing.includes('meta')) { this.#objects.get('meta')!.pin(p.meta); restored.push('meta'); }

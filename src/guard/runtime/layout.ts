@@ -29,6 +29,9 @@ export type GuardObject = (typeof GUARD_OBJECTS)[number];
 export const FOLLOW_OBJECTS = ['follow', 'bound', 'followLink'] as const;
 export type FollowObject = (typeof FOLLOW_OBJECTS)[number];
 
+/** The pins above that hold a program; followLink holds a link; the others hold maps. */
+export const PROGRAM_OBJECTS: readonly (GuardObject | FollowObject)[] = ['prog', 'follow'];
+
 export interface GuardPins extends Record<GuardObject | FollowObject, string> {
   dir: string;
   /** How much of each kind of access the daemon's summaries reported (event-stream.ts). */
