@@ -1,7 +1,10 @@
 // The libc functions sysward calls through koffi (a prebuilt FFI: no compiler on the host).
 // This file and the rest of src/bpf/sys are the only code that touches raw memory and syscalls.
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
+import { join } from 'node:path';
+import { packageRoot } from '../../package-root.js';
 
 // Made when koffi is first loaded: createRequire and the file URL it takes cost every command's
 // start-up otherwise.
@@ -14,15 +17,26 @@ const require = (id: string): unknown => (requireHere ??= createRequire(import.m
  * through its package.json exports, a loader per platform package and an ELF read of
  * process.execPath to tell glibc from musl: ~10 ms of every command's start-up on top of the
  * native module's ~5 ms (node 20 here). sysward calls glibc's libc.so.6 (below) and runs nowhere
- * else, so it asks the platform package for its glibc build directly; where that is not at hand
+ * else, so it asks the platform package for its glibc build directly: in sysward's own
+ * node_modules (npm install in its folder) by path, a dlopen without the resolver's walk and
+ * package.json reads (~1.3 ms), else where Node.js's resolution finds it. Where neither has it
  * (another package layout, another libc or ABI), koffi's entry finds what fits. Its CommonJS entry:
  * the ES module one costs ~15 ms more.
  */
 function loadKoffi(): typeof import('koffi') {
   if (process.platform === 'linux' && (process.arch === 'x64' || process.arch === 'arm64')) {
+    const native = `@koromix/koffi-linux-${process.arch}/linux_${process.arch}/koffi.node`;
     try {
-      const native = require(`@koromix/koffi-linux-${process.arch}/linux_${process.arch}/koffi.node`) as typeof import('koffi');
-      if (typeof native.load === 'function') return native;
+      const file = join(packageRoot(), 'node_modules', native);
+      if (existsSync(file)) {
+        const m = { exports: {} as typeof import('koffi') };
+        process.dlopen(m, file);
+        if (typeof m.exports.load === 'function') return m.exports;
+      }
+    } catch { /* resolved below */ }
+    try {
+      const resolved = require(native) as typeof import('koffi');
+      if (typeof resolved.load === 'function') return resolved;
     } catch { /* koffi's entry below */ }
   }
   return require('koffi') as typeof import('koffi');
