@@ -347,9 +347,14 @@ export class Daemon {
     // health, events and signals: wait briefly, and retry at the next pass.
     const base = { ...(this.o.bpffs ? { bpffs: this.o.bpffs } : {}), mount: this.#mount, owner: 'daemon' as const, managedBy: resolve(this.configDir), missing: 'pending' as const, lockTimeoutMs: DAEMON_LOCK_WAIT_MS };
     const quiet = !reload;
-    // A reload may replace a guard's counters map: what its drop counter holds is reported first.
-    if (reload) this.#summarise();
+    // A reload may replace a guard's counters map: what its drop counter holds is reported first,
+    // by a reader made now where there is none yet (at start: what was dropped while no daemon
+    // ran is in the pinned map only, and the apply below would unpin it unreported).
     const pinnedNow = listGuards(this.o.bpffs);
+    if (reload) {
+      for (const name of this.#desired.keys()) if (pinnedNow.includes(name)) this.#startReader(name);
+      this.#summarise();
+    }
     for (const [name, { policy, origin }] of this.#desired) {
       // A guard of this name applied by `sysward guard apply`, or by another daemon: not ours to change.
       const refuse = (pinned: Meta) => (this.#manages(pinned) ? undefined

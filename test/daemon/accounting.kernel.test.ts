@@ -6,13 +6,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { findCgroup2Mount } from '../../src/cgroup/hierarchy.js';
 import { applyGuard, guardStatus, listGuards, removeGuard } from '../../src/guard/runtime/apply.js';
 import { GuardEventStream } from '../../src/guard/runtime/event-stream.js';
 import { guardPins } from '../../src/guard/runtime/layout.js';
-import { parsePolicy } from '../../src/guard/policy/index.js';
+import { loadPolicyFile, parsePolicy } from '../../src/guard/policy/index.js';
 import { kernel, pythonExecutable } from '../helpers/env.js';
 import { privateBpffs, withFreshCgroup } from '../helpers/cgroup.js';
 
@@ -193,5 +193,72 @@ test('kernel: accounting: the guard\'s folder removed from under the daemon lose
       if (listGuards().includes(guard)) removeGuard(guard);
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+/**
+ * A guard the daemon adopts with one kind slot and a ring buffer of 8 events (kernel.domainname's
+ * write takes the slot): a flood of kernel.hostname is mostly dropped, and counted as dropped.
+ */
+async function withSmallDaemonGuard(tag: string, f: (o: { abs: string; guard: string; bpffs: string; dir: string; setRules: (extra: string) => void; lines: () => Line[] }) => Promise<void>) {
+  const bpffs = privateBpffs();
+  try {
+    await withFreshCgroup(async (abs) => {
+      const dir = mkdtempSync(join(tmpdir(), `sw-acct-${tag}-`));
+      const guard = `sw-test-${tag}-${process.pid}`;
+      const setRules = (extra: string) => writeFileSync(join(dir, 'p.yaml'), `name: ${guard}\ndefault: allow\nscope: { cgroups: [/${relative(findCgroup2Mount(), abs)}] }\nrules:\n  - { key: kernel.hostname, action: deny }\n  - { key: kernel.domainname, action: deny }\n${extra}`);
+      setRules('');
+      applyGuard(loadPolicyFile(join(dir, 'p.yaml')), { bpffs: bpffs.dir, owner: 'daemon', managedBy: resolve(dir), aggKinds: 1, eventsBytes: 4096 });
+      const log = join(dir, 'audit.jsonl');
+      const lines = () => readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Line).filter((l) => l.guard === guard);
+      try { await f({ abs, guard, bpffs: bpffs.dir, dir, setRules, lines }); } finally {
+        if (listGuards(bpffs.dir).includes(guard)) removeGuard(guard, bpffs.dir);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  } finally { bpffs.done(); }
+}
+
+const accountedIn = (lines: Line[]) => lines.reduce((t, l) => t + (l.type === 'summary' || l.type === 'dropped' ? l.count! : 1), 0);
+
+test('kernel: accounting: reloads that replace the counters map during a flood leave every dropped access in a dropped line', kernel(), async () => {
+  await withSmallDaemonGuard('redrop', async ({ abs, bpffs, dir, setRules, lines }) => {
+    const d = new Daemon({ configDir: dir, bpffs, eventsFile: join(dir, 'audit.jsonl'), eventsMaxBytes: 0, listen: null, pollMs: 0, summaryMs: 0, log: () => {} });
+    try {
+      await d.start();
+      assert.deepEqual(await writes(abs, 'domainname', 1), { refused: 1, ok: 0 });
+      const flood = writes(abs, 'hostname', 300_000);
+      // Each reload summarises, then applies a new program with a new counters map: drops land in
+      // the old one until the links run the new program (the compile and load take a while).
+      for (let i = 0; i < 5; i++) {
+        await sleep(100);
+        setRules(`  - { key: kernel.msgmax${i}, action: deny }\n`);
+        assert.equal((await d.reload('SIGHUP')).applied.length, 1);
+      }
+      assert.deepEqual(await flood, { refused: 300_000, ok: 0 });
+      await d.stop();
+      const all = lines();
+      assert.ok(all.some((l) => l.type === 'dropped'), 'the flood was dropped in part');
+      assert.equal(accountedIn(all), 300_001, 'events + summaries + dropped = every refusal, each once');
+    } finally { await d.stop(); }
+  });
+});
+
+test('kernel: accounting: what was dropped while no daemon ran is reported by the next one, even when it applies a changed policy', kernel(), async () => {
+  await withSmallDaemonGuard('stopdrop', async ({ abs, bpffs, dir, setRules, lines }) => {
+    const mk = () => new Daemon({ configDir: dir, bpffs, eventsFile: join(dir, 'audit.jsonl'), eventsMaxBytes: 0, listen: null, pollMs: 0, summaryMs: 0, log: () => {} });
+    let d = mk();
+    try {
+      await d.start();
+      assert.deepEqual(await writes(abs, 'domainname', 1), { refused: 1, ok: 0 });
+      await d.stop();
+      // No reader: the ring buffer holds 8 events, the rest is dropped, in the pinned counters map.
+      assert.deepEqual(await writes(abs, 'hostname', 3000), { refused: 3000, ok: 0 });
+      setRules('  - { key: kernel.msgmax, action: deny }\n');
+      d = mk();
+      await d.start(); // applies the changed policy: a new counters map
+      await d.stop();
+      assert.equal(accountedIn(lines()), 3001, 'events + dropped = every refusal');
+    } finally { await d.stop(); }
   });
 });

@@ -22,6 +22,9 @@ import { dropCount, readGuardMeta } from './status.js';
 import { GuardLockBusyError, withGuardLock } from './lock.js';
 import { guardPins } from './layout.js';
 
+/** A counters map held open, with its kernel id. */
+interface HeldCounters { map: BpfMap<Buffer, Buffer>; id: number }
+
 /** agg-reported's key for a counters map's drop counter: no kind has this generation. */
 const DROPPED_GENERATION = 0xffffffff;
 function droppedKey(countersId: number): Buffer {
@@ -45,6 +48,12 @@ export class GuardEventStream {
   constructor(readonly name: string, readonly o: { bpffs?: string; cgroupName?: (id: bigint) => string | undefined } = {}) {
     this.reader = new RingBufReader(guardPins(name, o.bpffs).events);
     this.#learn();
+    // Held from the start: an apply made before the first summaries (a daemon's first reload)
+    // replaces the counters map, and what it dropped meanwhile is reported from this one.
+    try {
+      const map = BpfMap.openPinnedBytes(guardPins(name, o.bpffs).counters);
+      this.#counters = { map, id: map.info().id };
+    } catch { /* not pinned now: held at the first summaries */ }
   }
 
   get #dir(): string { return guardPins(this.name, this.o.bpffs).dir; }
@@ -122,8 +131,8 @@ export class GuardEventStream {
         }
         if (gone(key.readBigUInt64LE(AggKey.CGROUP)) || (gen !== current && current !== undefined && now - c.last > 60_000_000_000n)) done.push({ key, slot });
       }
-      const stale = this.#dropped(pins.counters, reported, out, updates);
-      this.#pendingReported = { map: reported, updates, done, agg, stale };
+      const { stale, counters } = this.#dropped(pins.counters, reported, out, updates);
+      this.#pendingReported = { map: reported, updates, done, agg, stale, counters };
       reported = undefined;
       agg = undefined;
     } finally { reported?.close(); agg?.close(); }
@@ -164,47 +173,63 @@ export class GuardEventStream {
   }
 
   /** What summaries() returned but has not been confirmed written (see commitSummaries). */
-  #pendingReported: { map: BpfMap<Buffer, Buffer>; agg: PinnedAgg; updates: [Buffer, Buffer][]; done: { key: Buffer; slot: number }[]; stale: Buffer[] } | undefined;
+  #pendingReported: { map: BpfMap<Buffer, Buffer>; agg: PinnedAgg; updates: [Buffer, Buffer][]; done: { key: Buffer; slot: number }[]; stale: Buffer[]; counters: HeldCounters | undefined } | undefined;
 
   /**
-   * A `dropped` line for what the drop counter counted since the last one: accesses with no kind
+   * `dropped` lines for what the drop counter counted since the last one: accesses with no kind
    * slot left and no room in the ring buffer. Reported progress is kept in agg-reported under a
    * key of its own per counters map (a re-apply makes a new one, counting from 0); the keys of
-   * replaced counters maps are returned, to be removed once the lines are written.
+   * replaced counters maps are returned, to be removed once the lines are written, with the
+   * counters map read now (held once they are).
    */
   /** The counters map whose predecessors' agg-reported keys this stream removed; the one read last. */
   #tidiedFor: number | undefined;
   #countersId: number | undefined;
+  /**
+   * The counters map this stream reported drops of last, held open. A re-apply pins a new one, and
+   * until every link runs the new program drops still land in the old one, as do drops since the
+   * last summary: read from the pin alone they were never reported (a reload during a flood lost
+   * most of its drops). The old map's rest is reported once, then it is let go.
+   */
+  #counters: HeldCounters | undefined;
 
-  #dropped(counterPin: string, reported: BpfMap<Buffer, Buffer>, out: GuardReport[], updates: [Buffer, Buffer][]): Buffer[] {
-    let counters: BpfMap<Buffer, Buffer>;
-    try { counters = BpfMap.openPinnedBytes(counterPin); } catch { return []; }
+  #dropped(counterPin: string, reported: BpfMap<Buffer, Buffer>, out: GuardReport[], updates: [Buffer, Buffer][]): { stale: Buffer[]; counters: HeldCounters | undefined } {
+    let counters: BpfMap<Buffer, Buffer> | undefined;
+    try { counters = BpfMap.openPinnedBytes(counterPin); } catch { return { stale: [], counters: undefined }; }
     try {
       const { id } = counters.info();
-      const total = dropCount(counters);
-      const key = droppedKey(id);
+      const held = this.#counters;
+      if (held && held.id !== id) this.#droppedLine(held, reported, out, updates);
+      this.#droppedLine({ map: counters, id }, reported, out, updates);
       // Keys of replaced counters maps: looked for only when the counters map is not the one this
       // stream last tidied for (agg-reported holds a key per kind: not walked every summary).
       const stale: Buffer[] = [];
       if (id !== this.#tidiedFor) for (const rk of reported.keys()) if (rk.readUInt32LE(0) === DROPPED_GENERATION && rk.readUInt32LE(4) !== id) stale.push(Buffer.from(rk));
       this.#countersId = id;
-      const was = reported.get(key);
-      const before = was ? was.readBigUInt64LE(0) : 0n;
-      if (total > before) {
-        const at = Date.now();
-        const since = was ? Number(was.readBigUInt64LE(8)) : (() => { try { return Date.parse(readGuardMeta(this.#dir)?.appliedAt ?? ''); } catch { return NaN; } })();
-        out.push({
-          type: 'dropped', time: new Date(at).toISOString(), guard: this.name, count: Number(total - before),
-          from: new Date(Number.isFinite(since) ? since : at).toISOString(), to: new Date(at).toISOString(),
-          why: `the ring buffer was full and the access had no count of its own (the guard's ${AGG_MAX} kinds all taken, or its kind being set up or released at that moment)`,
-        });
-        const nv = Buffer.alloc(16);
-        nv.writeBigUInt64LE(total, 0);
-        nv.writeBigUInt64LE(BigInt(at), 8);
-        updates.push([key, nv]);
-      }
-      return stale;
-    } finally { counters.close(); }
+      const next = { map: counters, id };
+      counters = undefined;
+      return { stale, counters: next };
+    } finally { counters?.close(); }
+  }
+
+  #droppedLine(c: HeldCounters, reported: BpfMap<Buffer, Buffer>, out: GuardReport[], updates: [Buffer, Buffer][]): void {
+    const total = dropCount(c.map);
+    const key = droppedKey(c.id);
+    const was = reported.get(key);
+    const before = was ? was.readBigUInt64LE(0) : 0n;
+    if (total <= before) return;
+    const at = Date.now();
+    const since = was ? Number(was.readBigUInt64LE(8)) : (() => { try { return Date.parse(readGuardMeta(this.#dir)?.appliedAt ?? ''); } catch { return NaN; } })();
+    out.push({
+      type: 'dropped', time: new Date(at).toISOString(), guard: this.name, count: Number(total - before),
+      // (A replaced map's first line: from the latest apply, the best the metadata knows.)
+      from: new Date(Number.isFinite(since) && since <= at ? since : at).toISOString(), to: new Date(at).toISOString(),
+      why: `the ring buffer was full and the access had no count of its own (the guard's ${AGG_MAX} kinds all taken, or its kind being set up or released at that moment)`,
+    });
+    const nv = Buffer.alloc(16);
+    nv.writeBigUInt64LE(total, 0);
+    nv.writeBigUInt64LE(BigInt(at), 8);
+    updates.push([key, nv]);
   }
 
   /**
@@ -227,13 +252,15 @@ export class GuardEventStream {
       for (const d of released) p.map.delete(d.key);
       for (const k of p.stale) p.map.delete(k);
       this.#tidiedFor = this.#countersId;
-    } finally { p.map.close(); p.agg.close(); }
+      // Reported up to here: the map read now is the one to report the rest of, if it is replaced.
+      if (p.counters && p.counters.id !== this.#counters?.id) { this.#counters?.map.close(); this.#counters = p.counters; p.counters = undefined; }
+    } finally { p.map.close(); p.agg.close(); p.counters?.map.close(); }
   }
 
   #dropPending(): void {
     const p = this.#pendingReported;
     this.#pendingReported = undefined;
-    if (p) { p.map.close(); p.agg.close(); }
+    if (p) { p.map.close(); p.agg.close(); p.counters?.map.close(); }
   }
 
   decode(rec: Buffer): GuardEvent {
@@ -257,6 +284,8 @@ export class GuardEventStream {
   close(): Promise<void> {
     this.#dropPending();
     this.#forgetSeen();
+    this.#counters?.map.close();
+    this.#counters = undefined;
     return this.reader.close();
   }
 }
