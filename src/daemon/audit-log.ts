@@ -183,6 +183,20 @@ export class AuditLog {
     if (this.#queued >= FLUSH_BYTES) this.flush();
   }
 
+  /**
+   * Write these lines now, after what is queued, in a flush of their own; returns how many of them
+   * reached the log. They are a prefix: a flush stops at the first line that does not fit. For
+   * summary lines, which are remembered as reported only as far as they were written: one written
+   * and then reported again (with those that failed) would be counted twice.
+   */
+  writeNow(json: readonly string[]): number {
+    this.flush();
+    const before = this.written;
+    for (const j of json) this.#queue.push(`${j}\n`);
+    this.flush();
+    return this.written - before;
+  }
+
   /** Write what is queued: to stdout, and to the file, rotating where a line would pass maxBytes. */
   flush(): void {
     if (this.#queue.length === 0) return;

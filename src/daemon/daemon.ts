@@ -530,15 +530,13 @@ export class Daemon {
         r.stream.drain(r.handle);
         const list = r.stream.summaries(gone);
         if (!list.length) { this.#logged(() => this.audit.flush()); r.stream.commitSummaries(); continue; }
-        const failed = this.audit.failed;
         // Each line serialised once, for the log and the dashboard's stream (as events are).
         const json = list.map((s) => JSON.stringify(s));
-        list.forEach((s, i) => this.#logged(() => this.audit.write(s, json[i])));
-        this.#logged(() => this.audit.flush());
-        if (this.audit.failed === failed) {
-          r.stream.commitSummaries();
-          list.forEach((s, i) => { this.metrics.summary(s); this.feed.push(s, json[i]); });
-        }
+        // Those written are reported; the rest again at the next call (a disk that filled midway).
+        let written = 0;
+        this.#logged(() => { written = this.audit.writeNow(json); });
+        r.stream.commitSummaries(written);
+        list.slice(0, written).forEach((s, i) => { this.metrics.summary(s); this.feed.push(s, json[i]); });
       } catch (e) { this.#log(`summaries of guard ${name}: ${(e as Error).message}`); }
     }
   }

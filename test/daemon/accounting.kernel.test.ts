@@ -3,8 +3,8 @@
 // lines. For every key, events + summaries' counts = what the kernel refused, exactly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { Daemon } from '../../src/daemon/daemon.js';
@@ -261,4 +261,49 @@ test('kernel: accounting: what was dropped while no daemon ran is reported by th
       assert.equal(accountedIn(lines()), 3001, 'events + dropped = every refusal');
     } finally { await d.stop(); }
   });
+});
+
+test('kernel: accounting: a disk that fills between two summary lines reports the one written once, and the other later', kernel(), async () => {
+  const bpffs = privateBpffs();
+  try {
+    await withFreshCgroup(async (abs) => {
+      const dir = mkdtempSync(join(tmpdir(), 'sw-acct-full-'));
+      const mnt = join(dir, 'logfs');
+      mkdirSync(mnt);
+      const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mnt], { encoding: 'utf8' });
+      assert.equal(m.status, 0, m.stderr);
+      const guard = `sw-test-full-${process.pid}`;
+      const log = join(mnt, 'audit.jsonl');
+      writeFileSync(join(dir, 'p.yaml'), `name: ${guard}\ndefault: allow\nscope: { cgroups: [/${relative(findCgroup2Mount(), abs)}] }\nrules:\n  - { key: kernel.hostname, action: deny }\n  - { key: kernel.domainname, action: deny }\n`);
+      const mk = () => new Daemon({ configDir: dir, bpffs: bpffs.dir, eventsFile: log, eventsMaxBytes: 0, listen: null, pollMs: 0, summaryMs: 0, log: () => {} });
+      let d = mk();
+      try {
+        await d.start();
+        // Two kinds over the event rate: two summary lines (about 400 bytes each) at the stop.
+        assert.deepEqual(await Promise.all([writes(abs, 'hostname', 500), writes(abs, 'domainname', 500)]), [{ refused: 500, ok: 0 }, { refused: 500, ok: 0 }]);
+        await sleep(300);
+        d.audit.flush();
+        // 450 bytes left in the file's last page and no page free: one summary line fits, two do not.
+        const slack = 4096 - (statSync(log).size % 4096);
+        let pad = (slack - 450 + 4096) % 4096;
+        if (pad && pad < 23) pad += 4096;
+        if (pad) appendFileSync(log, `${JSON.stringify({ guard: 'pad', p: 'x'.repeat(pad - 23) })}\n`); // 23 bytes besides the x's
+        assert.equal(4096 - (statSync(log).size % 4096), 450);
+        spawnSync('sh', ['-c', `dd if=/dev/zero of=${mnt}/filler bs=4096 2>/dev/null`]);
+        await d.stop();
+        assert.equal(d.audit.failed, 1, 'one summary line did not fit');
+        rmSync(join(mnt, 'filler'));
+        d = mk();
+        await d.start();
+        await d.stop();
+        const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Line).filter((l) => l.guard === guard);
+        assert.equal(accountedIn(lines), 1000, 'events + summaries = every refusal, each once');
+      } finally {
+        await d.stop();
+        if (listGuards(bpffs.dir).includes(guard)) removeGuard(guard, bpffs.dir);
+        spawnSync('umount', [mnt]);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  } finally { bpffs.done(); }
 });

@@ -235,21 +235,28 @@ export class GuardEventStream {
   /**
    * The summaries of the last summaries() call are written (the audit log flushed): remember them
    * as reported, and release the kinds that are finished (their slots are handed out again). Not
-   * called (a crash, a failed write), the next call reports them again.
+   * called (a crash, a failed write), the next call reports them again. `written`: how many of
+   * them, from the first, were written (a disk that filled midway); the rest are reported again.
    */
-  commitSummaries(): void {
+  commitSummaries(written = Infinity): void {
     const p = this.#pendingReported;
     if (!p) return;
     this.#pendingReported = undefined;
     try {
-      for (const [k, v] of p.updates) p.map.set(k, v);
+      // One update per report, in the same order.
+      for (const [k, v] of p.updates.slice(0, written)) p.map.set(k, v);
+      const unwritten = new Set(p.updates.slice(written).map(([k]) => k.toString('hex')));
+      // A finished kind whose last summary was not written stays, to be reported at the next call.
+      const done = p.done.filter((d) => !unwritten.has(d.key.toString('hex')));
       // Under the guards' lock, so two readers (the daemon, `sysward events`) never release a
       // kind twice; when another process holds it, the kinds are released at a later call.
       let released: { key: Buffer; slot: number }[] = [];
-      if (p.done.length) {
-        try { released = withGuardLock(this.o.bpffs, () => releaseAggKinds(p.agg, p.done), 50); } catch (e) { if (!(e instanceof GuardLockBusyError)) throw e; }
+      if (done.length) {
+        try { released = withGuardLock(this.o.bpffs, () => releaseAggKinds(p.agg, done), 50); } catch (e) { if (!(e instanceof GuardLockBusyError)) throw e; }
       }
       for (const d of released) p.map.delete(d.key);
+      // A replaced counters map's dropped line not written: its key, and the map, are kept for it.
+      if (unwritten.size) return;
       for (const k of p.stale) p.map.delete(k);
       this.#tidiedFor = this.#countersId;
       // Reported up to here: the map read now is the one to report the rest of, if it is replaced.
