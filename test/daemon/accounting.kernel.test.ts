@@ -147,10 +147,12 @@ test('kernel: accounting: agg-reported removed is put back by its reader, so cou
         const second = pass();
         assert.equal(events + first + second, 2500, 'events + summaries = every refusal, each once');
         assert.equal(guardStatus(name, bpffs.dir).droppedEvents, 0n);
-        // The agg map itself unpinned and no daemon holding it: the next apply makes new agg maps,
-        // counting from 0, and what was reported of the old ones no longer applies.
+        // The agg map itself unpinned, with the metadata that names it (else the apply pins it
+        // again), and no daemon holding it: the next apply makes new agg maps, counting from 0,
+        // and what was reported of the old ones no longer applies.
         await sleep(1100); // a new one-second window for the event rate
         rmSync(pins.agg);
+        rmSync(pins.meta);
         applyGuard(parsePolicy(`name: ${name}\ndefault: allow\nscope: { cgroups: [/${relative(findCgroup2Mount(), abs)}] }\nrules:\n  - { key: kernel.hostname, action: deny }\n`, 'seen.yaml'), { bpffs: bpffs.dir });
         assert.ok(!existsSync(pins.aggReported), 'what was reported of the old agg maps goes with them (its entries would never be released)');
         assert.deepEqual(await writes(abs, 'hostname', 500), { refused: 500, ok: 0 });
@@ -306,4 +308,36 @@ test('kernel: accounting: a disk that fills between two summary lines reports th
       }
     });
   } finally { bpffs.done(); }
+});
+
+test('kernel: accounting: the ring buffer or a counts map unpinned while no daemon ran loses nothing: the next apply pins the program\'s own again', kernel(), async () => {
+  for (const pin of ['events', 'agg', 'aggValues'] as const) {
+    const bpffs = privateBpffs();
+    try {
+      await withFreshCgroup(async (abs) => {
+        const dir = mkdtempSync(join(tmpdir(), 'sw-acct-unpin-'));
+        const guard = `sw-test-unpin-${process.pid}`;
+        const log = join(dir, 'audit.jsonl');
+        writeFileSync(join(dir, 'p.yaml'), `name: ${guard}\ndefault: allow\nscope: { cgroups: [/${relative(findCgroup2Mount(), abs)}] }\nrules:\n  - { key: kernel.hostname, action: deny }\n`);
+        const mk = () => new Daemon({ configDir: dir, bpffs: bpffs.dir, eventsFile: log, eventsMaxBytes: 0, listen: null, pollMs: 0, summaryMs: 0, log: () => {} });
+        let d = mk();
+        try {
+          await d.start();
+          await d.stop();
+          // 10 events in the ring buffer and 1,990 counted, none read yet; then the pin goes.
+          assert.deepEqual(await writes(abs, 'hostname', 2000), { refused: 2000, ok: 0 });
+          rmSync(guardPins(guard, bpffs.dir)[pin]);
+          d = mk();
+          await d.start(); // the guard is applied again (a pin missing)
+          await d.stop();
+          const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Line).filter((l) => l.guard === guard);
+          assert.equal(accountedIn(lines), 2000, `${pin} unpinned: events + summaries = every refusal`);
+        } finally {
+          await d.stop();
+          if (listGuards(bpffs.dir).includes(guard)) removeGuard(guard, bpffs.dir);
+          rmSync(dir, { recursive: true, force: true });
+        }
+      });
+    } finally { bpffs.done(); }
+  }
 });

@@ -177,6 +177,22 @@ const pinnedId = (path: string, kind: 'prog' | 'map'): number | undefined => {
   } catch { return undefined; }
 };
 
+/**
+ * Put back the pins of the ring buffer and counts maps the pinned program still uses, when they
+ * were removed while no daemon held them: made anew, the old ring buffer's unread events and the
+ * counts not yet summarised would go with the old program, never reported. Found by the ids the
+ * metadata records for the program pinned now (it keeps its maps alive, so the ids are theirs).
+ */
+function repinProgramMaps(pins: GuardPins): void {
+  let meta: Meta | undefined;
+  try { meta = readGuardMeta(pins.dir); } catch { return; }
+  if (!meta || meta.programId === undefined || meta.programId !== pinnedId(pins.prog, 'prog')) return;
+  for (const [pin, id] of [[pins.events, meta.eventsId], [pins.agg, meta.aggId], [pins.aggValues, meta.aggValuesId], [pins.aggFree, meta.aggFreeId]] as const) {
+    if (id === undefined || existsSync(pin)) continue;
+    try { using m = BpfMap.openBytesById(id); m.pin(pin); } catch { /* gone, or pinned meanwhile: made anew below */ }
+  }
+}
+
 export function applyGuard(policy: Policy, o: ApplyOptions = {}): ApplyResult {
   checkGuardName(policy.name);
   return withGuardLock(o.bpffs, () => applyLocked(policy, o), o.lockTimeoutMs);
@@ -190,6 +206,7 @@ function applyLocked(policy: Policy, o: ApplyOptions): ApplyResult {
   ensureBpffs(o.bpffs ?? DEFAULT_BPFFS);
   const pins = guardPins(policy.name, o.bpffs);
   const dir = pins.dir;
+  repinProgramMaps(pins);
   const replacing = existsSync(pins.prog);
   const events = existsSync(pins.events) ? BpfMap.openPinned(pins.events, none, bytes(0)) as BpfMap<null, Buffer> : undefined;
   // The namespaces bound so far stay bound across a re-apply (their tasks may have moved already).
