@@ -28,7 +28,7 @@ import { withGuardLock } from '../guard/runtime/lock.js';
 import { eventJson, type GuardEvent } from '../guard/runtime/events.js';
 import { GuardEventStream } from '../guard/runtime/event-stream.js';
 import { AuditLog } from './audit-log.js';
-import { announce, withdraw } from './announce.js';
+import { announce, readersOf, withdraw } from './announce.js';
 import { DEFAULT_BPFFS } from '../bpf/pin.js';
 import { DEFAULT_CONFIG_DIR, type Config } from './config.js';
 import { readConfigOffThread } from './config-reader.js';
@@ -59,6 +59,11 @@ export const DEFAULT_POLL_MS = 1000;
 export const DEFAULT_SETTLE_MS = 10_000;
 /** How long a reconcile pass waits for another writer's lock before trying again at the next. */
 const DAEMON_LOCK_WAIT_MS = 50;
+/**
+ * How long a reader waits for a `sysward events` process that reads the same ring buffer to hand it
+ * over (it looks every 100 ms); past it the daemon reads anyway and says so.
+ */
+const HANDOVER_WAIT_MS = 3000;
 
 export interface DaemonOptions {
   configDir?: string;
@@ -128,7 +133,8 @@ export class Daemon {
   readonly configDir: string;
   #log: (line: string) => void;
   #mount = '';
-  #readers = new Map<string, { stream: GuardEventStream; handle: (e: GuardEvent) => void }>();
+  /** Event readers by guard; `waiting` while a `sysward events` process hands a guard's ring buffer over. */
+  #readers = new Map<string, { stream: GuardEventStream; handle: (e: GuardEvent) => void; waiting?: ReturnType<typeof setTimeout> }>();
   /** What the daemon should enforce: each guard's last good policy and the file it came from. */
   #desired = new Map<string, DesiredGuard>();
   /** The desired state as last saved (or read at start). */
@@ -507,10 +513,29 @@ export class Daemon {
       this.feed.push(e, json);
       this.#logged(() => this.audit.write(e, json));
     };
-    this.#readers.set(name, { stream, handle });
+    const reader: { stream: GuardEventStream; handle: (e: GuardEvent) => void; waiting?: ReturnType<typeof setTimeout> } = { stream, handle };
+    this.#readers.set(name, reader);
     this.#announce();
     // Events reach the log once per batch read (one write instead of one per event).
-    stream.consume(handle, { maxCpuShare: this.o.eventsCpuShare ?? DEFAULT_EVENTS_CPU_SHARE, onBatch: () => this.#logged(() => this.audit.flush()) }).catch((err) => this.#log(`event reader of ${name} stopped: ${(err as Error).message}`));
+    const consume = () => {
+      reader.waiting = undefined;
+      stream.consume(handle, { maxCpuShare: this.o.eventsCpuShare ?? DEFAULT_EVENTS_CPU_SHARE, onBatch: () => this.#logged(() => this.audit.flush()) }).catch((err) => this.#log(`event reader of ${name} stopped: ${(err as Error).message}`));
+    };
+    // A `sysward events` process reading this ring buffer (started before this daemon): it sees
+    // the announcement above and stops reading; until it has, an event would go to whichever of
+    // the two took it first, and the ones it took would be missing from the log.
+    const others = readersOf(name, this.o.bpffs ?? DEFAULT_BPFFS);
+    if (!others.length) { consume(); return; }
+    const until = Date.now() + HANDOVER_WAIT_MS;
+    const wait = () => {
+      if (this.#readers.get(name) !== reader) return;
+      const still = readersOf(name, this.o.bpffs ?? DEFAULT_BPFFS);
+      if (still.length && Date.now() < until) { reader.waiting = setTimeout(wait, 20); return; }
+      if (still.length) this.#log(`sysward events (pid ${still.join(', ')}) still reads the events of guard ${name} itself: the events it takes are not in this log`);
+      consume();
+    };
+    this.#log(`waiting for sysward events (pid ${others.join(', ')}) to hand the events of guard ${name} over`);
+    wait();
   }
 
   /**
@@ -523,6 +548,8 @@ export class Daemon {
     let live: Set<bigint> | undefined;
     const gone = (id: bigint) => !(live ??= new Set(cgroupIdIndex(this.#mount).keys())).has(id);
     for (const [name, r] of this.#readers) {
+      // (Not yet: another process still reads its ring buffer, and may summarise it too.)
+      if (r.waiting) continue;
       try {
         // Events already queued first: a summary follows the events it continues. They are written
         // now: the reader's next batch may be far off (a record drained here is not there for it),
@@ -556,7 +583,12 @@ export class Daemon {
 
   #stopReader(name: string): void {
     const r = this.#readers.get(name);
-    if (r) { r.stream.drain(r.handle); this.#summarise(); this.#logged(() => this.audit.flush()); void r.stream.close(); this.#readers.delete(name); this.#announce(); }
+    if (!r) return;
+    if (r.waiting) clearTimeout(r.waiting); else { r.stream.drain(r.handle); this.#summarise(); }
+    this.#logged(() => this.audit.flush());
+    void r.stream.close();
+    this.#readers.delete(name);
+    this.#announce();
   }
 
   #stamp(): string {
@@ -756,7 +788,7 @@ export class Daemon {
     // Drain what is queued before leaving, so stopping loses no event that had arrived, and
     // summarise what was counted since the last summaries.
     this.#summarise();
-    await Promise.all([...this.#readers.values()].map(async (r) => { r.stream.drain(r.handle); await r.stream.close(); }));
+    await Promise.all([...this.#readers.values()].map(async (r) => { if (r.waiting) clearTimeout(r.waiting); else r.stream.drain(r.handle); await r.stream.close(); }));
     this.#readers.clear();
     this.#logged(() => this.audit.flush());
     this.feed.flush();

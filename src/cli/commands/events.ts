@@ -5,8 +5,11 @@ import { DEFAULT_BPFFS } from '../../bpf/pin.js';
 import { existsSync } from 'node:fs';
 import { guardsDir, listGuards } from '../../guard/runtime/status.js';
 import { formatEvent, formatSummary, type GuardEvent, type GuardReport } from '../../guard/runtime/events.js';
-import { daemonReading } from '../../daemon/announce.js';
+import { announce, daemonReading, READERS_DIR, withdraw, type DaemonAnnouncement } from '../../daemon/announce.js';
 import { tailLines } from '../../daemon/audit-tail.js';
+
+/** How often -f looks for a daemon that has started reading a guard it reads (the daemon waits for the handover). */
+const HANDOVER_POLL_MS = 100;
 
 /** The events are only where the daemon writes them (not a usage error: exit 1). */
 class EventsElsewhereError extends Error { override name = 'EventsElsewhereError'; }
@@ -26,7 +29,8 @@ and exit; with -f keep following until interrupted. Cgroups are shown as paths, 
 runtime:id. A guard's events are read from its ring buffer — unless \`sysward daemon\` reads that
 guard: each event goes to one reader only, so then they are read from the daemon's audit log
 (the whole current file; with -f what it writes from now on), summary lines included, and the
-daemon misses nothing. Read from the ring buffer, the accesses a guard counted over its event
+daemon misses nothing. A daemon that starts while -f reads a ring buffer waits for it to switch to
+its audit log (said on stderr) before it reads the guard itself. Read from the ring buffer, the accesses a guard counted over its event
 rate (10 a second per kind) are printed as summary lines too (with -f every 10 s and at the end). Needs root (or access to /sys/fs/bpf); without it, says so and exits 2.
 
 options:
@@ -55,28 +59,53 @@ options:
     }
     const cgroupName = direct.length ? cgroupNamer(undefined, { idLength: 12 }) : undefined;
     // Each event is decoded with the version of the policy that produced it.
-    const streams = direct.map((name) => new GuardEventStream(name, { ...(cgroupName ? { cgroupName } : {}) }));
+    const streams = new Map(direct.map((name) => [name, new GuardEventStream(name, { ...(cgroupName ? { cgroupName } : {}) })]));
+    // Said while this reads ring buffers: a daemon that starts meanwhile waits for the handover below.
+    const say = () => { if (streams.size) announce({ pid: process.pid, bpffs: DEFAULT_BPFFS, guards: [...streams.keys()] }, READERS_DIR); else withdraw(process.pid, READERS_DIR); };
+    say();
+    process.once('exit', () => withdraw(process.pid, READERS_DIR));
     const stopped = new AbortController();
-    const tails = [...viaLog].map(([file, guards]) => tailLines(file, (line) => {
+    const tail = (file: string, guards: string[]) => tailLines(file, (line) => {
       let e: GuardEvent | GuardReport;
       try { e = JSON.parse(line) as GuardEvent | GuardReport; } catch { return; }
       if (guards.includes(e.guard)) print(e);
-    }, { fromEnd: !!values.follow, follow: !!values.follow, signal: stopped.signal }));
+    }, { fromEnd: !!values.follow, follow: !!values.follow, signal: stopped.signal });
+    const tails = [...viaLog].map(([file, guards]) => tail(file, guards));
     // Read here (no daemon reads these guards), the accesses counted over the event rate are
     // this command's to summarise: printed, and remembered as reported (as the daemon does).
-    const summarise = () => { for (const s of streams) { for (const x of s.summaries()) print(x); s.commitSummaries(); } };
+    const summarise = () => { for (const s of streams.values()) { for (const x of s.summaries()) print(x); s.commitSummaries(); } };
     if (!values.follow) {
-      for (const s of streams) s.drain(print);
+      for (const s of streams.values()) s.drain(print);
       summarise();
-      for (const s of streams) await s.close();
+      for (const s of streams.values()) await s.close();
+      say();
       await Promise.all(tails);
       return 0;
     }
-    const timer = streams.length ? setInterval(summarise, 10_000) : undefined;
-    const stop = () => { stopped.abort(); clearInterval(timer); summarise(); for (const s of streams) void s.close(); };
+    // A daemon that starts reading a guard read here: this stops taking its events (what the ring
+    // buffer holds is left to the daemon) and follows the daemon's log for it from now on.
+    const handOver = (name: string, d: DaemonAnnouncement) => {
+      const s = streams.get(name);
+      if (!s) return;
+      streams.delete(name);
+      void s.close();
+      say();
+      if (!d.eventsFile) {
+        process.stderr.write(`sysward events: the daemon (pid ${d.pid}) now reads guard ${name} and writes its events to its standard output only: no longer following it here\n`);
+        return;
+      }
+      process.stderr.write(`sysward events: the daemon (pid ${d.pid}) now reads guard ${name}: following its audit log ${d.eventsFile}\n`);
+      tails.push(tail(d.eventsFile, [name]));
+    };
+    const watch = streams.size ? setInterval(() => { for (const name of [...streams.keys()]) { const d = daemonReading(name); if (d) handOver(name, d); } }, HANDOVER_POLL_MS) : undefined;
+    const timer = streams.size ? setInterval(summarise, 10_000) : undefined;
+    const stop = () => { stopped.abort(); clearInterval(timer); clearInterval(watch); summarise(); for (const s of streams.values()) void s.close(); };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    await Promise.all([...streams.map((s) => s.consume(print)), ...tails]);
+    const consumed = [...streams.values()].map((s) => s.consume(print));
+    // Tails begun by a handover are waited for too.
+    await Promise.all(consumed);
+    for (let n = 0; n < tails.length;) { const m = tails.length; await Promise.all(tails.slice(n, m)); n = m; }
     return 0;
   },
 };
