@@ -78,6 +78,7 @@ options:
       for (const s of streams.values()) s.drain(print);
       summarise();
       for (const s of streams.values()) await s.close();
+      streams.clear();
       say();
       await Promise.all(tails);
       return 0;
