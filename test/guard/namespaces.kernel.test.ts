@@ -253,3 +253,46 @@ test('kernel: namespaces: conformance: namespace: own refuses from the host\'s n
     }
   });
 });
+
+test('kernel: namespaces: a bound task that moves into an exempt cgroup below its own stays guarded', supported(), async () => {
+  // An exempt cgroup does not lift a followed task's guard (policy.md): a container of a listed
+  // cgroup, bound to it, moved itself into the exempt cgroup below it and wrote what the guard
+  // refuses — below the cgroup it was bound from, the follower left it to the copy attached
+  // there, which let the exempt cgroup through.
+  await withFreshCgroup(async (abs) => {
+    const bpffs = privateBpffs();
+    const guarded = join(abs, 'svc');
+    const exempt = join(guarded, 'admin');
+    mkdirSync(exempt, { recursive: true });
+    const c = container(guarded, exempt, false);
+    const name = `sw-ns-exempt-${process.pid}`;
+    let own: ChildProcess | undefined;
+    try {
+      await c.ready;
+      // A task of its own in the exempt cgroup when the guard is applied stays exempt: not bound.
+      own = spawn('unshare', ['--mount', '--uts', 'sh', '-c', `echo $$ > ${exempt}/cgroup.procs && echo in && read x && echo x > /proc/sys/kernel/hostname && echo ok`], { stdio: ['pipe', 'pipe', 'inherit'] });
+      let ownOut = '';
+      own.stdout!.on('data', (d) => { ownOut += d; });
+      await waitFor('the exempt task in its cgroup', () => ownOut.includes('in\n'));
+      const rel = (p: string) => `/${p.slice(findCgroup2Mount().length + 1)}`;
+      const policy = parsePolicy(`name: ${name}\ndefault: allow\nscope: { cgroups: [${rel(guarded)}], exempt: [${rel(exempt)}] }\nrules:\n  - { key: kernel.hostname, action: deny }\n`, 'p.yaml');
+      const r = applyGuard(policy, { bpffs: bpffs.dir });
+      assert.equal(r.bindings?.bound, 1, 'the guarded task\'s namespace, not the exempt one\'s');
+      own.stdin!.write('go\n');
+      await new Promise((r) => own!.on('close', r));
+      assert.equal(ownOut.trim().split('\n').at(-1), 'ok', 'the exempt task writes');
+      c.stdin!.write('go\n');
+      const rep = await c.report;
+      assert.equal(rep.inCtHostname, 'EPERM');
+      assert.equal(rep.rootHostname, 'EPERM');
+      assert.equal(rep.sibHostname, 'EPERM', 'moved into the exempt cgroup: still refused');
+      assert.equal(rep.sibDomainname, 'ok');
+    } finally {
+      c.kill('SIGKILL');
+      own?.kill('SIGKILL');
+      await sleep(100);
+      removeGuard(name, bpffs.dir);
+      bpffs.done();
+    }
+  });
+});

@@ -337,12 +337,21 @@ export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: Program
     a.ldMapFd(R1, maps.bound).mov(R2, R10).add(R2, MNTKEY).call('map_lookup_elem').jeq(R0, 0, 'pass');
     a.ldx('u64', R1, R0, Bind.CGROUP).stx('u64', R10, BOUND, R1);
     a.ldx('u32', R1, R0, Bind.LEVEL).call('get_current_ancestor_cgroup_id');
-    a.ldx('u64', R1, R10, BOUND).jeq(R0, R1, 'pass');
+    a.ldx('u64', R1, R10, BOUND).jne(R0, R1, 'followed');
+    // Still below the cgroup it was bound from, the copy attached there decides — but that copy
+    // lets an exempt cgroup through, and a bound task that moved itself into one below its
+    // cgroup must stay guarded (tasks found in exempt cgroups are never bound: bindings.ts).
+    for (const level of [...new Set(o.exemptLevels ?? [])].sort((x, y) => x - y)) {
+      a.mov(R1, level).call('get_current_ancestor_cgroup_id').stx('u64', R10, CGID, R0);
+      a.ldMapFd(R1, maps.exempt).mov(R2, R10).add(R2, CGID).call('map_lookup_elem').jne(R0, 0, 'followed');
+    }
+    a.ja('pass');
+    a.label('followed');
   } else {
     a.st('u64', R10, BOUND, 0);
   }
   // ---- exempt cgroups: one ancestor lookup per distinct depth, not per cgroup (the follower's
-  // tasks are guarded wherever they moved: an exempt cgroup does not lift the guard)
+  // tasks are guarded wherever they moved: an exempt cgroup does not lift the guard; above)
   for (const level of o.follow ? [] : [...new Set(o.exemptLevels ?? [])].sort((x, y) => x - y)) {
     a.mov(R1, level).call('get_current_ancestor_cgroup_id').stx('u64', R10, CGID, R0);
     a.ldMapFd(R1, maps.exempt).mov(R2, R10).add(R2, CGID).call('map_lookup_elem').jne(R0, 0, 'exempt');

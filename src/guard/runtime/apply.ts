@@ -279,7 +279,7 @@ function applyLocked(policy: Policy, o: ApplyOptions): ApplyResult {
   // A guard that no longer follows (follow: false, or the kernel stopped letting it read
   // namespaces) drops the follower; one that follows binds its tasks' namespaces now.
   if (!guard.follow) dropFollower(pins);
-  else result.bindings = bindTargets(pins, scope.targets);
+  else result.bindings = bindTargets(pins, scope.targets, true, mount);
   // Cgroups no longer in scope (or gone) lose the guard only after the new ones have it.
   const keep = new Set(scope.targets.map((t) => t.id.toString()));
   for (const l of links) {
@@ -345,11 +345,13 @@ function dropFollower(pins: GuardPins): void {
 }
 
 /** Bind the mount namespaces of the tasks of a following guard's cgroups (bindings.ts). */
-function bindTargets(pins: GuardPins, targets: readonly GuardTarget[], prune = true): BindResult | undefined {
+function bindTargets(pins: GuardPins, targets: readonly GuardTarget[], prune = true, mount = findCgroup2Mount()): BindResult | undefined {
   const ns = namespaceSupport();
   if (!('facts' in ns) || !existsSync(pins.bound)) return undefined;
   const layout = ns.facts.layout;
-  return syncBindings(pins.bound, targets, ns.facts.host.mnt, (pid) => mountNamespaceKey(pid, layout), { prune });
+  // The exempt cgroups the program has (by id): one made again under the same path is not exempt.
+  const exempt = (readGuardMeta(pins.dir)?.exempt ?? []).filter((e) => { try { return cgroupId(join(mount, e.path)).toString() === e.id; } catch { return false; } }).map((e) => e.path);
+  return syncBindings(pins.bound, targets, ns.facts.host.mnt, (pid) => mountNamespaceKey(pid, layout), { prune, exempt });
 }
 
 /**
@@ -362,7 +364,7 @@ export function bindGuardCgroup(name: string, cgroupPath: string, o: { bpffs?: s
     const pins = guardPins(name, o.bpffs);
     if (readGuardMeta(pins.dir)?.followId === undefined) return undefined;
     const abs = join(o.mount ?? findCgroup2Mount(), cgroupPath);
-    return bindTargets(pins, [{ path: cgroupPath, abs, id: cgroupId(abs) }], false);
+    return bindTargets(pins, [{ path: cgroupPath, abs, id: cgroupId(abs) }], false, o.mount);
   }, o.lockTimeoutMs);
 }
 
@@ -492,7 +494,7 @@ export function reconcileGuard(policy: Policy, o: ApplyOptions = {}): ReconcileR
       attachFollower(pins, o.mount ?? findCgroup2Mount(), follow, undefined, []);
     }
     // Every pass: containers started since bind their namespaces, stopped ones (gone) unbind.
-    const bindings = meta?.followId !== undefined ? bindTargets(pins, i.targets) : undefined;
+    const bindings = meta?.followId !== undefined ? bindTargets(pins, i.targets, true, o.mount) : undefined;
     const withBindings = bindings ? { bindings } : {};
     if (!repaired.length && !added.length) return { repaired, added: [], pending: i.pending, programId: i.programId, eventsId: i.eventsId, ...withBindings };
     using prog = Program.openPinned(pins.prog);
@@ -503,7 +505,7 @@ export function reconcileGuard(policy: Policy, o: ApplyOptions = {}): ReconcileR
     for (const l of i.stale) if (l.live) dropLink(l);
     rewriteTargets(pins, i.unguarded.map((t) => ({ path: t.path, id: t.id.toString() })), i.pending);
     // Cgroups guarded just now bind their tasks' namespaces in this pass too.
-    const after = i.unguarded.length && meta?.followId !== undefined ? bindTargets(pins, i.targets) : bindings;
+    const after = i.unguarded.length && meta?.followId !== undefined ? bindTargets(pins, i.targets, true, o.mount) : bindings;
     return { repaired, added: added.map((t) => t.path), pending: i.pending, programId: i.programId, eventsId: i.eventsId, ...(after ? { bindings: after } : {}) };
   }, o.lockTimeoutMs);
 }
@@ -548,7 +550,7 @@ export function extendGuard(name: string, cgroupPath: string, o: { bpffs?: strin
     }
     // The container's first task is usually in already (runtimes make the cgroup and move the
     // task in at once): bind its namespace now rather than at the next pass.
-    if (meta?.followId !== undefined) bindTargets(pins, [{ path: cgroupPath, abs, id }], false);
+    if (meta?.followId !== undefined) bindTargets(pins, [{ path: cgroupPath, abs, id }], false, mount);
     return true;
   }, o.lockTimeoutMs);
 }

@@ -42,13 +42,16 @@ interface Found { tid: number; cgroup: { path: string; id: bigint } }
  * namespace of its own), each with the cgroup it binds to: the container cgroup it is in, when
  * the target holds containers (/kubepods.slice, /docker), else the target itself.
  */
-function tasksBelow(t: BindTarget): { found: Found[]; truncated: boolean } {
+function tasksBelow(t: BindTarget, exempt: ReadonlySet<string>): { found: Found[]; truncated: boolean } {
   const found: Found[] = [];
   const queue: { abs: string; rel: string; bindTo: { path: string; id: bigint } }[] = [{ abs: t.abs, rel: t.path, bindTo: { path: t.path, id: t.id } }];
   let walked = 0;
   while (queue.length) {
     if (walked++ >= MAX_CGROUPS || found.length >= MAX_TASKS) return { found, truncated: true };
     const { abs, rel, bindTo } = queue.pop()!;
+    // Tasks of an exempt cgroup are not bound: the follower guards a bound task in an exempt
+    // cgroup (one that moved itself there), so binding them would lift their exemption.
+    if ([...exempt].some((e) => rel === e || rel.startsWith(`${e}/`))) continue;
     try {
       for (const line of readFileSync(join(abs, 'cgroup.threads'), 'latin1').split('\n')) if (line) found.push({ tid: Number(line), cgroup: bindTo });
       for (const e of readdirSync(abs, { withFileTypes: true })) {
@@ -100,9 +103,10 @@ export function encodeBinding(cgroupId: bigint, level: number): Buffer {
 
 /**
  * Bring a guard's bound map up to date with the tasks of its cgroups. `hostMnt`: the host's mount
- * namespace, never bound (that would apply the guard to every task of the host).
+ * namespace, never bound (that would apply the guard to every task of the host). `exempt`: paths
+ * of the guard's exempt cgroups (as the kernel has them), whose tasks are not bound.
  */
-export function syncBindings(boundPin: string, targets: readonly BindTarget[], hostMnt: number, key: NamespaceKey, o: { prune?: boolean } = {}): BindResult {
+export function syncBindings(boundPin: string, targets: readonly BindTarget[], hostMnt: number, key: NamespaceKey, o: { prune?: boolean; exempt?: readonly string[] } = {}): BindResult {
   using map = BpfMap.openPinned(boundPin, u64, bytes(Bind.SIZE)) as BpfMap<bigint, Buffer>;
   const current = new Map<bigint, bigint>();
   for (const [k, v] of map) current.set(k, v.readBigUInt64LE(Bind.CGROUP));
@@ -111,7 +115,7 @@ export function syncBindings(boundPin: string, targets: readonly BindTarget[], h
   // Threads of one container share its namespace: its key (an ioctl) is read once per pass.
   const keyOfInode = new Map<number, bigint | undefined>();
   for (const t of targets) {
-    const { found, truncated } = tasksBelow(t);
+    const { found, truncated } = tasksBelow(t, new Set(o.exempt ?? []));
     if (truncated) r.truncated.push(t.path);
     for (const { tid, cgroup } of found) {
       let mnt: bigint | undefined;
