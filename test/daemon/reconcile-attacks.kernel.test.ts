@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, spawn } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Daemon } from '../../src/daemon/daemon.js';
@@ -215,5 +215,27 @@ test('kernel: attack: cgroups made and removed in a loop leave no inotify watche
     await sleep(600);
     const reloads = lines.filter((l) => l.startsWith('SIGHUP')).length - reloadsBefore;
     assert.ok(reloads >= 1 && reloads <= 3, `${reloads} reloads for 300 SIGHUPs`);
+  }));
+});
+
+test('kernel: attack: a policy file written in two parts (a slow copy, `cat >>`) never applies the first part alone', kernel(), async () => {
+  // The first part of a policy file can be a policy of its own: cut after a rule, it is the policy
+  // without the rules below. Read between the two writes (the reload runs 100 ms after the last
+  // event), it replaced the guard in force and the rules not yet written were lifted.
+  await withFreshCgroup(async (top) => withDaemon('partial', async ({ dir, guard, start }) => {
+    const svc = join(top, 'svc');
+    mkdirSync(svc);
+    const file = join(dir, 'p.yaml');
+    const head = `name: ${guard}\ndefault: allow\nscope:\n  cgroups: [${relCg(svc)}]\nrules:\n  - key: kernel.shmmax\n    action: deny\n`;
+    const whole = `${head}  - key: kernel.hostname\n    action: deny\n`;
+    writeFileSync(file, whole);
+    await start();
+    const leaks = await leaksDuring(svc, 300, async () => {
+      // The same policy written again in place, in two writes with a pause between.
+      writeFileSync(file, head);
+      await sleep(600);
+      appendFileSync(file, whole.slice(head.length));
+    });
+    assert.equal(leaks, 0, `${leaks} forbidden writes got through while the file was half written`);
   }));
 });
