@@ -239,3 +239,18 @@ test('kernel: attack: a policy file written in two parts (a slow copy, `cat >>`)
     assert.equal(leaks, 0, `${leaks} forbidden writes got through while the file was half written`);
   }));
 });
+
+test('kernel: attack: `guard apply` of a daemon\'s guard name does not replace what the daemon enforces', kernel(), async () => {
+  // The CLI replaced the daemon's guard with its own policy and made it the CLI's, which the
+  // daemon then would not take back: the configured rules stayed lifted (reported, not restored).
+  await withFreshCgroup(async (top) => withDaemon('cli-over', async ({ dir, guard, start }) => {
+    const svc = join(top, 'svc');
+    mkdirSync(svc);
+    writeFileSync(join(dir, 'p.yaml'), policy(guard, [relCg(svc)]));
+    await start();
+    const weaker = `name: ${guard}\nmode: audit\ndefault: allow\nscope:\n  cgroups: [${relCg(svc)}]\nrules:\n  - key: kernel.hostname\n    action: deny\n`;
+    assert.throws(() => applyGuard(parsePolicy(weaker, 'try.yaml')), /managed by `sysward daemon`/);
+    assert.equal(guardMeta(guard)!.owner, 'daemon');
+    assert.equal(await leaksDuring(svc, 1500), 0);
+  }));
+});

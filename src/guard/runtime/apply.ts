@@ -195,7 +195,13 @@ function repinProgramMaps(pins: GuardPins): void {
 
 export function applyGuard(policy: Policy, o: ApplyOptions = {}): ApplyResult {
   checkGuardName(policy.name);
-  return withGuardLock(o.bpffs, () => applyLocked(policy, o), o.lockTimeoutMs);
+  return withGuardLock(o.bpffs, () => {
+    // A daemon's guard is changed through its config: replaced here it would become the CLI's,
+    // which the daemon does not take back, and its configured rules would stay lifted.
+    const pinned = (o.owner ?? 'cli') !== 'daemon' ? readGuardMeta(guardPins(policy.name, o.bpffs).dir) : undefined;
+    if (pinned?.owner === 'daemon') throw new GuardInputError(`guard ${policy.name} is managed by \`sysward daemon\` (config ${pinned.managedBy ?? 'its default directory'}): change its policy file there, or name this policy otherwise`);
+    return applyLocked(policy, o);
+  }, o.lockTimeoutMs);
 }
 
 function applyLocked(policy: Policy, o: ApplyOptions): ApplyResult {
