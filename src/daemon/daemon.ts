@@ -29,6 +29,7 @@ import { eventJson, type GuardEvent } from '../guard/runtime/events.js';
 import { GuardEventStream } from '../guard/runtime/event-stream.js';
 import { AuditLog } from './audit-log.js';
 import { announce, readersOf, withdraw } from './announce.js';
+import { noLooserThan } from '../guard/no-looser.js';
 import { DEFAULT_BPFFS } from '../bpf/pin.js';
 import { DEFAULT_CONFIG_DIR, type Config } from './config.js';
 import { readConfigOffThread } from './config-reader.js';
@@ -170,6 +171,10 @@ export class Daemon {
   #timers: NodeJS.Timeout[] = [];
   #stats: FD | undefined;
   #reloadTimer: NodeJS.Timeout | undefined;
+  /** A reload once the config has settled, for changes held back until then (#holdLooser). */
+  #settleTimer: NodeJS.Timeout | undefined;
+  /** Guards whose looser policy is held back, with the config stamp it was said for (said once). */
+  #heldBack = new Map<string, string>();
   #configStamp = '';
   #stopped = false;
   lastReload: { at: string; reason: string; report: ReloadReport } | undefined;
@@ -288,6 +293,7 @@ export class Daemon {
         for (const [n, g] of kept) desired.set(n, g);
         this.#log(`rejected ${f.file}; ${kept.length ? `guard ${kept.map(([n]) => n).join(', ')} keeps the last good policy` : 'no earlier good policy of it to keep'}:\n${f.error}`);
       }
+      this.#holdLooser(desired, stamp);
       this.#desired = desired;
     }
     if (this.o.stateDir && !sameDesired(this.#desired, this.#saved)) {
@@ -302,6 +308,30 @@ export class Daemon {
     this.#watchScopes();
     this.lastReload = { at: new Date().toISOString(), reason, report };
     return report;
+  }
+
+  /**
+   * A changed policy that may lift a refusal of the one in force (no-looser.ts) waits until the
+   * config has been unchanged for settleMs: a file read while it is being written (a slow copy, a
+   * rewrite in two writes) can be a valid policy by itself, the rules below the cut missing, and
+   * applied it would lift them until the rest arrived. One that only tightens applies at once, as
+   * does every change once the config has settled.
+   */
+  #holdLooser(desired: Map<string, DesiredGuard>, stamp: string): void {
+    const settleMs = this.o.settleMs ?? DEFAULT_SETTLE_MS;
+    const left = settleMs - (Date.now() - this.#configChangedAt);
+    const held: string[] = [];
+    for (const [name, next] of desired) {
+      const before = this.#desired.get(name) ?? this.#saved.get(name);
+      if (left <= 0 || !before || noLooserThan(before.policy, next.policy)) continue;
+      desired.set(name, before);
+      held.push(name);
+      if (this.#heldBack.get(name) !== stamp) this.#log(`guard ${name}: the policy in ${next.origin} lifts refusals of the one in force; it is applied once the config has been unchanged for ${settleMs / 1000} s (a file read while it is being written must not lift them)`);
+      this.#heldBack.set(name, stamp);
+    }
+    for (const name of [...this.#heldBack.keys()]) if (!held.includes(name)) this.#heldBack.delete(name);
+    clearTimeout(this.#settleTimer);
+    this.#settleTimer = held.length ? setTimeout(() => { if (!this.#stopped) void this.reload('config settled'); }, left + 10) : undefined;
   }
 
   /** A guard this daemon applied (not the CLI's, not another daemon's with another config). */
@@ -779,6 +809,7 @@ export class Daemon {
     process.off('SIGHUP', this.#onHup);
     process.off('SIGUSR1', this.#onUsr1);
     clearTimeout(this.#reloadTimer);
+    clearTimeout(this.#settleTimer);
     clearTimeout(this.#reconcileTimer);
     for (const t of this.#timers) clearInterval(t);
     for (const w of this.#watchers) w.close();

@@ -14,7 +14,7 @@ import { Link, queryCgroup } from '../../src/bpf/link.js';
 import { applyGuard, guardMeta, guardsDir, listGuards, removeGuard } from '../../src/guard/runtime/apply.js';
 import { parsePolicy } from '../../src/guard/policy/index.js';
 import { kernel } from '../helpers/env.js';
-import { withFreshCgroup } from '../helpers/cgroup.js';
+import { shInCgroup, withFreshCgroup } from '../helpers/cgroup.js';
 import { countingWriter } from '../helpers/writer.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -26,6 +26,12 @@ async function waitFor(what: string, f: () => boolean, timeoutMs = 10_000): Prom
   const t0 = Date.now();
   while (!f()) { if (Date.now() - t0 > timeoutMs) assert.fail(`timed out waiting for ${what}`); await sleep(5); }
 }
+
+/** One write of kernel.hostname by a task in `abs` (in a UTS namespace of its own): 'ok' or 'EPERM'. */
+const hostnameWrite = (abs: string): string => {
+  const r = shInCgroup(abs, '/bin/echo x > /proc/sys/kernel/hostname && echo written', ['--uts']);
+  return r.stdout.includes('written') ? 'ok' : /Operation not permitted/.test(r.stderr) ? 'EPERM' : `failed (${r.status}): ${r.stderr}`;
+};
 
 /** Writer counts over `ms` in `abs`. */
 async function leaksDuring(abs: string, ms: number, during: () => Promise<void> | void = () => {}): Promise<number> {
@@ -222,14 +228,16 @@ test('kernel: attack: a policy file written in two parts (a slow copy, `cat >>`)
   // The first part of a policy file can be a policy of its own: cut after a rule, it is the policy
   // without the rules below. Read between the two writes (the reload runs 100 ms after the last
   // event), it replaced the guard in force and the rules not yet written were lifted.
-  await withFreshCgroup(async (top) => withDaemon('partial', async ({ dir, guard, start }) => {
+  // A change that lifts a refusal now waits for the config to settle (--settle-ms; 1.5 s here,
+  // longer than the pause between the writes); one that only tightens applies at once.
+  await withFreshCgroup(async (top) => withDaemon('partial', async ({ dir, guard, start, lines }) => {
     const svc = join(top, 'svc');
     mkdirSync(svc);
     const file = join(dir, 'p.yaml');
     const head = `name: ${guard}\ndefault: allow\nscope:\n  cgroups: [${relCg(svc)}]\nrules:\n  - key: kernel.shmmax\n    action: deny\n`;
     const whole = `${head}  - key: kernel.hostname\n    action: deny\n`;
     writeFileSync(file, whole);
-    await start();
+    await start({ settleMs: 1500 });
     const leaks = await leaksDuring(svc, 300, async () => {
       // The same policy written again in place, in two writes with a pause between.
       writeFileSync(file, head);
@@ -237,6 +245,17 @@ test('kernel: attack: a policy file written in two parts (a slow copy, `cat >>`)
       appendFileSync(file, whole.slice(head.length));
     });
     assert.equal(leaks, 0, `${leaks} forbidden writes got through while the file was half written`);
+    assert.match(lines.join('\n'), new RegExp(`guard ${guard}: the policy in .*p\\.yaml lifts refusals of the one in force; it is applied once the config has been unchanged for 1\\.5 s`));
+    // A policy that means to lift the rule is applied once the file has settled.
+    writeFileSync(file, head);
+    await sleep(300);
+    assert.equal(hostnameWrite(svc), 'EPERM', 'not yet: the config has not settled');
+    await sleep(1800);
+    assert.equal(hostnameWrite(svc), 'ok', 'applied once settled');
+    // Tightening again applies at once.
+    writeFileSync(file, whole);
+    await sleep(400);
+    assert.equal(hostnameWrite(svc), 'EPERM');
   }));
 });
 

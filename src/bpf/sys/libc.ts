@@ -3,8 +3,8 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
-import { join } from 'node:path';
-import { packageRoot } from '../../package-root.js';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 // Made when koffi is first loaded: createRequire and the file URL it takes cost every command's
 // start-up otherwise.
@@ -17,9 +17,9 @@ const require = (id: string): unknown => (requireHere ??= createRequire(import.m
  * through its package.json exports, a loader per platform package and an ELF read of
  * process.execPath to tell glibc from musl: ~10 ms of every command's start-up on top of the
  * native module's ~5 ms (node 20 here). sysward calls glibc's libc.so.6 (below) and runs nowhere
- * else, so it asks the platform package for its glibc build directly: in sysward's own
- * node_modules (npm install in its folder) by path, a dlopen without the resolver's walk and
- * package.json reads (~1.3 ms), else where Node.js's resolution finds it. Where neither has it
+ * else, so it asks the platform package for its glibc build directly: found in the node_modules
+ * folders above this file and dlopen'ed by path, without the resolver's package.json reads
+ * (exports, self-reference: ~1.3 ms), else where Node.js's resolution finds it. Where neither has it
  * (another package layout, another libc or ABI), koffi's entry finds what fits. Its CommonJS entry:
  * the ES module one costs ~15 ms more.
  */
@@ -27,11 +27,15 @@ function loadKoffi(): typeof import('koffi') {
   if (process.platform === 'linux' && (process.arch === 'x64' || process.arch === 'arm64')) {
     const native = `@koromix/koffi-linux-${process.arch}/linux_${process.arch}/koffi.node`;
     try {
-      const file = join(packageRoot(), 'node_modules', native);
-      if (existsSync(file)) {
-        const m = { exports: {} as typeof import('koffi') };
-        process.dlopen(m, file);
-        if (typeof m.exports.load === 'function') return m.exports;
+      for (let dir = dirname(import.meta.filename ?? fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+        const file = join(dir, 'node_modules', native);
+        if (existsSync(file)) {
+          const m = { exports: {} as typeof import('koffi') };
+          process.dlopen(m, file);
+          if (typeof m.exports.load === 'function') return m.exports;
+          break;
+        }
+        if (dirname(dir) === dir) break;
       }
     } catch { /* resolved below */ }
     try {

@@ -199,7 +199,7 @@ export function applyGuard(policy: Policy, o: ApplyOptions = {}): ApplyResult {
     // A daemon's guard is changed through its config: replaced here it would become the CLI's,
     // which the daemon does not take back, and its configured rules would stay lifted.
     const pinned = (o.owner ?? 'cli') !== 'daemon' ? readGuardMeta(guardPins(policy.name, o.bpffs).dir) : undefined;
-    if (pinned?.owner === 'daemon') throw new GuardInputError(`guard ${policy.name} is managed by \`sysward daemon\` (config ${pinned.managedBy ?? 'its default directory'}): change its policy file there, or name this policy otherwise`);
+    if (pinned?.owner === 'daemon') throw new GuardInputError(`guard ${policy.name} is managed by \`sysward daemon\` (config ${pinned.managedBy ?? 'its default directory'}): change its policy file there, or name this policy otherwise (a guard no daemon manages any more: \`sysward guard rm ${policy.name}\` first)`);
     return applyLocked(policy, o);
   }, o.lockTimeoutMs);
 }
