@@ -225,7 +225,8 @@ const accountedIn = (lines: Line[]) => lines.reduce((t, l) => t + (l.type === 's
 
 test('kernel: accounting: reloads that replace the counters map during a flood leave every dropped access in a dropped line', kernel(), async () => {
   await withSmallDaemonGuard('redrop', async ({ abs, bpffs, dir, setRules, lines }) => {
-    const d = new Daemon({ configDir: dir, bpffs, eventsFile: join(dir, 'audit.jsonl'), eventsMaxBytes: 0, listen: null, pollMs: 0, summaryMs: 0, log: () => {} });
+    // settleMs 0: each version swaps a rule for another, which otherwise waits for the config to settle.
+    const d = new Daemon({ configDir: dir, bpffs, eventsFile: join(dir, 'audit.jsonl'), eventsMaxBytes: 0, listen: null, pollMs: 0, summaryMs: 0, settleMs: 0, log: () => {} });
     try {
       await d.start();
       assert.deepEqual(await writes(abs, 'domainname', 1), { refused: 1, ok: 0 });

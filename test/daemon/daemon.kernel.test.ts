@@ -82,7 +82,9 @@ test('kernel: daemon: hundreds of reloads under a write storm let no refused wri
     const guard = `sw-test-reload-${process.pid}`;
     const file = join(dir, 'p.yaml');
     writeFileSync(file, policy(guard, relCg(abs)));
-    const d = new Daemon({ configDir: dir, listen: null, pollMs: 0, log: quiet });
+    // settleMs 0: each version widens a range, a change that otherwise waits for the config to
+    // settle (a file read half-written must not lift refusals); here every reload must apply.
+    const d = new Daemon({ configDir: dir, listen: null, pollMs: 0, settleMs: 0, log: quiet });
     try {
       await d.start();
       // A fixed number of reloads (not a time window: a loaded machine reloads slower, and the

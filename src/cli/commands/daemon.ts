@@ -73,7 +73,8 @@ Needs root.
   guard cannot be put in force.
 - A missing config directory changes nothing (at start with no saved state: the built-in
   default); an empty one means the built-in default. Guards no longer configured are removed
-  once the config has been unchanged for --settle-ms.
+  once the config has been unchanged for --settle-ms, as are changes that may lift a refusal
+  (a file read while it is being written must not lift the rules below the cut).
 - New container cgroups are guarded as they appear.
 - Stopping the daemon (SIGTERM, kill -9, a crash) leaves every guard pinned and enforcing; the next
   daemon adopts them without a gap. --teardown removes the guards the daemon applied.
@@ -93,7 +94,8 @@ options:
   --stdout              also print each event as a JSON line on stdout
   --state-dir DIR       where the last good desired state is saved [${DEFAULT_STATE_DIR}]; "none"
   --poll-ms N           reconcile and re-read the config at least this often [${DEFAULT_POLL_MS}]
-  --settle-ms N         remove unconfigured guards after the config is unchanged this long [${DEFAULT_SETTLE_MS}]
+  --settle-ms N         remove unconfigured guards, and apply changes that lift refusals, once the
+                        config has been unchanged this long [${DEFAULT_SETTLE_MS}]
   --bpf-stats           keep the kernel's BPF run-time statistics on (program run count and time)
   --teardown            remove the guards the daemon applied, then exit
   -h, --help
