@@ -322,8 +322,11 @@ export class Daemon {
     const left = settleMs - (Date.now() - this.#configChangedAt);
     const held: string[] = [];
     for (const [name, next] of desired) {
-      const before = this.#desired.get(name) ?? this.#saved.get(name);
-      if (left <= 0 || !before || noLooserThan(before.policy, next.policy)) continue;
+      if (left <= 0) break;
+      // What is in force: this run's, the saved state's, else the pinned guard's own record (a
+      // guard whose file was removed and is being copied back, a state that could not be saved).
+      const before = this.#desired.get(name) ?? this.#saved.get(name) ?? this.#pinnedPolicy(name);
+      if (!before || noLooserThan(before.policy, next.policy)) continue;
       desired.set(name, before);
       held.push(name);
       if (this.#heldBack.get(name) !== stamp) this.#log(`guard ${name}: the policy in ${next.origin} lifts refusals of the one in force; it is applied once the config has been unchanged for ${settleMs / 1000} s (a file read while it is being written must not lift them)`);
@@ -332,6 +335,15 @@ export class Daemon {
     for (const name of [...this.#heldBack.keys()]) if (!held.includes(name)) this.#heldBack.delete(name);
     clearTimeout(this.#settleTimer);
     this.#settleTimer = held.length ? setTimeout(() => { if (!this.#stopped) void this.reload('config settled'); }, left + 10) : undefined;
+  }
+
+  /** The policy of a guard this daemon applied, as pinned. */
+  #pinnedPolicy(name: string): DesiredGuard | undefined {
+    let meta: Meta | undefined;
+    try { meta = guardMeta(name, this.o.bpffs); } catch { return undefined; }
+    if (!meta || !this.#manages(meta)) return undefined;
+    const policy = policyFromJson(meta.policy);
+    return { policy, origin: policy.origin ?? name };
   }
 
   /** A guard this daemon applied (not the CLI's, not another daemon's with another config). */

@@ -22,9 +22,11 @@ const within = (some: readonly string[], all: readonly string[]) => some.every((
 
 /**
  * `next` is no looser than `prev`: the same or a stricter mode and defaults; a scope that covers
- * at least the same cgroups and exempts no more; every rule of `prev` unchanged; and rules added
- * only where they can but refuse: a plain `deny` (most specific match decides, and deny is the
- * strictest a write can get), whose reads are denied too unless `prev` allows every read.
+ * at least the same cgroups and exempts no more; the rules of `prev` first, unchanged and in the
+ * same order (between wildcard rules equally specific, the program lets the earlier group decide:
+ * compiler/tables.ts), then rules added only where they can but refuse: a plain `deny` (the most
+ * specific match decides, deny is the strictest a write can get, and appended it loses every tie),
+ * whose reads are denied too unless `prev` allows every read.
  */
 export function noLooserThan(prev: Policy, next: Policy): boolean {
   if (prev.mode === 'enforce' && next.mode !== 'enforce') return false;
@@ -32,23 +34,8 @@ export function noLooserThan(prev: Policy, next: Policy): boolean {
   const a = prev.scope, b = next.scope;
   if (!within(a.cgroups, b.cgroups) || (a.containers && !b.containers) || (a.host && !b.host) || !within(b.exempt, a.exempt)) return false;
   if (a.follow !== false && b.follow === false) return false;
-  // Rules: those of prev, each once, then what was added.
-  const added = new Map<string, number>();
-  for (const r of next.rules) { const k = decides(r); added.set(k, (added.get(k) ?? 0) + 1); }
-  for (const r of prev.rules) {
-    const k = decides(r);
-    const n = added.get(k) ?? 0;
-    if (n === 0) return false;
-    added.set(k, n - 1);
-  }
+  if (next.rules.length < prev.rules.length || prev.rules.some((r, i) => decides(r) !== decides(next.rules[i]!))) return false;
   const readsAllowed = prev.defaults.read === 'allow' && prev.rules.every((r) => r.reads === 'allow');
-  for (const r of next.rules) {
-    const k = decides(r);
-    const n = added.get(k) ?? 0;
-    if (n === 0) continue;
-    added.set(k, n - 1);
-    if (r.action !== 'deny' || r.value || r.override !== undefined || r.namespace) return false;
-    if (r.reads !== 'deny' && !readsAllowed) return false;
-  }
-  return true;
+  return next.rules.slice(prev.rules.length).every((r) =>
+    r.action === 'deny' && !r.value && r.override === undefined && !r.namespace && (r.reads === 'deny' || readsAllowed));
 }

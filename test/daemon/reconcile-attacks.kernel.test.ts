@@ -256,6 +256,15 @@ test('kernel: attack: a policy file written in two parts (a slow copy, `cat >>`)
     writeFileSync(file, whole);
     await sleep(400);
     assert.equal(hostnameWrite(svc), 'EPERM');
+    // Removed, then copied back slowly: measured against the guard still pinned, not against nothing.
+    const again = await leaksDuring(svc, 300, async () => {
+      rmSync(file);
+      await sleep(300);
+      writeFileSync(file, head);
+      await sleep(600);
+      appendFileSync(file, whole.slice(head.length));
+    });
+    assert.equal(again, 0, `${again} forbidden writes got through while the file was copied back`);
   }));
 });
 

@@ -26,9 +26,16 @@ test('no-looser: the same policy, and one with rules only added that deny, apply
   assert.ok(noLooserThan(prev, p(base.replace('name: g\n', 'name: g\ndescription: reworded\n'))), 'a description is not a decision');
   assert.ok(noLooserThan(prev, p(`${base}  - key: kernel.modprobe\n    action: deny\n`)));
   assert.ok(noLooserThan(prev, p(`${base}  - keys: [kernel.modprobe, net.ipv4.conf.eth0.forwarding]\n    action: deny\n    reason: tighter\n`)), 'a more specific deny is stricter than the rule it overrides');
-  // Rules moved around: the same decisions.
+});
+
+test('no-looser: rules moved around, or a deny added above them, wait: between equally specific wildcards the earlier decides', () => {
   const moved = base.replace('  - key: kernel.core_pattern\n    action: deny\n', '') + '  - key: kernel.core_pattern\n    action: deny\n';
-  assert.ok(noLooserThan(prev, p(moved)));
+  assert.equal(noLooserThan(prev, p(moved)), false);
+  // Both match net/ipv4/conf/all/rp_filter with 8 fixed characters: the first group decides.
+  const tie = 'name: t\ndefault: allow\nrules:\n  - key: net.*.conf.*\n    action: deny\n  - key: net.ipv4.*.*\n    action: allow\n';
+  assert.equal(noLooserThan(p(tie), p('name: t\ndefault: allow\nrules:\n  - key: net.ipv4.*.*\n    action: allow\n  - key: net.*.conf.*\n    action: deny\n')), false, 'reordered');
+  assert.equal(noLooserThan(p(tie), p(tie.replace('rules:\n', 'rules:\n  - key: net.ipv4.*.bar\n    action: deny\n'))), false, 'a deny added above moves net/ipv4/ first');
+  assert.ok(noLooserThan(p(tie), p(`${tie}  - key: net.ipv4.*.bar\n    action: deny\n`)), 'appended, it loses every tie');
 });
 
 test('no-looser: stricter defaults, mode and scope apply at once', () => {

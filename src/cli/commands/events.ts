@@ -49,14 +49,20 @@ options:
     for (const name of names) if (!existsSync(guardPins(name).events)) throw new UsageError(`no guard named ${name}; list them with \`sysward guard ls\``);
     // Guards the daemon reads: its audit log, by file (one daemon per bpffs reads a guard).
     const viaLog = new Map<string, string[]>();
-    const direct: string[] = [];
-    for (const name of names) {
-      const d = daemonReading(name);
-      if (!d) { direct.push(name); continue; }
+    const viaDaemon = (name: string, d: DaemonAnnouncement) => {
       if (!d.eventsFile) throw new EventsElsewhereError(`the daemon (pid ${d.pid}) reads the events of guard ${name} and writes them to its standard output only (--events none): read them there (journalctl -u sysward, kubectl logs), or start it with --events FILE`);
       process.stderr.write(`sysward events: the daemon (pid ${d.pid}) reads guard ${name}: reading its audit log ${d.eventsFile}\n`);
       viaLog.set(d.eventsFile, [...(viaLog.get(d.eventsFile) ?? []), name]);
+    };
+    let direct: string[] = [];
+    for (const name of names) {
+      const d = daemonReading(name);
+      if (d) viaDaemon(name, d); else direct.push(name);
     }
+    // Said before reading, then looked again: a daemon that starts meanwhile either sees this and
+    // waits for the handover below, or is seen here (each says so before it looks at the other).
+    if (direct.length) announce({ pid: process.pid, bpffs: DEFAULT_BPFFS, guards: direct }, READERS_DIR);
+    direct = direct.filter((name) => { const d = daemonReading(name); if (d) viaDaemon(name, d); return !d; });
     const cgroupName = direct.length ? cgroupNamer(undefined, { idLength: 12 }) : undefined;
     // Each event is decoded with the version of the policy that produced it.
     const streams = new Map(direct.map((name) => [name, new GuardEventStream(name, { ...(cgroupName ? { cgroupName } : {}) })]));
@@ -91,6 +97,8 @@ options:
       streams.delete(name);
       void s.close();
       say();
+      // Nothing left to read here: the timers would keep the process waiting for nothing.
+      if (!streams.size) { clearInterval(watch); clearInterval(timer); }
       if (!d.eventsFile) {
         process.stderr.write(`sysward events: the daemon (pid ${d.pid}) now reads guard ${name} and writes its events to its standard output only: no longer following it here\n`);
         return;

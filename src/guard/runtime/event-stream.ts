@@ -154,6 +154,9 @@ export class GuardEventStream {
     if (this.#seen && !existsSync(pin)) {
       try { this.#seen.map.pin(pin); } catch { /* pinned meanwhile by another reader: that one is used */ }
     }
+    // Made anew (the guard's agg maps were made anew, or a reader never summarised it): how much of
+    // a held old counters map was reported is not known, and from 0 it would all be again.
+    if (!existsSync(pin)) this.#forgetCounters();
     const reported = openReported(pin);
     if (this.#seen?.mapId !== reported.info().id) {
       this.#forgetSeen();
@@ -170,6 +173,11 @@ export class GuardEventStream {
   #forgetSeen(): void {
     this.#seen?.map.close();
     this.#seen = undefined;
+  }
+
+  #forgetCounters(): void {
+    this.#counters?.map.close();
+    this.#counters = undefined;
   }
 
   /** What summaries() returned but has not been confirmed written (see commitSummaries). */
@@ -291,8 +299,7 @@ export class GuardEventStream {
   close(): Promise<void> {
     this.#dropPending();
     this.#forgetSeen();
-    this.#counters?.map.close();
-    this.#counters = undefined;
+    this.#forgetCounters();
     return this.reader.close();
   }
 }
