@@ -237,6 +237,11 @@ test('kernel: attack: a policy file written in two parts (a slow copy, `cat >>`)
     const head = `name: ${guard}\ndefault: allow\nscope:\n  cgroups: [${relCg(svc)}]\nrules:\n  - key: kernel.shmmax\n    action: deny\n`;
     const whole = `${head}  - key: kernel.hostname\n    action: deny\n`;
     writeFileSync(file, whole);
+    // A second policy, so that removing p.yaml below never leaves the directory empty (an empty
+    // one means the built-in default, which guards the host: not this test's to apply).
+    const other = join(top, 'other');
+    mkdirSync(other);
+    writeFileSync(join(dir, 'keep.yaml'), `name: ${guard}-keep\ndefault: allow\nscope:\n  cgroups: [${relCg(other)}]\nrules:\n  - key: kernel.shmmax\n    action: deny\n`);
     await start({ settleMs: 1500 });
     const leaks = await leaksDuring(svc, 300, async () => {
       // The same policy written again in place, in two writes with a pause between.
