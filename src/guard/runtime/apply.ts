@@ -183,9 +183,7 @@ const pinnedId = (path: string, kind: 'prog' | 'map'): number | undefined => {
  * counts not yet summarised would go with the old program, never reported. Found by the ids the
  * metadata records for the program pinned now (it keeps its maps alive, so the ids are theirs).
  */
-function repinProgramMaps(pins: GuardPins): void {
-  let meta: Meta | undefined;
-  try { meta = readGuardMeta(pins.dir); } catch { return; }
+function repinProgramMaps(pins: GuardPins, meta: Meta | undefined): void {
   if (!meta || meta.programId === undefined || meta.programId !== pinnedId(pins.prog, 'prog')) return;
   for (const [pin, id] of [[pins.events, meta.eventsId], [pins.agg, meta.aggId], [pins.aggValues, meta.aggValuesId], [pins.aggFree, meta.aggFreeId]] as const) {
     if (id === undefined || existsSync(pin)) continue;
@@ -195,13 +193,7 @@ function repinProgramMaps(pins: GuardPins): void {
 
 export function applyGuard(policy: Policy, o: ApplyOptions = {}): ApplyResult {
   checkGuardName(policy.name);
-  return withGuardLock(o.bpffs, () => {
-    // A daemon's guard is changed through its config: replaced here it would become the CLI's,
-    // which the daemon does not take back, and its configured rules would stay lifted.
-    const pinned = (o.owner ?? 'cli') !== 'daemon' ? readGuardMeta(guardPins(policy.name, o.bpffs).dir) : undefined;
-    if (pinned?.owner === 'daemon') throw new GuardInputError(`guard ${policy.name} is managed by \`sysward daemon\` (config ${pinned.managedBy ?? 'its default directory'}): change its policy file there, or name this policy otherwise (a guard no daemon manages any more: \`sysward guard rm ${policy.name}\` first)`);
-    return applyLocked(policy, o);
-  }, o.lockTimeoutMs);
+  return withGuardLock(o.bpffs, () => applyLocked(policy, o), o.lockTimeoutMs);
 }
 
 function applyLocked(policy: Policy, o: ApplyOptions): ApplyResult {
@@ -212,7 +204,12 @@ function applyLocked(policy: Policy, o: ApplyOptions): ApplyResult {
   ensureBpffs(o.bpffs ?? DEFAULT_BPFFS);
   const pins = guardPins(policy.name, o.bpffs);
   const dir = pins.dir;
-  repinProgramMaps(pins);
+  // The pinned metadata, read once (it holds the whole policy: a large one takes a while).
+  const pinnedMeta = readGuardMeta(dir);
+  // A daemon's guard is changed through its config: replaced here it would become the CLI's,
+  // which the daemon does not take back, and its configured rules would stay lifted.
+  if ((o.owner ?? 'cli') !== 'daemon' && pinnedMeta?.owner === 'daemon') throw new GuardInputError(`guard ${policy.name} is managed by \`sysward daemon\` (config ${pinnedMeta.managedBy ?? 'its default directory'}): change its policy file there, or name this policy otherwise (a guard no daemon manages any more: \`sysward guard rm ${policy.name}\` first)`);
+  repinProgramMaps(pins, pinnedMeta);
   const replacing = existsSync(pins.prog);
   const events = existsSync(pins.events) ? BpfMap.openPinned(pins.events, none, bytes(0)) as BpfMap<null, Buffer> : undefined;
   // The namespaces bound so far stay bound across a re-apply (their tasks may have moved already).
@@ -233,7 +230,7 @@ function applyLocked(policy: Policy, o: ApplyOptions): ApplyResult {
   for (const l of found) if (!l.live) dropLink(l);
   const links = found.filter((l) => l.live);
   const live = new Map(links.filter((l) => l.live).map((l) => [l.cgroupId.toString(), l]));
-  const previousMeta = replacing ? readGuardMeta(dir) : undefined;
+  const previousMeta = replacing ? pinnedMeta : undefined;
   const previous = previousMeta?.targets ?? [];
   const oldProg = replacing ? Program.openPinned(pins.prog) : undefined;
   const rollback: (() => void)[] = [];
@@ -285,7 +282,7 @@ function applyLocked(policy: Policy, o: ApplyOptions): ApplyResult {
   // A guard that no longer follows (follow: false, or the kernel stopped letting it read
   // namespaces) drops the follower; one that follows binds its tasks' namespaces now.
   if (!guard.follow) dropFollower(pins);
-  else result.bindings = bindTargets(pins, scope.targets, true, mount);
+  else result.bindings = bindTargets(pins, scope.targets, scope.exempt.map((e) => e.path));
   // Cgroups no longer in scope (or gone) lose the guard only after the new ones have it.
   const keep = new Set(scope.targets.map((t) => t.id.toString()));
   for (const l of links) {
@@ -350,13 +347,16 @@ function dropFollower(pins: GuardPins): void {
   for (const f of [pins.followLink, pins.follow, pins.bound]) rmSync(f, { force: true });
 }
 
-/** Bind the mount namespaces of the tasks of a following guard's cgroups (bindings.ts). */
-function bindTargets(pins: GuardPins, targets: readonly GuardTarget[], prune = true, mount = findCgroup2Mount()): BindResult | undefined {
+/** The exempt cgroups the program has, as paths: those whose id is still theirs (one made again under the same path is not exempt). */
+function exemptPaths(exempt: readonly { path: string; id: bigint | string }[] | undefined, mount = findCgroup2Mount()): string[] {
+  return (exempt ?? []).filter((e) => { try { return cgroupId(join(mount, e.path)).toString() === e.id.toString(); } catch { return false; } }).map((e) => e.path);
+}
+
+/** Bind the mount namespaces of the tasks of a following guard's cgroups (bindings.ts); tasks in `exempt` are not bound. */
+function bindTargets(pins: GuardPins, targets: readonly GuardTarget[], exempt: readonly string[], prune = true): BindResult | undefined {
   const ns = namespaceSupport();
   if (!('facts' in ns) || !existsSync(pins.bound)) return undefined;
   const layout = ns.facts.layout;
-  // The exempt cgroups the program has (by id): one made again under the same path is not exempt.
-  const exempt = (readGuardMeta(pins.dir)?.exempt ?? []).filter((e) => { try { return cgroupId(join(mount, e.path)).toString() === e.id; } catch { return false; } }).map((e) => e.path);
   return syncBindings(pins.bound, targets, ns.facts.host.mnt, (pid) => mountNamespaceKey(pid, layout), { prune, exempt });
 }
 
@@ -368,9 +368,11 @@ export function bindGuardCgroup(name: string, cgroupPath: string, o: { bpffs?: s
   checkGuardName(name);
   return withGuardLock(o.bpffs, () => {
     const pins = guardPins(name, o.bpffs);
-    if (readGuardMeta(pins.dir)?.followId === undefined) return undefined;
-    const abs = join(o.mount ?? findCgroup2Mount(), cgroupPath);
-    return bindTargets(pins, [{ path: cgroupPath, abs, id: cgroupId(abs) }], false, o.mount);
+    const meta = readGuardMeta(pins.dir);
+    if (meta?.followId === undefined) return undefined;
+    const mount = o.mount ?? findCgroup2Mount();
+    const abs = join(mount, cgroupPath);
+    return bindTargets(pins, [{ path: cgroupPath, abs, id: cgroupId(abs) }], exemptPaths(meta.exempt, mount), false);
   }, o.lockTimeoutMs);
 }
 
@@ -500,7 +502,8 @@ export function reconcileGuard(policy: Policy, o: ApplyOptions = {}): ReconcileR
       attachFollower(pins, o.mount ?? findCgroup2Mount(), follow, undefined, []);
     }
     // Every pass: containers started since bind their namespaces, stopped ones (gone) unbind.
-    const bindings = meta?.followId !== undefined ? bindTargets(pins, i.targets, true, o.mount) : undefined;
+    const exempt = meta?.followId !== undefined ? exemptPaths(meta.exempt, o.mount) : [];
+    const bindings = meta?.followId !== undefined ? bindTargets(pins, i.targets, exempt) : undefined;
     const withBindings = bindings ? { bindings } : {};
     if (!repaired.length && !added.length) return { repaired, added: [], pending: i.pending, programId: i.programId, eventsId: i.eventsId, ...withBindings };
     using prog = Program.openPinned(pins.prog);
@@ -511,7 +514,7 @@ export function reconcileGuard(policy: Policy, o: ApplyOptions = {}): ReconcileR
     for (const l of i.stale) if (l.live) dropLink(l);
     rewriteTargets(pins, i.unguarded.map((t) => ({ path: t.path, id: t.id.toString() })), i.pending);
     // Cgroups guarded just now bind their tasks' namespaces in this pass too.
-    const after = i.unguarded.length && meta?.followId !== undefined ? bindTargets(pins, i.targets, true, o.mount) : bindings;
+    const after = i.unguarded.length && meta?.followId !== undefined ? bindTargets(pins, i.targets, exempt) : bindings;
     return { repaired, added: added.map((t) => t.path), pending: i.pending, programId: i.programId, eventsId: i.eventsId, ...(after ? { bindings: after } : {}) };
   }, o.lockTimeoutMs);
 }
@@ -556,7 +559,7 @@ export function extendGuard(name: string, cgroupPath: string, o: { bpffs?: strin
     }
     // The container's first task is usually in already (runtimes make the cgroup and move the
     // task in at once): bind its namespace now rather than at the next pass.
-    if (meta?.followId !== undefined) bindTargets(pins, [{ path: cgroupPath, abs, id }], false, mount);
+    if (meta?.followId !== undefined) bindTargets(pins, [{ path: cgroupPath, abs, id }], exemptPaths(meta.exempt, mount), false);
     return true;
   }, o.lockTimeoutMs);
 }
