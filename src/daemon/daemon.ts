@@ -66,6 +66,9 @@ const DAEMON_LOCK_WAIT_MS = 50;
  */
 const HANDOVER_WAIT_MS = 3000;
 
+/** A guard's event reader; `waiting` while a `sysward events` process hands its ring buffer over. */
+interface Reader { stream: GuardEventStream; handle: (e: GuardEvent) => void; waiting?: ReturnType<typeof setTimeout> }
+
 export interface DaemonOptions {
   configDir?: string;
   /** How often counted-but-not-sent accesses become summary lines (default 10 s; 0: only at stop). */
@@ -134,8 +137,8 @@ export class Daemon {
   readonly configDir: string;
   #log: (line: string) => void;
   #mount = '';
-  /** Event readers by guard; `waiting` while a `sysward events` process hands a guard's ring buffer over. */
-  #readers = new Map<string, { stream: GuardEventStream; handle: (e: GuardEvent) => void; waiting?: ReturnType<typeof setTimeout> }>();
+  /** Event readers by guard. */
+  #readers = new Map<string, Reader>();
   /** What the daemon should enforce: each guard's last good policy and the file it came from. */
   #desired = new Map<string, DesiredGuard>();
   /** The desired state as last saved (or read at start). */
@@ -360,10 +363,8 @@ export class Daemon {
     // No saved state (none configured, or unwritable): the pinned guards remember their policy's file.
     const out: [string, DesiredGuard][] = [];
     for (const name of listGuards(this.o.bpffs)) {
-      const meta = guardMeta(name, this.o.bpffs);
-      if (!meta || !this.#manages(meta)) continue;
-      const policy = policyFromJson(meta.policy);
-      if (policy.origin === file) out.push([name, { policy, origin: file }]);
+      const pinned = this.#pinnedPolicy(name);
+      if (pinned?.policy.origin === file) out.push([name, { policy: pinned.policy, origin: file }]);
     }
     return out;
   }
@@ -555,7 +556,7 @@ export class Daemon {
       this.feed.push(e, json);
       this.#logged(() => this.audit.write(e, json));
     };
-    const reader: { stream: GuardEventStream; handle: (e: GuardEvent) => void; waiting?: ReturnType<typeof setTimeout> } = { stream, handle };
+    const reader: Reader = { stream, handle };
     this.#readers.set(name, reader);
     this.#announce();
     // Events reach the log once per batch read (one write instead of one per event).
@@ -566,12 +567,13 @@ export class Daemon {
     // A `sysward events` process reading this ring buffer (started before this daemon): it sees
     // the announcement above and stops reading; until it has, an event would go to whichever of
     // the two took it first, and the ones it took would be missing from the log.
-    const others = readersOf(name, this.o.bpffs ?? DEFAULT_BPFFS);
+    const bpffs = this.o.bpffs ?? DEFAULT_BPFFS;
+    const others = readersOf(name, bpffs);
     if (!others.length) { consume(); return; }
     const until = Date.now() + HANDOVER_WAIT_MS;
     const wait = () => {
       if (this.#readers.get(name) !== reader) return;
-      const still = readersOf(name, this.o.bpffs ?? DEFAULT_BPFFS);
+      const still = readersOf(name, bpffs);
       if (still.length && Date.now() < until) { reader.waiting = setTimeout(wait, 20); return; }
       if (still.length) this.#log(`sysward events (pid ${still.join(', ')}) still reads the events of guard ${name} itself: the events it takes are not in this log`);
       consume();

@@ -30,8 +30,10 @@ runtime:id. A guard's events are read from its ring buffer — unless \`sysward 
 guard: each event goes to one reader only, so then they are read from the daemon's audit log
 (the whole current file; with -f what it writes from now on), summary lines included, and the
 daemon misses nothing. A daemon that starts while -f reads a ring buffer waits for it to switch to
-its audit log (said on stderr) before it reads the guard itself. Read from the ring buffer, the accesses a guard counted over its event
-rate (10 a second per kind) are printed as summary lines too (with -f every 10 s and at the end). Needs root (or access to /sys/fs/bpf); without it, says so and exits 2.
+its audit log (said on stderr) before it reads the guard itself. Read from the ring buffer, the
+accesses a guard counted over its event rate (10 a second per kind) are printed as summary lines
+too (with -f every 10 s and at the end). Needs root (or access to /sys/fs/bpf); without it, says
+so and exits 2.
 
 options:
   -f, --follow   keep printing events as they happen
@@ -59,17 +61,18 @@ options:
       const d = daemonReading(name);
       if (d) viaDaemon(name, d); else direct.push(name);
     }
-    // Said before reading, then looked again: a daemon that starts meanwhile either sees this and
-    // waits for the handover below, or is seen here (each says so before it looks at the other).
-    if (direct.length) announce({ pid: process.pid, bpffs: DEFAULT_BPFFS, guards: direct }, READERS_DIR);
+    // The ring buffers this reads, said while it reads them (READERS_DIR): said before reading, then
+    // looked again, so a daemon that starts meanwhile either sees this and waits for the handover
+    // below, or is seen here (each says so before it looks at the other).
+    const say = (guards: string[]) => { if (guards.length) announce({ pid: process.pid, bpffs: DEFAULT_BPFFS, guards }, READERS_DIR); else withdraw(process.pid, READERS_DIR); };
+    process.once('exit', () => withdraw(process.pid, READERS_DIR));
+    const announced = direct.length;
+    if (announced) say(direct);
     direct = direct.filter((name) => { const d = daemonReading(name); if (d) viaDaemon(name, d); return !d; });
+    if (direct.length < announced) say(direct);
     const cgroupName = direct.length ? cgroupNamer(undefined, { idLength: 12 }) : undefined;
     // Each event is decoded with the version of the policy that produced it.
     const streams = new Map(direct.map((name) => [name, new GuardEventStream(name, { ...(cgroupName ? { cgroupName } : {}) })]));
-    // Said while this reads ring buffers: a daemon that starts meanwhile waits for the handover below.
-    const say = () => { if (streams.size) announce({ pid: process.pid, bpffs: DEFAULT_BPFFS, guards: [...streams.keys()] }, READERS_DIR); else withdraw(process.pid, READERS_DIR); };
-    say();
-    process.once('exit', () => withdraw(process.pid, READERS_DIR));
     const stopped = new AbortController();
     const tail = (file: string, guards: string[]) => tailLines(file, (line) => {
       let e: GuardEvent | GuardReport;
@@ -84,8 +87,7 @@ options:
       for (const s of streams.values()) s.drain(print);
       summarise();
       for (const s of streams.values()) await s.close();
-      streams.clear();
-      say();
+      say([]);
       await Promise.all(tails);
       return 0;
     }
@@ -96,7 +98,7 @@ options:
       if (!s) return;
       streams.delete(name);
       void s.close();
-      say();
+      say([...streams.keys()]);
       // Nothing left to read here: the timers would keep the process waiting for nothing.
       if (!streams.size) { clearInterval(watch); clearInterval(timer); }
       if (!d.eventsFile) {

@@ -326,6 +326,14 @@ export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: Program
     a.mov(R0, 1).exit();
     a.label('write');
   }
+  // ---- exempt cgroups: one ancestor lookup per distinct depth, not per cgroup; in one, go to `to`.
+  const exemptLevels = [...new Set(o.exemptLevels ?? [])].sort((x, y) => x - y);
+  const inExempt = (to: string) => {
+    for (const level of exemptLevels) {
+      a.mov(R1, level).call('get_current_ancestor_cgroup_id').stx('u64', R10, CGID, R0);
+      a.ldMapFd(R1, maps.exempt).mov(R2, R10).add(R2, CGID).call('map_lookup_elem').jne(R0, 0, to);
+    }
+  };
   if (o.follow) {
     // ---- the follower: only tasks of a bound mount namespace that left the cgroup it was bound from
     if (!L || !maps.bound) throw new Error('the follower needs namespace facts and the bound map');
@@ -341,21 +349,15 @@ export function generateGuardProgram(t: GuardTables, maps: GuardMaps, o: Program
     // Still below the cgroup it was bound from, the copy attached there decides — but that copy
     // lets an exempt cgroup through, and a bound task that moved itself into one below its
     // cgroup must stay guarded (tasks found in exempt cgroups are never bound: bindings.ts).
-    for (const level of [...new Set(o.exemptLevels ?? [])].sort((x, y) => x - y)) {
-      a.mov(R1, level).call('get_current_ancestor_cgroup_id').stx('u64', R10, CGID, R0);
-      a.ldMapFd(R1, maps.exempt).mov(R2, R10).add(R2, CGID).call('map_lookup_elem').jne(R0, 0, 'followed');
-    }
+    inExempt('followed');
     a.ja('pass');
     a.label('followed');
   } else {
     a.st('u64', R10, BOUND, 0);
   }
-  // ---- exempt cgroups: one ancestor lookup per distinct depth, not per cgroup (the follower's
-  // tasks are guarded wherever they moved: an exempt cgroup does not lift the guard; above)
-  for (const level of o.follow ? [] : [...new Set(o.exemptLevels ?? [])].sort((x, y) => x - y)) {
-    a.mov(R1, level).call('get_current_ancestor_cgroup_id').stx('u64', R10, CGID, R0);
-    a.ldMapFd(R1, maps.exempt).mov(R2, R10).add(R2, CGID).call('map_lookup_elem').jne(R0, 0, 'exempt');
-  }
+  // The follower's tasks are guarded wherever they moved: an exempt cgroup does not lift the guard
+  // (above, its own check for tasks still below their cgroup).
+  if (!o.follow) inExempt('exempt');
   setReason(Reason.RULE);
   arrayLookup(maps.scratch, 0, 'fail_closed');
   a.mov(R7, R0);

@@ -42,7 +42,7 @@ interface Found { tid: number; cgroup: { path: string; id: bigint } }
  * namespace of its own), each with the cgroup it binds to: the container cgroup it is in, when
  * the target holds containers (/kubepods.slice, /docker), else the target itself.
  */
-function tasksBelow(t: BindTarget, exempt: ReadonlySet<string>): { found: Found[]; truncated: boolean } {
+function tasksBelow(t: BindTarget, exempt: readonly string[]): { found: Found[]; truncated: boolean } {
   const found: Found[] = [];
   const queue: { abs: string; rel: string; bindTo: { path: string; id: bigint } }[] = [{ abs: t.abs, rel: t.path, bindTo: { path: t.path, id: t.id } }];
   let walked = 0;
@@ -51,7 +51,7 @@ function tasksBelow(t: BindTarget, exempt: ReadonlySet<string>): { found: Found[
     const { abs, rel, bindTo } = queue.pop()!;
     // Tasks of an exempt cgroup are not bound: the follower guards a bound task in an exempt
     // cgroup (one that moved itself there), so binding them would lift their exemption.
-    if ([...exempt].some((e) => rel === e || rel.startsWith(`${e}/`))) continue;
+    if (exempt.some((e) => rel === e || rel.startsWith(`${e}/`))) continue;
     try {
       for (const line of readFileSync(join(abs, 'cgroup.threads'), 'latin1').split('\n')) if (line) found.push({ tid: Number(line), cgroup: bindTo });
       for (const e of readdirSync(abs, { withFileTypes: true })) {
@@ -115,7 +115,7 @@ export function syncBindings(boundPin: string, targets: readonly BindTarget[], h
   // Threads of one container share its namespace: its key (an ioctl) is read once per pass.
   const keyOfInode = new Map<number, bigint | undefined>();
   for (const t of targets) {
-    const { found, truncated } = tasksBelow(t, new Set(o.exempt ?? []));
+    const { found, truncated } = tasksBelow(t, o.exempt ?? []);
     if (truncated) r.truncated.push(t.path);
     for (const { tid, cgroup } of found) {
       let mnt: bigint | undefined;

@@ -151,12 +151,12 @@ export class GuardEventStream {
   #openReported(pin: string, agg: PinnedAgg): BpfMap<Buffer, Buffer> {
     const aggId = agg.agg.info().id;
     if (this.#seen && this.#seen.aggId !== aggId) this.#forgetSeen();
-    if (this.#seen && !existsSync(pin)) {
-      try { this.#seen.map.pin(pin); } catch { /* pinned meanwhile by another reader: that one is used */ }
+    if (!existsSync(pin)) {
+      if (this.#seen) { try { this.#seen.map.pin(pin); } catch { /* pinned meanwhile by another reader: that one is used */ } }
+      // Made anew below (the guard's agg maps were made anew, or no reader summarised it yet): how
+      // much of a held old counters map was reported is not known, and from 0 it would all be again.
+      if (!existsSync(pin)) this.#forgetCounters();
     }
-    // Made anew (the guard's agg maps were made anew, or a reader never summarised it): how much of
-    // a held old counters map was reported is not known, and from 0 it would all be again.
-    if (!existsSync(pin)) this.#forgetCounters();
     const reported = openReported(pin);
     if (this.#seen?.mapId !== reported.info().id) {
       this.#forgetSeen();
@@ -183,13 +183,6 @@ export class GuardEventStream {
   /** What summaries() returned but has not been confirmed written (see commitSummaries). */
   #pendingReported: { map: BpfMap<Buffer, Buffer>; agg: PinnedAgg; updates: [Buffer, Buffer][]; done: { key: Buffer; slot: number }[]; stale: Buffer[]; counters: HeldCounters | undefined } | undefined;
 
-  /**
-   * `dropped` lines for what the drop counter counted since the last one: accesses with no kind
-   * slot left and no room in the ring buffer. Reported progress is kept in agg-reported under a
-   * key of its own per counters map (a re-apply makes a new one, counting from 0); the keys of
-   * replaced counters maps are returned, to be removed once the lines are written, with the
-   * counters map read now (held once they are).
-   */
   /** The counters map whose predecessors' agg-reported keys this stream removed; the one read last. */
   #tidiedFor: number | undefined;
   #countersId: number | undefined;
@@ -201,6 +194,13 @@ export class GuardEventStream {
    */
   #counters: HeldCounters | undefined;
 
+  /**
+   * `dropped` lines for what the drop counter counted since the last one: accesses with no kind
+   * slot left and no room in the ring buffer. Reported progress is kept in agg-reported under a
+   * key of its own per counters map (a re-apply makes a new one, counting from 0); the keys of
+   * replaced counters maps are returned, to be removed once the lines are written, with the
+   * counters map read now (held once they are).
+   */
   #dropped(counterPin: string, reported: BpfMap<Buffer, Buffer>, out: GuardReport[], updates: [Buffer, Buffer][]): { stale: Buffer[]; counters: HeldCounters | undefined } {
     let counters: BpfMap<Buffer, Buffer> | undefined;
     try { counters = BpfMap.openPinnedBytes(counterPin); } catch { return { stale: [], counters: undefined }; }
